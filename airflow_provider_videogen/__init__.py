@@ -1,0 +1,45 @@
+"""Apache Airflow provider for asynchronous AI video generation (Veo 3.1, Seedance, 15 s remix)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_provider_info"]
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider metadata read by Airflow's ProvidersManager (the ``apache_airflow_provider`` entry point)."""
+    from airflow_provider_videogen.hooks.videogen import EXTRA_FIELDS
+
+    integration = "Video Generation Gateway"
+    return {
+        "package-name": "airflow-provider-videogen",
+        "name": "Video Generation",
+        "description": "Deferrable AI video generation (Veo 3.1, Seedance, 15 s remix) with S3 archival.",
+        "versions": [__version__],
+        "integrations": [{"integration-name": integration, "tags": ["service"]}],
+        "hooks": [{"integration-name": integration, "python-modules": ["airflow_provider_videogen.hooks.videogen"]}],
+        "operators": [],
+        "triggers": [],
+        "sensors": [],
+        "transfers": [],
+        "extra-links": [],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_videogen.hooks.videogen.VideoGenHook",
+                "hook-name": "Video Generation Gateway",
+                "connection-type": "videogen",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "schema", "port"],
+                    "relabeling": {"host": "Base URL", "password": "API Key"},
+                    "placeholders": {"host": "https://api.evolink.ai", "password": "your API key"},
+                },
+                "conn-fields": {
+                    name: {"label": label, "description": description, "schema": schema}
+                    for name, (label, description, schema) in EXTRA_FIELDS.items()
+                },
+            }
+        ],
+    }

@@ -1,0 +1,465 @@
+"""Hook for the video generation gateway: the only place that knows URLs, headers and retries.
+
+Two APIs live behind one connection:
+
+* the unified generation API: ``POST /v1/videos/generations`` (JSON), ``GET /v1/tasks/{id}``;
+* the 15-second remix API: ``POST /v1/videos`` (multipart only), ``GET /v1/videos/{id}``.
+
+Every method returns a :class:`~airflow_provider_videogen.models.VideoTask`, so callers never
+read raw bodies. A sync ``httpx.Client`` serves operators, and ``a*`` methods use an
+``httpx.AsyncClient`` shared by every trigger of the same connection in an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import httpx
+from airflow.sdk import BaseHook
+
+from airflow_provider_videogen.exceptions import (
+    InvalidResponseError,
+    NotFoundError,
+    SubmissionUncertainError,
+    VideoGenConnectionError,
+    VideoGenError,
+    VideoGenHTTPError,
+)
+from airflow_provider_videogen.hooks.transport import (
+    DEFAULT_BASE_URL,
+    ConnectionSettings,
+    RetryPolicy,
+    build_client_kwargs,
+    decode_json,
+    error_for_response,
+    parse_retry_after,
+    shared_async_client,
+)
+from airflow_provider_videogen.models import (
+    GENERATION_TASK_ID_PREFIX,
+    ApiKind,
+    GenerationRequest,
+    RemixRequest,
+    VideoTask,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+log = logging.getLogger(__name__)
+
+GENERATION_CREATE_PATH = "/v1/videos/generations"
+GENERATION_QUERY_PATH = "/v1/tasks/{task_id}"
+REMIX_CREATE_PATH = "/v1/videos"
+REMIX_QUERY_PATH = "/v1/videos/{task_id}"
+CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
+QUERY_PATHS = {ApiKind.GENERATION: GENERATION_QUERY_PATH, ApiKind.REMIX: REMIX_QUERY_PATH}
+
+#: Connection extras a user may set (UI form, URI query or JSON ``extra``), with their meaning.
+EXTRA_FIELDS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "timeout": (
+        "Request timeout (s)",
+        "Read/write timeout of one HTTP request.",
+        {"type": ["number", "null"]},
+    ),
+    "connect_timeout": (
+        "Connect timeout (s)",
+        "Time allowed to open a connection.",
+        {"type": ["number", "null"]},
+    ),
+    "max_retries": (
+        "Max retries",
+        "Retries of a status query on 429, 5xx and network errors. Creates are never retried once sent.",
+        {"type": ["integer", "null"]},
+    ),
+    "retry_backoff": (
+        "Retry backoff (s)",
+        "First backoff step; doubles each retry, with jitter, capped by 'retry_backoff_max'.",
+        {"type": ["number", "null"]},
+    ),
+    "retry_backoff_max": ("Max retry backoff (s)", "Cap of one backoff step.", {"type": ["number", "null"]}),
+    "cancel_path": (
+        "Cancel endpoint",
+        "Optional path, e.g. /v1/tasks/{task_id}/cancel, POSTed when a user kills a deferred task. "
+        "Leave empty: no cancel endpoint is documented.",
+        {"type": ["string", "null"]},
+    ),
+    "verify_ssl": ("Verify TLS", "Verify the gateway's TLS certificate.", {"type": ["boolean", "null"]}),
+}
+
+
+def settings_from_connection(conn: Connection) -> ConnectionSettings:
+    """Turn an Airflow connection into :class:`ConnectionSettings`.
+
+    ``host`` may be a full URL (``http://127.0.0.1:8000``) or a bare host name; a bare host uses
+    the ``schema`` field (or extra ``scheme``) as URL scheme, ``https`` by default.
+    """
+    extra = conn.extra_dejson or {}
+    host = (conn.host or "").strip().rstrip("/")
+    if not host:
+        base_url = DEFAULT_BASE_URL
+    elif "://" in host:
+        base_url = host
+    else:
+        scheme = str(extra.get("scheme") or conn.schema or "https").lower()
+        if scheme not in ("http", "https"):
+            scheme = "https"
+        base_url = f"{scheme}://{host}"
+        if conn.port:
+            base_url += f":{conn.port}"
+    api_key = conn.password or str(extra.get("api_key") or "")
+    if not api_key:
+        raise VideoGenError(f"Connection {conn.conn_id!r} has no API key: put it in the 'API Key' (password) field.")
+
+    def number(name: str, default: float) -> float:
+        value = extra.get(name)
+        return default if value in (None, "") else float(value)
+
+    verify = extra.get("verify_ssl", True)
+    return ConnectionSettings(
+        base_url=base_url,
+        api_key=api_key,
+        timeout=number("timeout", 30.0),
+        connect_timeout=number("connect_timeout", 10.0),
+        max_retries=int(number("max_retries", 5)),
+        retry_backoff=number("retry_backoff", 1.0),
+        retry_backoff_max=number("retry_backoff_max", 30.0),
+        cancel_path=extra.get("cancel_path") or None,
+        verify_ssl=str(verify).lower() not in ("false", "0", "no"),
+    )
+
+
+def _mask(secret: str) -> None:
+    """Register the key with Airflow's secrets masker (task logs and the supervisor's)."""
+    try:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(secret, "api_key")
+    except Exception:  # pragma: no cover - masker unavailable outside Airflow processes
+        log.debug("secrets masker unavailable")
+
+
+class VideoGenHook(BaseHook):
+    """Talk to the video generation gateway through the ``videogen`` connection.
+
+    :param videogen_conn_id: Airflow connection id: host = base URL, password = API key.
+    """
+
+    conn_name_attr = "videogen_conn_id"
+    default_conn_name = "videogen_default"
+    conn_type = "videogen"
+    hook_name = "Video Generation Gateway"
+
+    _CONNECTION_PROBE_ID: ClassVar[str] = f"{GENERATION_TASK_ID_PREFIX}0-connectiontest"
+
+    def __init__(self, videogen_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.videogen_conn_id = videogen_conn_id
+        self._settings: ConnectionSettings | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(videogen_conn_id={self.videogen_conn_id!r})"
+
+    # ---- connection form ----------------------------------------------------------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["login", "schema", "port"],
+            "relabeling": {"host": "Base URL", "password": "API Key"},
+            "placeholders": {"host": DEFAULT_BASE_URL, "password": "sk-...", "extra": '{"timeout": 30}'},
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import StringField
+
+        return {
+            name: StringField(lazy_gettext(label), widget=BS3TextFieldWidget(), description=description)
+            for name, (label, description, _) in EXTRA_FIELDS.items()
+        }
+
+    # ---- settings and clients -------------------------------------------------------------
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """Connection settings, resolved once per hook (sync path)."""
+        if self._settings is None:
+            self._settings = settings_from_connection(self.get_connection(self.videogen_conn_id))
+            _mask(self._settings.api_key)
+        return self._settings
+
+    async def asettings(self) -> ConnectionSettings:
+        """Connection settings through the async connection API (never blocks the event loop)."""
+        if self._settings is None:
+            conn = await self.aget_connection(self.videogen_conn_id)
+            self._settings = settings_from_connection(conn)
+            _mask(self._settings.api_key)
+        return self._settings
+
+    @cached_property
+    def _retry(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(s.max_retries, s.retry_backoff, s.retry_backoff_max)
+
+    def get_conn(self) -> httpx.Client:
+        """The hook's sync client, created once and reused for every call of this hook."""
+        return self._client
+
+    @cached_property
+    def _client(self) -> httpx.Client:
+        return httpx.Client(**build_client_kwargs(self.settings))
+
+    def close(self) -> None:
+        if "_client" in self.__dict__:
+            self._client.close()
+            del self.__dict__["_client"]
+
+    # ---- the one request loop (sync) ------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        client, policy, key = self._client, self._retry, self.settings.api_key
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response = client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt < policy.max_retries and policy.should_retry_transport(method, exc):
+                    delay = policy.delay(attempt)
+                    self.log.warning("%s %s: %s; retrying in %.1fs", method, path, type(exc).__name__, delay)
+                    time.sleep(delay)
+                    attempt += 1
+                    continue
+                raise self._transport_error(method, path, exc) from None
+            self.log.debug(
+                "%s %s -> %s in %.0f ms",
+                method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
+            if response.is_success:
+                return self._decode(method, response, key)
+            if attempt < policy.max_retries and policy.should_retry_status(method, response.status_code):
+                delay = policy.delay(attempt, parse_retry_after(response.headers.get("retry-after")))
+                self.log.warning("%s %s -> HTTP %s; retrying in %.1fs", method, path, response.status_code, delay)
+                time.sleep(delay)
+                attempt += 1
+                continue
+            raise self._http_error(method, response, key)
+
+    async def _arequest(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        settings = await self.asettings()
+        client = shared_async_client(settings)
+        policy = RetryPolicy(settings.max_retries, settings.retry_backoff, settings.retry_backoff_max)
+        attempt = 0
+        while True:
+            try:
+                response = await client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt < policy.max_retries and policy.should_retry_transport(method, exc):
+                    await asyncio.sleep(policy.delay(attempt))
+                    attempt += 1
+                    continue
+                raise self._transport_error(method, path, exc) from None
+            if response.is_success:
+                return self._decode(method, response, settings.api_key)
+            if attempt < policy.max_retries and policy.should_retry_status(method, response.status_code):
+                await asyncio.sleep(policy.delay(attempt, parse_retry_after(response.headers.get("retry-after"))))
+                attempt += 1
+                continue
+            raise self._http_error(method, response, settings.api_key)
+
+    @staticmethod
+    def _decode(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
+        try:
+            return decode_json(response, key)
+        except VideoGenHTTPError as exc:
+            if method == "POST":
+                exc.submission_uncertain = True
+            raise
+
+    @staticmethod
+    def _http_error(method: str, response: httpx.Response, key: str) -> VideoGenHTTPError:
+        exc = error_for_response(response, key)
+        # A 5xx to a create may come from a proxy after the upstream accepted the job.
+        exc.submission_uncertain = method == "POST" and response.status_code >= 500
+        return exc
+
+    def _transport_error(self, method: str, path: str, exc: httpx.TransportError) -> VideoGenError:
+        base = self._settings.base_url if self._settings else "the gateway"
+        if method == "POST" and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return SubmissionUncertainError(
+                f"POST {base}{path}: {type(exc).__name__} after the request was sent; the job may have been "
+                "created and may be billed. It is not resubmitted automatically: check the gateway's task "
+                "list before submitting again."
+            )
+        return VideoGenConnectionError(f"{method} {base}{path}: {type(exc).__name__}: {exc or 'no detail'}")
+
+    # ---- unified generation API ----------------------------------------------------------
+
+    def submit_generation(self, request: GenerationRequest) -> VideoTask:
+        """Create a generation task. Never retried once sent: a duplicate would be billed."""
+        body = self._request("POST", GENERATION_CREATE_PATH, json=request.to_api_body())
+        task = self._parse(ApiKind.GENERATION, body, uncertain=True)
+        self.log.info(
+            "Submitted %s generation %s: %s credits reserved (%s), estimated %ss",
+            request.model,
+            task.id,
+            task.credits_reserved,
+            task.billing_rule or "billing rule not given",
+            task.estimated_time,
+        )
+        return task
+
+    def get_generation(self, task_id: str) -> VideoTask:
+        return self.get_task(ApiKind.GENERATION, task_id)
+
+    async def aget_generation(self, task_id: str) -> VideoTask:
+        return await self.aget_task(ApiKind.GENERATION, task_id)
+
+    # ---- 15 s remix API -------------------------------------------------------------------
+
+    def submit_remix(self, request: RemixRequest) -> VideoTask:
+        """Create a 15 s remix task (multipart/form-data, the only body this API accepts)."""
+        parts = self._remix_parts(request)
+        body = self._request("POST", REMIX_CREATE_PATH, files=parts)
+        task = self._parse(ApiKind.REMIX, body, uncertain=True)
+        self.log.info(
+            "Submitted %s remix %s with %d reference(s): %s",
+            request.model,
+            task.id,
+            len(request.input_references),
+            ", ".join(ref.describe() for ref in request.input_references) or "text only",
+        )
+        return task
+
+    @staticmethod
+    def _remix_parts(request: RemixRequest) -> list[tuple[str, tuple[str | None, bytes | str, str | None]]]:
+        """All fields as multipart parts, in order; text values are parts without a file name.
+
+        Putting text fields in ``files`` (with no file name) keeps ``input_reference[]`` parts
+        in the user's order even when files, URLs and data URIs are mixed: order is meaning
+        here (first frame, then last frame).
+        """
+        parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
+            (name, (None, value, None)) for name, value in request.form_fields()
+        ]
+        for ref in request.input_references:
+            if ref.kind == "file":
+                parts.append(("input_reference[]", (ref.value, ref.content or b"", ref.content_type)))
+            else:
+                parts.append(("input_reference[]", (None, ref.value, None)))
+        return parts
+
+    def get_remix(self, task_id: str) -> VideoTask:
+        return self.get_task(ApiKind.REMIX, task_id)
+
+    async def aget_remix(self, task_id: str) -> VideoTask:
+        return await self.aget_task(ApiKind.REMIX, task_id)
+
+    # ---- either API ------------------------------------------------------------------------
+
+    def get_task(self, api: ApiKind, task_id: str) -> VideoTask:
+        body = self._request("GET", QUERY_PATHS[api].format(task_id=task_id))
+        return self._parse(api, body)
+
+    async def aget_task(self, api: ApiKind, task_id: str) -> VideoTask:
+        body = await self._arequest("GET", QUERY_PATHS[api].format(task_id=task_id))
+        return self._parse(api, body)
+
+    async def acancel(self, api: ApiKind, task_id: str) -> bool:
+        """POST the connection's ``cancel_path``, if one is configured; ``False`` when none is."""
+        settings = await self.asettings()
+        if not settings.cancel_path:
+            return False
+        await self._arequest("POST", settings.cancel_path.format(task_id=task_id, api=api.value))
+        return True
+
+    def _parse(self, api: ApiKind, body: dict[str, Any], *, uncertain: bool = False) -> VideoTask:
+        try:
+            return VideoTask.from_response(api, body)
+        except ValueError as exc:
+            err = InvalidResponseError(f"unexpected {api.value} task body ({exc}): {str(body)[:200]!r}")
+            err.submission_uncertain = uncertain
+            raise err from None
+
+    # ---- downloads ----------------------------------------------------------------------------
+
+    @contextmanager
+    def stream_download(self, url: str, *, start: int = 0) -> Iterator[httpx.Response]:
+        """Open a streamed GET of a video URL with the hook's reused client.
+
+        The API key goes only to the gateway's own origin (see ``GatewayAuth``). ``start``
+        sends ``Range: bytes=start-`` to resume a dropped download. The status is not checked
+        here: the caller decides what an expired link (403/404/410) means for its task.
+        """
+        headers = {"Accept": "*/*"}
+        if start > 0:
+            headers["Range"] = f"bytes={start}-"
+        policy, attempt = self._retry, 0
+        while True:
+            try:
+                with self._client.stream("GET", url, headers=headers) as response:
+                    yield response
+                return
+            except httpx.TransportError as exc:
+                if attempt >= policy.max_retries or not isinstance(
+                    exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+                ):
+                    raise
+                time.sleep(policy.delay(attempt))
+                attempt += 1
+
+    def download(self, url: str, path: str, *, chunk_size: int = 1 << 20) -> int:
+        """Download a video to a local file (constant memory); return its size in bytes."""
+        written = 0
+        with self.stream_download(url) as response, open(path, "wb") as out:
+            if not response.is_success:
+                response.read()
+                raise self._http_error("GET", response, self.settings.api_key)
+            for chunk in response.iter_bytes(chunk_size):
+                out.write(chunk)
+                written += len(chunk)
+        return written
+
+    # ---- chat completions (prompt generation) ----------------------------------------------
+
+    def chat_completion(self, messages: Sequence[dict[str, str]], *, model: str, **params: Any) -> str:
+        """Ask the gateway's OpenAI-compatible chat API; return the first choice's text."""
+        body = self._request("POST", CHAT_COMPLETIONS_PATH, json={"model": model, "messages": list(messages), **params})
+        try:
+            return str(body["choices"][0]["message"]["content"])
+        except (KeyError, IndexError, TypeError):
+            raise InvalidResponseError(
+                f"chat completion without choices[0].message.content: {str(body)[:200]!r}"
+            ) from None
+
+    # ---- UI test button ----------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the base URL and the key without creating (or paying for) anything.
+
+        It queries a task id that cannot exist: "not found" proves the gateway answered and
+        accepted the key; 401/403 proves the key is wrong.
+        """
+        try:
+            self._request("GET", GENERATION_QUERY_PATH.format(task_id=self._CONNECTION_PROBE_ID))
+        except NotFoundError:
+            return True, f"Connected to {self.settings.base_url}; the API key was accepted."
+        except VideoGenHTTPError as exc:
+            if exc.status == 400:
+                return True, f"Connected to {self.settings.base_url}; the API key was accepted."
+            return False, str(exc)
+        except VideoGenError as exc:
+            return False, str(exc)
+        return True, f"Connected to {self.settings.base_url}."
