@@ -7,7 +7,7 @@ person reading the task log at 3 a.m.: what happened, and what to do about it.
 
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException
 
 
 class VideoGenError(AirflowException):

@@ -761,7 +761,8 @@ class RemixRequest(BaseModel):
             return None
         if not _SIZE_RE.match(value):
             raise ValueError(
-                f"size={value!r} is not WIDTHxHEIGHT (a lower-case x, e.g. '1280x720'); allowed: {_allowed(REMIX_SIZES)}"
+                f"size={value!r} is not WIDTHxHEIGHT (a lower-case x, e.g. '1280x720'); "
+                f"allowed: {_allowed(REMIX_SIZES)}"
             )
         if value not in REMIX_SIZES:
             raise ValueError(f"size={value!r} is not offered; allowed: {_allowed(REMIX_SIZES)}")
