@@ -11,7 +11,7 @@ __all__ = ["__version__", "get_provider_info"]
 
 def get_provider_info() -> dict[str, Any]:
     """Provider metadata read by Airflow's ProvidersManager (the ``apache_airflow_provider`` entry point)."""
-    from airflow_provider_videogen.hooks.videogen import EXTRA_FIELDS
+    from airflow_provider_videogen.hooks.connection_form import DEFAULT_BASE_URL, EXTRA_FIELDS
 
     integration = "Video Generation Gateway"
     return {
@@ -34,7 +34,7 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": {
                     "hidden-fields": ["login", "schema", "port"],
                     "relabeling": {"host": "Base URL", "password": "API Key"},
-                    "placeholders": {"host": "https://api.evolink.ai", "password": "your API key"},
+                    "placeholders": {"host": DEFAULT_BASE_URL, "password": "your API key"},
                 },
                 "conn-fields": {
                     name: {"label": label, "description": description, "schema": schema}

@@ -37,7 +37,6 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.models import ApiError
 
-DEFAULT_BASE_URL = "https://api.evolink.ai"
 USER_AGENT = f"airflow-provider-videogen/{__version__} httpx/{httpx.__version__}"
 #: How much of an undecodable body to show in an error.
 BODY_EXCERPT_CHARS = 200

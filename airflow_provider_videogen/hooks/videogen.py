@@ -31,8 +31,8 @@ from airflow_provider_videogen.exceptions import (
     VideoGenError,
     VideoGenHTTPError,
 )
+from airflow_provider_videogen.hooks.connection_form import DEFAULT_BASE_URL, EXTRA_FIELDS
 from airflow_provider_videogen.hooks.transport import (
-    DEFAULT_BASE_URL,
     ConnectionSettings,
     RetryPolicy,
     build_client_kwargs,
@@ -60,38 +60,6 @@ REMIX_CREATE_PATH = "/v1/videos"
 REMIX_QUERY_PATH = "/v1/videos/{task_id}"
 CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
 QUERY_PATHS = {ApiKind.GENERATION: GENERATION_QUERY_PATH, ApiKind.REMIX: REMIX_QUERY_PATH}
-
-#: Connection extras a user may set (UI form, URI query or JSON ``extra``), with their meaning.
-EXTRA_FIELDS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "timeout": (
-        "Request timeout (s)",
-        "Read/write timeout of one HTTP request.",
-        {"type": ["number", "null"]},
-    ),
-    "connect_timeout": (
-        "Connect timeout (s)",
-        "Time allowed to open a connection.",
-        {"type": ["number", "null"]},
-    ),
-    "max_retries": (
-        "Max retries",
-        "Retries of a status query on 429, 5xx and network errors. Creates are never retried once sent.",
-        {"type": ["integer", "null"]},
-    ),
-    "retry_backoff": (
-        "Retry backoff (s)",
-        "First backoff step; doubles each retry, with jitter, capped by 'retry_backoff_max'.",
-        {"type": ["number", "null"]},
-    ),
-    "retry_backoff_max": ("Max retry backoff (s)", "Cap of one backoff step.", {"type": ["number", "null"]}),
-    "cancel_path": (
-        "Cancel endpoint",
-        "Optional path, e.g. /v1/tasks/{task_id}/cancel, POSTed when a user kills a deferred task. "
-        "Leave empty: no cancel endpoint is documented.",
-        {"type": ["string", "null"]},
-    ),
-    "verify_ssl": ("Verify TLS", "Verify the gateway's TLS certificate.", {"type": ["boolean", "null"]}),
-}
 
 
 def settings_from_connection(conn: Connection) -> ConnectionSettings:

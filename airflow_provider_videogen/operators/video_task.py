@@ -65,10 +65,10 @@ def has_template(value: Any) -> bool:
     return not isinstance(value, (int, float, bool, bytes, type(None)))
 
 
-def validate(model: type[BaseModel], what: str, **fields: Any) -> Any:
+def validate(model_cls: type[BaseModel], what: str, /, **fields: Any) -> Any:
     """Build a request model; turn pydantic's report into :class:`InvalidRequestError` naming each field."""
     try:
-        return model(**fields)
+        return model_cls(**fields)
     except ValidationError as exc:
         raise InvalidRequestError(what, explain_validation_error(exc)) from None
 

@@ -1,0 +1,43 @@
+"""Fields of the ``videogen`` connection form.
+
+Kept free of Airflow imports because ``get_provider_info()`` reads it while Airflow is still
+discovering providers; importing the hook there would be circular.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_BASE_URL = "https://api.evolink.ai"
+
+#: Connection extras a user may set (UI form, URI query or JSON ``extra``), with their meaning.
+EXTRA_FIELDS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "timeout": (
+        "Request timeout (s)",
+        "Read/write timeout of one HTTP request.",
+        {"type": ["number", "null"]},
+    ),
+    "connect_timeout": (
+        "Connect timeout (s)",
+        "Time allowed to open a connection.",
+        {"type": ["number", "null"]},
+    ),
+    "max_retries": (
+        "Max retries",
+        "Retries of a status query on 429, 5xx and network errors. Creates are never retried once sent.",
+        {"type": ["integer", "null"]},
+    ),
+    "retry_backoff": (
+        "Retry backoff (s)",
+        "First backoff step; doubles each retry, with jitter, capped by 'retry_backoff_max'.",
+        {"type": ["number", "null"]},
+    ),
+    "retry_backoff_max": ("Max retry backoff (s)", "Cap of one backoff step.", {"type": ["number", "null"]}),
+    "cancel_path": (
+        "Cancel endpoint",
+        "Optional path, e.g. /v1/tasks/{task_id}/cancel, POSTed when a user kills a deferred task. "
+        "Leave empty: no cancel endpoint is documented.",
+        {"type": ["string", "null"]},
+    ),
+    "verify_ssl": ("Verify TLS", "Verify the gateway's TLS certificate.", {"type": ["boolean", "null"]}),
+}
