@@ -437,7 +437,7 @@ class Stats:
             target["creates"] += 1
             target[key] += 1
 
-    def poll(self, api: str, task: Task | None, task_id: str) -> None:
+    def poll(self, api: str, task: Task | None) -> None:
         self.apis[api]["polls"] += 1
         if task is not None:
             self._model(api, task.model)["polls"] += 1

@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 from botocore.exceptions import ClientError
@@ -73,6 +73,17 @@ if TYPE_CHECKING:
 OpenStream = Callable[[int], AbstractContextManager[httpx.Response]]
 
 Outcome = Literal["written", "replaced", "unchanged"]
+
+
+class Log(Protocol):
+    """The logging calls the transfer makes: satisfied by ``logging.Logger`` and an operator's ``log``."""
+
+    def info(self, msg: str, /, *args: Any) -> None: ...
+
+    def warning(self, msg: str, /, *args: Any) -> None: ...
+
+    def error(self, msg: str, /, *args: Any) -> None: ...
+
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -279,7 +290,7 @@ class _PartWriter:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
-    def abort(self, log: logging.Logger) -> None:
+    def abort(self, log: Log) -> None:
         """Drop everything: wait for parts in flight, then abort the upload (idempotent)."""
         self._buffer = bytearray()
         self._shutdown()
@@ -311,7 +322,7 @@ class _Transfer:
         client: S3Client,
         target: ArchiveTarget,
         settings: StreamSettings,
-        log: logging.Logger,
+        log: Log,
     ) -> None:
         self._open = open_stream
         self._client = client
@@ -675,7 +686,7 @@ def stream_url_to_s3(
     target: ArchiveTarget,
     *,
     settings: StreamSettings | None = None,
-    log: logging.Logger | None = None,
+    log: Log | None = None,
 ) -> ArchiveResult:
     """Download through ``open_stream`` into ``target``, verified and idempotent; see the module docs.
 

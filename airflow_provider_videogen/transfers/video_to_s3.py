@@ -1,0 +1,342 @@
+"""``VideoToS3Operator``: archive finished videos to S3 before their 24 h download links expire.
+
+Data flow: ``source`` (a generation/remix task's XCom, a list of them, or URLs) -> a list of
+:class:`~airflow_provider_videogen.transfers.sources.VideoRef` -> one key per video from the
+``s3_key`` template -> for each video, :func:`~airflow_provider_videogen.transfers.streaming.
+stream_url_to_s3` through ``VideoGenHook.stream_download`` into ``S3Hook``'s client -> one asset
+event per object and a small JSON list in XCom.
+
+Idempotency has two layers:
+
+1. **Before downloading** (videos from a remote task only): if the key already holds an
+   object whose metadata names the same remote task, the same video index and the same link
+   (without its signature) and carries a SHA-256, the video is already archived; it is skipped
+   without a download. Remote task outputs never change, and this lets a rerun succeed after
+   the links have expired. Bare URLs are always downloaded (what a URL serves can change);
+   ``replace=True`` also always downloads.
+2. **After downloading**, the SHA-256 decides (see :mod:`.streaming`): same hash -> skip, a
+   different hash -> fail unless ``replace=True``.
+
+Every video is attempted even if an earlier one failed (its link may expire before the retry);
+the task then fails with the failures, and a retry skips what is already archived.
+
+Asset events: one per object the task leaves in place, including skipped ones (``outcome`` in
+the event's extra says ``written``, ``replaced`` or ``unchanged``). That matches Airflow's own
+semantics for static outlets (a rerun emits again) and ensures that a video written by a try
+that later failed on another video is still announced by the successful retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import httpx
+from airflow.sdk import Asset, AssetAlias, BaseOperator
+
+from airflow_provider_videogen.transfers.errors import LinkExpiredError, VideoArchiveError
+from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
+from airflow_provider_videogen.transfers.sources import VideoRef, parse_source
+from airflow_provider_videogen.transfers.streaming import (
+    SHA256_KEY,
+    WRITER_KEY,
+    ArchiveResult,
+    ArchiveTarget,
+    GiB,
+    MiB,
+    OpenStream,
+    StreamSettings,
+    head_object,
+    httpx_opener,
+    stream_url_to_s3,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["DEFAULT_ASSET_ALIAS", "DEFAULT_S3_KEY", "VideoToS3Operator"]
+
+#: Asset alias every archived object is reported under; schedule DAGs on it to react to new videos.
+DEFAULT_ASSET_ALIAS = "videogen-archive"
+
+TASK_ID_KEY = "videogen-task-id"
+MODEL_KEY = "videogen-model"
+INDEX_KEY = "videogen-video-index"
+SOURCE_KEY = "videogen-source"
+_RESERVED_KEYS = frozenset({SHA256_KEY, WRITER_KEY, TASK_ID_KEY, MODEL_KEY, INDEX_KEY, SOURCE_KEY})
+#: S3 limits user metadata to 2 KB (keys and values, UTF-8).
+_METADATA_LIMIT = 2048
+
+
+def _ascii(value: str, limit: int = 512) -> str:
+    """S3 metadata travels in HTTP headers: keep it printable ASCII (percent-encode the rest)."""
+    return quote(value, safe="/:@-._~!$&'()*+,;=")[:limit]
+
+
+class VideoToS3Operator(BaseOperator):
+    """Stream finished videos into S3, verified, resumable and idempotent.
+
+    :param source: what to archive (templated): the XCom dict of a videogen generation or remix
+        task (``generate.output``), a list of them (a mapped task's output), a URL, or a list of
+        URLs.
+    :param s3_bucket: target bucket (templated).
+    :param s3_key: key template (templated, then filled per video) with placeholders
+        ``{dag_id}``, ``{run_id}``, ``{logical_date}``, ``{task_id}``, ``{map_index}``,
+        ``{video_task_id}``, ``{index}``, ``{ext}``. The default,
+        ``videogen/{dag_id}/{run_id}/{task_id}/{map_index}/{video_task_id}_{index}.{ext}``,
+        never collides across runs, backfills, mapped tasks or videos. ``{task_id}`` is this
+        archive task; ``{video_task_id}`` the remote task id (``url-<hash>`` for a bare URL);
+        ``{index}`` the video's position in its task's ``video_urls``.
+    :param aws_conn_id: Airflow AWS connection (``endpoint_url`` in its extra for S3-compatible
+        stores such as SeaweedFS or MinIO).
+    :param videogen_conn_id: videogen connection used for downloads; its API key is only sent to
+        the gateway's own origin, never to a CDN. ``None`` downloads with a plain HTTP client.
+    :param replace: overwrite a key that holds a different object (default: fail).
+    :param metadata: extra S3 user metadata (templated), ASCII strings; keys ``sha256`` and
+        ``videogen-*`` are reserved.
+    :param max_bytes: refuse videos larger than this (default 2 GiB, at most 5 GiB).
+    :param part_size: multipart part size; peak memory is a few parts (default 8 MiB).
+    :param upload_concurrency: parts uploaded in parallel while downloading continues.
+    :param max_resumes: how often a dropped download is resumed with ``Range``.
+    :param resume_backoff: seconds before the n-th resume, times n.
+    :param conditional_writes: use S3 conditional writes (``If-None-Match``/``If-Match``) so a
+        concurrent writer is never overwritten; disable for stores that reject them.
+    :param asset_alias: alias under which each object is emitted as an ``s3://`` asset event;
+        ``None`` emits nothing.
+    """
+
+    template_fields: Sequence[str] = (
+        "source",
+        "s3_bucket",
+        "s3_key",
+        "metadata",
+        "aws_conn_id",
+        "videogen_conn_id",
+    )
+    template_fields_renderers = {"source": "json", "metadata": "json"}
+    ui_color = "#ffd8a8"
+
+    def __init__(
+        self,
+        *,
+        source: Any,
+        s3_bucket: str,
+        s3_key: str = DEFAULT_S3_KEY,
+        aws_conn_id: str | None = "aws_default",
+        videogen_conn_id: str | None = "videogen_default",
+        replace: bool = False,
+        metadata: dict[str, str] | None = None,
+        max_bytes: int = 2 * GiB,
+        part_size: int = 8 * MiB,
+        upload_concurrency: int = 2,
+        max_resumes: int = 5,
+        resume_backoff: float = 1.0,
+        conditional_writes: bool = True,
+        asset_alias: str | None = DEFAULT_ASSET_ALIAS,
+        **kwargs: Any,
+    ) -> None:
+        if asset_alias:
+            outlets = kwargs.pop("outlets", None) or []
+            outlets = list(outlets) if isinstance(outlets, (list, tuple)) else [outlets]
+            kwargs["outlets"] = [*outlets, AssetAlias(name=asset_alias)]
+        super().__init__(**kwargs)
+        self.source = source
+        self.s3_bucket = s3_bucket
+        self.s3_key = s3_key
+        self.aws_conn_id = aws_conn_id
+        self.videogen_conn_id = videogen_conn_id
+        self.replace = replace
+        self.metadata = metadata or {}
+        self.asset_alias = asset_alias
+        # Built now so a bad part size or limit fails when the DAG is parsed, not at 3 a.m.
+        self.settings = StreamSettings(
+            part_size=part_size,
+            max_bytes=max_bytes,
+            max_resumes=max_resumes,
+            resume_backoff=resume_backoff,
+            upload_concurrency=upload_concurrency,
+            conditional_writes=conditional_writes,
+        )
+        if "{{" not in s3_key:
+            check_template(s3_key)
+
+    # ---- execution -----------------------------------------------------------------------
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        refs = parse_source(self.source)
+        ti = context.get("ti")
+        map_index = getattr(ti, "map_index", -1)
+        run_id = context.get("run_id") or getattr(ti, "run_id", None)
+        dag_id = self.dag_id
+        base = {
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "logical_date": context.get("logical_date"),
+            "task_id": self.task_id,
+            "map_index": map_index,
+        }
+        keys = [
+            render_key(self.s3_key, {**base, "video_task_id": r.video_task_id, "index": r.index, "ext": r.ext})
+            for r in refs
+        ]
+        check_unique(keys)
+        user_metadata = self._check_user_metadata()
+        writer = _ascii(f"{dag_id}/{run_id}/{self.task_id}/{map_index}")
+        client = self._s3_client()
+        self.log.info("Archiving %d video(s) to s3://%s", len(refs), self.s3_bucket)
+
+        results: list[tuple[VideoRef, ArchiveResult]] = []
+        failures: list[VideoArchiveError] = []
+        with self._openers() as opener_for:
+            for ref, key in zip(refs, keys, strict=True):
+                target = ArchiveTarget(
+                    bucket=self.s3_bucket,
+                    key=key,
+                    metadata={**user_metadata, **self._provenance(ref), WRITER_KEY: writer},
+                    writer=writer,
+                    replace=self.replace,
+                    label=ref.label,
+                )
+                try:
+                    results.append((ref, self._archive_one(ref, target, client, opener_for)))
+                except VideoArchiveError as exc:
+                    self.log.error("%s", exc)
+                    failures.append(exc)
+
+        self._emit_asset_events(context, results)
+        if failures:
+            if len(failures) == 1:
+                raise failures[0]
+            raise VideoArchiveError(
+                f"{len(failures)} of {len(refs)} videos could not be archived: " + " | ".join(str(f) for f in failures)
+            ) from failures[0]
+        return [self._xcom(ref, result) for ref, result in results]
+
+    def _archive_one(
+        self,
+        ref: VideoRef,
+        target: ArchiveTarget,
+        client: S3Client,
+        opener_for: Callable[[str], OpenStream],
+    ) -> ArchiveResult:
+        done = self._already_archived(ref, target, client)
+        if done is not None:
+            return done
+        if ref.is_expired():
+            assert ref.expires_at is not None
+            raise LinkExpiredError(
+                f"{ref.label}: the download link expired at {ref.expires_at.isoformat()} (links expire 24 h "
+                "after the task completed), so nothing was downloaded. Re-generate the video, or archive "
+                "within 24 h of completion."
+            )
+        self.log.info("%s -> %s", ref.label, target.uri)
+        return stream_url_to_s3(opener_for(ref.url), client, target, settings=self.settings, log=self.log)
+
+    def _already_archived(self, ref: VideoRef, target: ArchiveTarget, client: S3Client) -> ArchiveResult | None:
+        """Layer 1 of idempotency: the same remote video was archived here by an earlier run."""
+        if ref.remote_task_id is None or self.replace:
+            return None
+        existing = head_object(client, target.bucket, target.key)
+        if existing is None:
+            return None
+        meta = existing.get("Metadata", {})
+        provenance = self._provenance(ref)
+        sha = meta.get(SHA256_KEY)
+        if not sha or any(meta.get(k) != v for k, v in provenance.items() if k != MODEL_KEY):
+            return None  # not provably the same video: download and let the SHA-256 decide
+        self.log.info(
+            "%s: already archived at %s (same remote task, video index and link; sha256 %s); skipping "
+            "without downloading",
+            ref.label,
+            target.uri,
+            sha,
+        )
+        return ArchiveResult(
+            bucket=target.bucket,
+            key=target.key,
+            size=int(existing.get("ContentLength", 0)),
+            sha256=sha,
+            content_type=existing.get("ContentType", "video/mp4"),
+            outcome="unchanged",
+        )
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _s3_client(self) -> S3Client:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        client: S3Client = S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+        return client
+
+    @contextlib.contextmanager
+    def _openers(self) -> Iterator[Callable[[str], OpenStream]]:
+        """Yield ``url -> OpenStream``: the videogen hook's streaming client, or a plain one."""
+        if self.videogen_conn_id:
+            from airflow_provider_videogen.hooks.videogen import VideoGenHook
+
+            hook = VideoGenHook(videogen_conn_id=self.videogen_conn_id)
+
+            def via_hook(url: str) -> OpenStream:
+                return lambda start: hook.stream_download(url, start=start)
+
+            yield via_hook
+            return
+        timeout = httpx.Timeout(60.0, connect=10.0)
+        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+            yield lambda url: httpx_opener(client, url)
+
+    @staticmethod
+    def _provenance(ref: VideoRef) -> dict[str, str]:
+        meta = {
+            TASK_ID_KEY: _ascii(ref.video_task_id),
+            INDEX_KEY: str(ref.index),
+            SOURCE_KEY: _ascii(ref.safe_url),
+        }
+        if ref.model:
+            meta[MODEL_KEY] = _ascii(ref.model)
+        return meta
+
+    def _check_user_metadata(self) -> dict[str, str]:
+        metadata = {str(k).lower(): str(v) for k, v in (self.metadata or {}).items()}
+        reserved = sorted(k for k in metadata if k in _RESERVED_KEYS or k.startswith("videogen-"))
+        if reserved:
+            raise VideoArchiveError(f"metadata keys {reserved} are reserved for the archive's own metadata")
+        bad = sorted(k for k, v in metadata.items() if not (k + v).isascii())
+        if bad:
+            raise VideoArchiveError(f"metadata {bad} must be ASCII (S3 sends user metadata as HTTP headers)")
+        size = sum(len(k) + len(v) for k, v in metadata.items())
+        if size > _METADATA_LIMIT // 2:
+            raise VideoArchiveError(
+                f"metadata takes {size} bytes; keep it under {_METADATA_LIMIT // 2} (S3 allows 2 KB in "
+                "total and the archive needs the rest)"
+            )
+        return metadata
+
+    def _emit_asset_events(self, context: Context, results: list[tuple[VideoRef, ArchiveResult]]) -> None:
+        if not self.asset_alias or not results:
+            return
+        events = context["outlet_events"][AssetAlias(name=self.asset_alias)]
+        for ref, result in results:
+            events.add(
+                Asset(uri=result.uri),
+                extra={
+                    "sha256": result.sha256,
+                    "size": result.size,
+                    "content_type": result.content_type,
+                    "outcome": result.outcome,
+                    "video_task_id": ref.video_task_id,
+                    "model": ref.model,
+                },
+            )
+
+    @staticmethod
+    def _xcom(ref: VideoRef, result: ArchiveResult) -> dict[str, Any]:
+        return {
+            **result.as_dict(),
+            "video_task_id": ref.video_task_id,
+            "index": ref.index,
+            "model": ref.model,
+        }

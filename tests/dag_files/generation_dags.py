@@ -1,0 +1,82 @@
+"""Test DAGs for VideoGenerationOperator, run with dag.test() against the simulator.
+
+Values that shape timing come from the prompt's simulator directives, so the DAGs need no
+network or configuration at parse time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+from airflow_provider_videogen.sensors.videogen import VideoTaskSensor
+
+START = datetime(2026, 1, 1)
+FAST = {"poll_interval": 0.2}
+
+with DAG("test_generation_deferrable", schedule=None, start_date=START, catchup=False):
+    VideoGenerationOperator(task_id="generate", model="veo3.1-fast", prompt="A cat playing piano", duration=4, **FAST)
+
+with DAG("test_generation_in_worker", schedule=None, start_date=START, catchup=False):
+    VideoGenerationOperator(
+        task_id="generate", model="veo3.1-fast", prompt="A cat playing piano", deferrable=False, **FAST
+    )
+
+with DAG("test_generation_retry_reattach", schedule=None, start_date=START, catchup=False):
+    # The first try's wait (2 s) ends before the render (3 s): it fails with a timeout, and the
+    # retry must re-attach to the task it already paid for instead of submitting again.
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:render=3] A dog surfing",
+        timeout=timedelta(seconds=2),
+        retries=1,
+        retry_delay=timedelta(0),
+        **FAST,
+    )
+
+with DAG("test_generation_content_policy", schedule=None, start_date=START, catchup=False):
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:fail=content_policy_violation] something forbidden",
+        retries=3,
+        retry_delay=timedelta(0),
+        **FAST,
+    )
+
+with DAG("test_generation_transient_failure", schedule=None, start_date=START, catchup=False):
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:fail=service_unavailable] try again later",
+        retries=0,
+        **FAST,
+    )
+
+with DAG("test_generation_templated_invalid", schedule=None, start_date=START, catchup=False):
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="A cat",
+        duration="{{ 2 + 3 }}",  # type: ignore[arg-type]  # renders to 5: not allowed for veo3.1-fast
+        retries=2,
+        **FAST,
+    )
+
+with DAG("test_generation_mapped", schedule=None, start_date=START, catchup=False):
+    VideoGenerationOperator.partial(
+        task_id="generate", model="doubao-seedance-1.0-pro-fast", duration=3, **FAST
+    ).expand(prompt=["A red kite", "A blue boat", "A green field"])
+
+with DAG("test_generation_fan_out_sensor", schedule=None, start_date=START, catchup=False):
+    submit = VideoGenerationOperator(
+        task_id="submit", model="veo3.1-fast", prompt="A fox in snow", wait_for_completion=False, **FAST
+    )
+    VideoTaskSensor(
+        task_id="wait",
+        task_id_to_watch="{{ ti.xcom_pull(task_ids='submit')['id'] }}",
+        poll_interval=0.2,
+    ).set_upstream(submit)

@@ -1,0 +1,115 @@
+"""Hook error paths that a real server cannot be made to produce (respx): transport failures mid-request.
+
+Everything else about the hook is tested against the simulator over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import respx
+
+from airflow_provider_videogen.exceptions import (
+    InvalidResponseError,
+    SubmissionUncertainError,
+    VideoGenConnectionError,
+)
+from airflow_provider_videogen.hooks.transport import RetryPolicy, parse_retry_after
+from airflow_provider_videogen.hooks.videogen import VideoGenHook
+from airflow_provider_videogen.models import GenerationRequest
+
+BASE = "https://gateway.test"
+KEY = "sk-transport-7d1f0c2e"
+CREATE = {
+    "id": "task-unified-1-abcdefgh",
+    "model": "veo3.1-fast",
+    "status": "pending",
+    "progress": 0,
+    "usage": {"credits_reserved": 25.7},
+}
+
+
+@pytest.fixture
+def hook(monkeypatch: pytest.MonkeyPatch) -> VideoGenHook:
+    conn = {"conn_type": "videogen", "host": BASE, "password": KEY, "extra": {"retry_backoff": 0.001, "max_retries": 3}}
+    monkeypatch.setenv("AIRFLOW_CONN_VIDEOGEN_TRANSPORT", json.dumps(conn))
+    return VideoGenHook("videogen_transport")
+
+
+REQUEST = GenerationRequest(model="veo3.1-fast", prompt="a cat")
+
+
+@respx.mock
+def test_create_read_timeout_is_uncertain_and_not_retried(hook: VideoGenHook) -> None:
+    route = respx.post(f"{BASE}/v1/videos/generations").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(SubmissionUncertainError, match="may have been created") as info:
+        hook.submit_generation(REQUEST)
+    assert route.call_count == 1
+    assert info.value.submission_uncertain
+    assert KEY not in str(info.value)
+
+
+@respx.mock
+def test_create_connection_reset_after_send_is_not_retried(hook: VideoGenHook) -> None:
+    route = respx.post(f"{BASE}/v1/videos/generations").mock(side_effect=httpx.RemoteProtocolError("reset"))
+    with pytest.raises(SubmissionUncertainError):
+        hook.submit_generation(REQUEST)
+    assert route.call_count == 1
+
+
+@respx.mock
+def test_create_connect_error_is_retried_because_nothing_was_sent(hook: VideoGenHook) -> None:
+    route = respx.post(f"{BASE}/v1/videos/generations").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=CREATE)]
+    )
+    task = hook.submit_generation(REQUEST)
+    assert task.id == CREATE["id"] and route.call_count == 2
+
+
+@respx.mock
+def test_get_read_timeouts_are_retried_then_reported(hook: VideoGenHook) -> None:
+    route = respx.get(f"{BASE}/v1/tasks/task-unified-1-abcdefgh").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(VideoGenConnectionError, match="ReadTimeout"):
+        hook.get_generation("task-unified-1-abcdefgh")
+    assert route.call_count == 4  # first try + max_retries
+
+
+@respx.mock
+def test_truncated_json_on_create_is_invalid_and_uncertain(hook: VideoGenHook) -> None:
+    respx.post(f"{BASE}/v1/videos/generations").mock(
+        return_value=httpx.Response(
+            200, content=b'{"id": "task-unified-1-ab', headers={"content-type": "application/json"}
+        )
+    )
+    with pytest.raises(InvalidResponseError, match="HTTP 200") as info:
+        hook.submit_generation(REQUEST)
+    assert info.value.submission_uncertain
+    assert '{"id": "task-unified-1-ab' in str(info.value)
+
+
+@respx.mock
+async def test_async_get_retries_connect_errors(hook: VideoGenHook) -> None:
+    route = respx.get(f"{BASE}/v1/tasks/task-unified-1-abcdefgh").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={**CREATE, "status": "processing"})]
+    )
+    task = await hook.aget_generation("task-unified-1-abcdefgh")
+    assert task.state.value == "running" and route.call_count == 2
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_backoff_is_bounded_and_honours_retry_after() -> None:
+    policy = RetryPolicy(max_retries=10, backoff=1.0, backoff_max=8.0)
+    delays = [policy.delay(i) for i in range(10)]
+    assert all(0.5 <= d <= 8.0 for d in delays)
+    assert policy.delay(0, retry_after=5.0) >= 5.0
+    assert policy.delay(0, retry_after=10_000) <= 120.0
+    assert not policy.should_retry_status("POST", 503) and policy.should_retry_status("GET", 503)
+    assert policy.should_retry_status("GET", 429) and not policy.should_retry_status("GET", 404)
