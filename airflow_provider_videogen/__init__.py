@@ -21,11 +21,23 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [{"integration-name": integration, "tags": ["service"]}],
         "hooks": [{"integration-name": integration, "python-modules": ["airflow_provider_videogen.hooks.videogen"]}],
-        "operators": [],
-        "triggers": [],
-        "sensors": [],
+        "operators": [
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "airflow_provider_videogen.operators.videogen",
+                    "airflow_provider_videogen.operators.video_task",
+                ],
+            }
+        ],
+        "triggers": [
+            {"integration-name": integration, "python-modules": ["airflow_provider_videogen.triggers.videogen"]}
+        ],
+        "sensors": [
+            {"integration-name": integration, "python-modules": ["airflow_provider_videogen.sensors.videogen"]}
+        ],
         "transfers": [],
-        "extra-links": [],
+        "extra-links": ["airflow_provider_videogen.links.videogen.VideoLink"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_videogen.hooks.videogen.VideoGenHook",

@@ -691,9 +691,7 @@ class _Gateway:
                 sim.stats.downloads["bytes"] += sent
                 sim.stats.downloads["dropped" if dropped else "completed"] += 1
 
-        return VideoResponse(
-            blob, start, end, status_code=status, headers=headers, drop_after=drop, on_sent=on_sent
-        )
+        return VideoResponse(blob, start, end, status_code=status, headers=headers, drop_after=drop, on_sent=on_sent)
 
     # ---- control ---------------------------------------------------------------------------
 
@@ -727,9 +725,7 @@ class _Gateway:
         )
 
 
-async def _reference(
-    index: int, value: str | UploadFile
-) -> tuple[dict[str, Any], RemixReference | None, str | None]:
+async def _reference(index: int, value: str | UploadFile) -> tuple[dict[str, Any], RemixReference | None, str | None]:
     """What was received for one ``input_reference[]`` part, the reference built from it, or the problem."""
     entry: dict[str, Any] = {"index": index}
     try:

@@ -154,18 +154,17 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not sep:
         return None
     first, last = first.strip(), last.strip()
-    try:
-        if first == "":
-            suffix = int(last)
-            if suffix <= 0:
-                raise RangeNotSatisfiable(header)
-            return max(0, size - suffix), size - 1
-        start = int(first)
-        end = int(last) if last else size - 1
-    except ValueError:
+    if not (first or last).isdigit() or (last and not last.isdigit()):
         return None
-    if start < 0 or end < start:
-        return None
+    if first == "":
+        suffix = int(last)
+        if suffix <= 0:
+            raise RangeNotSatisfiable(header)
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
     if start >= size:
         raise RangeNotSatisfiable(header)
+    if start < 0 or end < start:
+        return None
     return start, min(end, size - 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
@@ -38,13 +37,10 @@ def fast_sim(simulator: Any, videogen_conn: str) -> Any:
     return simulator
 
 
-def test_deferrable_run_succeeds_and_went_through_deferred(
-    run_dag: Any, fast_sim: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
+def test_deferrable_run_succeeds_and_went_through_deferred(run_dag: Any, fast_sim: Any, log_text: Any) -> None:
     dagrun = run_dag("test_generation_deferrable")
     assert dagrun.state == "success"
-    assert "running trigger in line" in caplog.text  # dag.test ran our trigger: the task deferred
+    assert "running trigger in line" in log_text()  # dag.test ran our trigger: the task deferred
     result = xcom(dagrun)
     assert result["id"].startswith("task-unified-") and result["state"] == "succeeded"
     assert result["video_urls"] and result["credits_reserved"] > 0
@@ -65,11 +61,10 @@ def test_deferrable_run_succeeds_and_went_through_deferred(
     assert fast_sim.stats()["generation"]["creates"] == 1
 
 
-def test_worker_polling_has_the_same_semantics(run_dag: Any, fast_sim: Any, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO)
+def test_worker_polling_has_the_same_semantics(run_dag: Any, fast_sim: Any, log_text: Any) -> None:
     dagrun = run_dag("test_generation_in_worker")
     assert dagrun.state == "success"
-    assert "running trigger in line" not in caplog.text
+    assert "running trigger in line" not in log_text()
     assert xcom(dagrun)["state"] == "succeeded"
 
 

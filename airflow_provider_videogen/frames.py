@@ -1,0 +1,203 @@
+"""Extract the first or last frame of a video, to chain clips: the last frame of one is the first of the next.
+
+A ``-fl`` remix model takes a first frame (and optionally a last frame) as images, so a DAG can
+continue an 8 s clip by feeding its last frame into a 15 s remix::
+
+    @task
+    def last_frame(result: dict) -> str:
+        return str(extract_frame(result["video_urls"][0], "last", out=Path("/shared/frame.png")))
+
+    VideoRemixOperator(task_id="continue", model="veo_3_1-fast-fl-remix",
+                       input_references=[last_frame(generate.output)], ...)
+
+(The file must be readable where the remix task runs: with several workers, write it to shared
+storage, or return :func:`frame_reference`'s bytes as a data URI with
+:func:`airflow_provider_videogen.references.data_uri`.)
+
+ffmpeg comes from ``imageio-ffmpeg`` (the ``media`` extra), imported only when a frame is
+extracted so the provider does not need it otherwise. A URL source is streamed to a temporary
+file first, in chunks: a video is never held in memory, and the API key is sent only to the
+gateway's own origin when a hook is given (see ``VideoGenHook.download``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.models import RemixReference
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+
+Which = Literal["first", "last"]
+FrameFormat = Literal["png", "jpeg", "jpg"]
+
+#: Seconds before the end where the last-frame decode starts. ffmpeg seeks to the keyframe before
+#: it and decodes forward, keeping the last decoded frame; on a clip shorter than this the seek is
+#: ignored and the whole clip is decoded, so short clips need no special case.
+LAST_FRAME_WINDOW_SECONDS = 1.0
+#: Longest an ffmpeg run may take.
+FFMPEG_TIMEOUT_SECONDS = 120.0
+_DOWNLOAD_CHUNK = 1 << 20
+_CODECS = {"png": ("png", ".png"), "jpeg": ("mjpeg", ".jpg"), "jpg": ("mjpeg", ".jpg")}
+
+
+class FrameExtractionError(VideoGenError):
+    """The frame could not be extracted: not a video, an unreadable URL, or ffmpeg failed."""
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary of ``imageio-ffmpeg``; a clear error when the ``media`` extra is missing."""
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:
+        from airflow.sdk.exceptions import AirflowOptionalProviderFeatureException
+
+        raise AirflowOptionalProviderFeatureException(
+            "Extracting video frames needs ffmpeg from imageio-ffmpeg: "
+            "pip install 'airflow-provider-videogen[media]'"
+        ) from exc
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def extract_frame(
+    source: str | os.PathLike[str],
+    which: Which = "last",
+    *,
+    fmt: FrameFormat = "png",
+    out: str | os.PathLike[str] | None = None,
+    hook: VideoGenHook | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Write the first or last frame of a video as a PNG or JPEG image and return its path.
+
+    :param source: a local video file, or an http(s) URL (streamed to a temporary file first).
+    :param which: ``"first"`` or ``"last"`` frame.
+    :param fmt: ``"png"`` (lossless, default) or ``"jpeg"``/``"jpg"`` (smaller).
+    :param out: where to write the image; a new temporary file when ``None`` (the caller deletes it).
+    :param hook: a :class:`~airflow_provider_videogen.hooks.videogen.VideoGenHook` to download a URL
+        with, for links on the gateway that need its API key; plain HTTP otherwise.
+    :param timeout: network timeout in seconds for a URL without a hook.
+    """
+    if which not in ("first", "last"):
+        raise ValueError(f"which={which!r}; allowed: 'first', 'last'")
+    if fmt not in _CODECS:
+        raise ValueError(f"fmt={fmt!r}; allowed: 'png', 'jpeg'")
+    codec, suffix = _CODECS[fmt]
+    exe = ffmpeg_exe()
+    if out is None:
+        handle, name = tempfile.mkstemp(prefix=f"videogen-{which}-frame-", suffix=suffix)
+        os.close(handle)
+        target = Path(name)
+    else:
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with _local_video(source, hook=hook, timeout=timeout) as video:
+            _run_ffmpeg(exe, video, target, which, codec)
+    except BaseException:
+        if out is None:
+            target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def frame_reference(
+    source: str | os.PathLike[str],
+    which: Which = "last",
+    *,
+    fmt: FrameFormat = "png",
+    hook: VideoGenHook | None = None,
+) -> RemixReference:
+    """The first or last frame of a video as a remix ``input_reference[]`` file part (no file left behind)."""
+    path = extract_frame(source, which, fmt=fmt, hook=hook)
+    try:
+        data = path.read_bytes()
+    finally:
+        path.unlink(missing_ok=True)
+    return RemixReference.from_bytes(data, f"{which}-frame")
+
+
+# ---- internals --------------------------------------------------------------------------------
+
+
+def _is_url(source: str | os.PathLike[str]) -> bool:
+    return isinstance(source, str) and urlsplit(source).scheme.lower() in ("http", "https")
+
+
+@contextmanager
+def _local_video(source: str | os.PathLike[str], *, hook: VideoGenHook | None, timeout: float) -> Iterator[Path]:
+    """A local path for the video: the file itself, or a temporary download removed afterwards."""
+    if not _is_url(source):
+        path = Path(os.fspath(source)).expanduser()
+        if not path.is_file():
+            raise FrameExtractionError(f"video file {str(path)!r} does not exist")
+        yield path
+        return
+    url = str(source)
+    handle, name = tempfile.mkstemp(prefix="videogen-frame-source-", suffix=".mp4")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        _download(url, tmp, hook=hook, timeout=timeout)
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _download(url: str, target: Path, *, hook: VideoGenHook | None, timeout: float) -> None:
+    shown = url.split("?", 1)[0]  # a signed URL's query string stays out of messages
+    if hook is not None:
+        try:
+            hook.download(url, str(target))
+        except VideoGenError as exc:
+            raise FrameExtractionError(f"could not download video {shown}: {exc}") from exc
+        return
+    try:
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
+            if not response.is_success:
+                raise FrameExtractionError(f"could not download video {shown}: HTTP {response.status_code}")
+            with target.open("wb") as out:
+                for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
+                    out.write(chunk)
+    except httpx.HTTPError as exc:
+        raise FrameExtractionError(f"could not download video {shown}: {type(exc).__name__}: {exc}") from exc
+
+
+def _run_ffmpeg(exe: str, video: Path, target: Path, which: Which, codec: str) -> None:
+    # -update 1 keeps overwriting one image with each decoded frame, so what is left is the last
+    # frame decoded: the true last frame, without trusting a container's duration or frame count.
+    seek = ["-sseof", f"-{LAST_FRAME_WINDOW_SECONDS}"] if which == "last" else []
+    frames = ["-update", "1"] if which == "last" else ["-frames:v", "1"]
+    quality = ["-q:v", "2"] if codec == "mjpeg" else []
+    cmd = [
+        exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+        *seek, "-i", str(video),
+        "-map", "0:v:0", "-an", *frames, *quality,
+        "-f", "image2", "-c:v", codec, str(target),
+    ]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=FFMPEG_TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise FrameExtractionError(
+            f"ffmpeg took more than {FFMPEG_TIMEOUT_SECONDS:.0f} s to extract a frame of {video}"
+        ) from None
+    if done.returncode != 0 or not target.exists() or target.stat().st_size == 0:
+        detail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise FrameExtractionError(
+            f"ffmpeg could not extract the {which} frame of {video.name} (exit {done.returncode}): "
+            + (" | ".join(detail) or "no image written; is it a video?")
+        )
