@@ -1,0 +1,41 @@
+"""DAGs run by real Airflow components in tests/e2e (copied into the components' own DAGs folder).
+
+Timing comes from the simulator directive in each prompt (``[sim:render=N]``), so nothing here
+needs the network or configuration at parse time. ``poll_interval=1`` keeps the trigger's
+progress lines frequent and the waits short.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG
+
+from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+
+START = datetime(2026, 1, 1)
+
+#: One deferrable generation that renders for a few seconds: deferred, trigger, success, clear.
+with DAG("e2e_generation", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:render=6] A lighthouse in a storm at dusk, slow dolly-in",
+        duration=4,
+        poll_interval=1,
+    )
+
+#: Three generations of 20 s each; with one worker slot they overlap only if deferral frees it.
+with DAG("e2e_mapped_generation", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+    VideoGenerationOperator.partial(
+        task_id="generate",
+        model="veo3.1-fast",
+        duration=4,
+        poll_interval=1,
+    ).expand(
+        prompt=[
+            "[sim:render=20] A paper boat drifting down a rain gutter",
+            "[sim:render=20] Neon koi circling in a night-time pond",
+            "[sim:render=20] A slow pan across a snowy mountain village",
+        ]
+    )

@@ -1,0 +1,161 @@
+"""Every user form of a remix reference becomes the right RemixReference; bad ones fail before any request."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_videogen.models import MAX_IMAGE_BYTES, RemixReference
+from airflow_provider_videogen.references import (
+    InvalidReferenceError,
+    as_reference_list,
+    data_uri,
+    is_file_input,
+    preview_reference,
+    to_reference,
+    to_references,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
+JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 64
+WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x03" * 32
+GIF = b"GIF89a" + b"\x00" * 64
+URL = "https://cdn.example.com/first.png"
+
+
+@pytest.fixture
+def png_file(tmp_path: Path) -> Path:
+    path = tmp_path / "first.png"
+    path.write_bytes(PNG)
+    return path
+
+
+def test_local_path_as_str_and_as_path(png_file: Path) -> None:
+    for value in (str(png_file), png_file):
+        ref = to_reference(value)
+        assert (ref.kind, ref.value, ref.content, ref.content_type) == ("file", "first.png", PNG, "image/png")
+
+
+def test_file_url_and_object_storage_path(png_file: Path) -> None:
+    for value in (png_file.as_uri(), ObjectStoragePath(png_file.as_uri())):
+        ref = to_reference(value)
+        assert (ref.kind, ref.value, ref.content, ref.content_type) == ("file", "first.png", PNG, "image/png")
+
+
+def test_content_type_comes_from_the_bytes_not_the_name(tmp_path: Path) -> None:
+    path = tmp_path / "actually-a-jpeg.png"
+    path.write_bytes(JPEG)
+    assert to_reference(path).content_type == "image/jpeg"
+
+
+@pytest.mark.parametrize(("data", "mime"), [(PNG, "image/png"), (JPEG, "image/jpeg"), (WEBP, "image/webp")])
+def test_bytes_become_a_named_file_part(data: bytes, mime: str) -> None:
+    for value in (data, bytearray(data), memoryview(data)):
+        ref = to_reference(value)
+        assert ref.kind == "file" and ref.content == data and ref.content_type == mime
+        assert ref.value == "reference." + mime.split("/")[1].replace("jpeg", "jpg")
+
+
+def test_url_and_data_uri_are_sent_as_text() -> None:
+    uri = data_uri(JPEG)
+    assert uri.startswith("data:image/jpeg;base64,") and base64.b64decode(uri.split(",", 1)[1]) == JPEG
+    assert to_reference(URL) == RemixReference(kind="url", value=URL)
+    assert to_reference(f"  {uri}\n") == RemixReference(kind="data_uri", value=uri)
+
+
+def test_a_remix_reference_passes_through() -> None:
+    ref = RemixReference.from_bytes(PNG, "x")
+    assert to_reference(ref) is ref
+
+
+def test_order_is_kept_and_a_single_value_is_a_list_of_one(png_file: Path) -> None:
+    refs = to_references([URL, png_file, data_uri(PNG), JPEG])
+    assert [r.kind for r in refs] == ["url", "file", "data_uri", "file"]
+    assert [r.kind for r in to_references(URL)] == ["url"]
+    assert as_reference_list(None) == [] and as_reference_list((1, 2)) == [1, 2]
+
+
+def test_missing_file_names_the_position(tmp_path: Path) -> None:
+    with pytest.raises(InvalidReferenceError, match=r"#2: input_reference file '.*nope.png' does not exist"):
+        to_references([URL, tmp_path / "nope.png"])
+
+
+def test_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidReferenceError, match="is a directory"):
+        to_reference(tmp_path)
+
+
+def test_gif_content_is_refused_by_the_model(tmp_path: Path) -> None:
+    path = tmp_path / "anim.png"
+    path.write_bytes(GIF)
+    with pytest.raises(InvalidReferenceError, match=r"'anim.png' is not a JPEG, PNG or WEBP image"):
+        to_reference(path)
+    with pytest.raises(InvalidReferenceError, match="not a JPEG, PNG or WEBP"):
+        to_reference(GIF)
+    with pytest.raises(InvalidReferenceError, match="image/gif"):
+        to_reference("data:image/gif;base64," + base64.b64encode(GIF).decode())
+
+
+def test_oversized_file_is_refused_without_reading_it_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "huge.png"
+    with path.open("wb") as out:
+        out.write(PNG)
+        out.truncate(11 * 1024 * 1024)
+    reads: list[int] = []
+    real_open = Path.open
+
+    def counting_open(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        handle = real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+        real_read = handle.read
+
+        def read(size: int = -1) -> bytes:
+            data = real_read(size)
+            reads.append(len(data))
+            return data  # type: ignore[no-any-return]
+
+        handle.read = read
+        return handle
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    with pytest.raises(InvalidReferenceError, match=r"'.*huge.png' is 11.0 MB; at most 10 MB per image"):
+        to_reference(path)
+    assert sum(reads) == MAX_IMAGE_BYTES + 1
+
+
+def test_exactly_ten_megabytes_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(PNG + b"\x00" * (MAX_IMAGE_BYTES - len(PNG)))
+    assert len(to_reference(path).content or b"") == MAX_IMAGE_BYTES
+
+
+def test_unsupported_type_is_refused() -> None:
+    with pytest.raises(InvalidReferenceError, match="type int is not supported"):
+        to_reference(42)
+
+
+def test_preview_checks_files_by_name_only(tmp_path: Path) -> None:
+    # Neither file exists: at parse time nothing is read.
+    assert preview_reference(tmp_path / "later.png").kind == "file"
+    assert preview_reference(str(tmp_path / "no-suffix")).kind == "file"
+    assert preview_reference(ObjectStoragePath("file:///nowhere/later.webp")).kind == "file"
+    for bad in (tmp_path / "anim.gif", "/videos/clip.mp4", "s3://bucket/a.gif"):
+        with pytest.raises(InvalidReferenceError, match=r"looks like (image/gif|video/mp4)"):
+            preview_reference(bad)
+    # Text forms are checked completely, as at execute.
+    assert preview_reference(URL).kind == "url"
+    with pytest.raises(InvalidReferenceError, match=r"\.gif file"):
+        preview_reference("https://cdn.example.com/a.gif")
+
+
+def test_which_inputs_are_files(png_file: Path) -> None:
+    assert is_file_input(png_file) and is_file_input(str(png_file)) and is_file_input("s3://bucket/a.png")
+    assert is_file_input(png_file.as_uri()) and is_file_input(ObjectStoragePath(png_file.as_uri()))
+    assert not is_file_input(URL) and not is_file_input(data_uri(PNG)) and not is_file_input(PNG)
+
+
+def test_data_uri_refuses_non_images() -> None:
+    with pytest.raises(InvalidReferenceError, match="not a JPEG, PNG or WEBP"):
+        data_uri(GIF)

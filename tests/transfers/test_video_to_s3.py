@@ -1,0 +1,292 @@
+"""``VideoToS3Operator.execute`` with a minimal real context: S3Hook -> SeaweedFS, httpx -> local server.
+
+The context holds what Airflow's task runner gives the operator and what it reads: the task
+instance's map index, the run id, the logical date and a real ``OutletEventAccessors``, so
+the asset events asserted here are exactly what the runner would send to the API server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from airflow.sdk import DAG, AssetAlias
+from airflow.sdk.execution_time.context import OutletEventAccessors
+
+from airflow_provider_videogen.transfers.errors import LinkExpiredError, ObjectConflictError, VideoArchiveError
+from airflow_provider_videogen.transfers.video_to_s3 import DEFAULT_ASSET_ALIAS, VideoToS3Operator
+from tests.transfers.conftest import decode_errors
+from tests.transfers.video_server import VideoServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+pytestmark = pytest.mark.s3
+
+RUN_ID = "manual__2026-11-23T08:00:00+00:00"
+PART = 5 * 1024 * 1024
+
+
+def make_context(run_id: str = RUN_ID, map_index: int = -1) -> dict[str, Any]:
+    return {
+        "ti": SimpleNamespace(map_index=map_index, run_id=run_id),
+        "run_id": run_id,
+        "logical_date": datetime(2026, 11, 23, 8, tzinfo=timezone.utc),
+        "outlet_events": OutletEventAccessors(),
+    }
+
+
+def task_xcom(url: str | list[str], *, task_id: str = "task-unified-abc123", expires_in: timedelta = timedelta(hours=20),
+              model: str = "veo3.1-fast") -> dict[str, Any]:
+    now = datetime.now(tz=timezone.utc)
+    return {
+        "id": task_id,
+        "model": model,
+        "state": "succeeded",
+        "video_urls": [url] if isinstance(url, str) else url,
+        "progress": 100,
+        "credits_reserved": 25.7,
+        "submitted_at": (now - timedelta(minutes=5)).isoformat(),
+        "completed_at": (now - timedelta(hours=24) + expires_in).isoformat(),
+        "expires_at": (now + expires_in).isoformat(),
+    }
+
+
+def operator(bucket: str, aws_conn_id: str, source: Any, **kwargs: Any) -> VideoToS3Operator:
+    with DAG("videogen_archive_test", schedule=None):
+        kwargs.setdefault("task_id", "archive")
+        return VideoToS3Operator(
+            source=source,
+            s3_bucket=bucket,
+            aws_conn_id=aws_conn_id,
+            videogen_conn_id=None,
+            part_size=PART,
+            resume_backoff=0,
+            **kwargs,
+        )
+
+
+def keys(s3_client: S3Client, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def test_archives_a_generation_result_end_to_end(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    small_mp4: bytes, tmp_path: Path,
+) -> None:
+    url = video_server.add(route_path, small_mp4)
+    context = make_context()
+    result = operator(s3_bucket, aws_conn_id, task_xcom(url), metadata={"project": "launch"}).execute(context)
+
+    key = "videogen/videogen_archive_test/manual__2026-11-23T08_00_00_00_00/archive/-1/task-unified-abc123_0.mp4"
+    digest = hashlib.sha256(small_mp4).hexdigest()
+    assert result == [
+        {
+            "uri": f"s3://{s3_bucket}/{key}",
+            "bucket": s3_bucket,
+            "key": key,
+            "size": len(small_mp4),
+            "sha256": digest,
+            "content_type": "video/mp4",
+            "outcome": "written",
+            "video_task_id": "task-unified-abc123",
+            "index": 0,
+            "model": "veo3.1-fast",
+        }
+    ]
+    json.dumps(result)  # XCom-safe
+
+    local = tmp_path / "archived.mp4"
+    s3_client.download_file(s3_bucket, key, str(local))
+    assert decode_errors(local) == ""
+    assert hashlib.sha256(local.read_bytes()).hexdigest() == digest
+    head = s3_client.head_object(Bucket=s3_bucket, Key=key)
+    assert head["ContentType"] == "video/mp4"
+    assert head["Metadata"] == {
+        "sha256": digest,
+        "videogen-task-id": "task-unified-abc123",
+        "videogen-model": "veo3.1-fast",
+        "videogen-video-index": "0",
+        "videogen-source": url,
+        "videogen-writer": "videogen_archive_test/manual__2026-11-23T08:00:00+00:00/archive/-1",
+        "project": "launch",
+    }
+
+    accessor = context["outlet_events"][AssetAlias(name=DEFAULT_ASSET_ALIAS)]
+    [event] = accessor.asset_alias_events
+    assert event.dest_asset_key.uri == f"s3://{s3_bucket}/{key}"
+    assert event.extra["sha256"] == digest
+    assert event.extra["outcome"] == "written"
+
+
+def test_multipart_video_decodes_after_archive(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    large_mp4: bytes, tmp_path: Path,
+) -> None:
+    url = video_server.add(route_path, large_mp4, drop_after=PART + 4096, drops=1)
+    [result] = operator(s3_bucket, aws_conn_id, task_xcom(url)).execute(make_context())
+
+    local = tmp_path / "large.mp4"
+    s3_client.download_file(s3_bucket, result["key"], str(local))
+    assert local.read_bytes() == large_mp4
+    assert decode_errors(local) == ""
+    assert s3_client.head_object(Bucket=s3_bucket, Key=result["key"])["Metadata"]["sha256"] == result["sha256"]
+    assert [hit.range for hit in video_server.hits_for(route_path)] == [None, f"bytes={PART + 4096}-"]
+
+
+def test_rerun_keeps_one_object_and_skips_without_downloading(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    small_mp4: bytes, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = video_server.add(route_path, small_mp4)
+    op = operator(s3_bucket, aws_conn_id, task_xcom(url))
+    [first] = op.execute(make_context())
+    capsys.readouterr()
+    context = make_context()
+    [second] = op.execute(context)
+
+    assert keys(s3_client, s3_bucket) == [first["key"]]
+    assert (first["outcome"], second["outcome"]) == ("written", "unchanged")
+    assert second["sha256"] == first["sha256"] and second["size"] == first["size"]
+    assert len(video_server.hits_for(route_path)) == 1  # the rerun did not download again
+    assert "already archived" in capsys.readouterr().out
+    [event] = context["outlet_events"][AssetAlias(name=DEFAULT_ASSET_ALIAS)].asset_alias_events
+    assert event.extra["outcome"] == "unchanged"
+
+
+def test_rerun_after_links_expired_still_succeeds_when_already_archived(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    small_mp4: bytes,
+) -> None:
+    url = video_server.add(route_path, small_mp4)
+    operator(s3_bucket, aws_conn_id, task_xcom(url)).execute(make_context())
+    video_server.routes[route_path].status = 410  # the CDN forgot the file
+    [again] = operator(s3_bucket, aws_conn_id, task_xcom(url, expires_in=-timedelta(hours=3))).execute(
+        make_context()
+    )
+    assert again["outcome"] == "unchanged"
+
+
+def test_different_body_at_same_key_fails_without_replace(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    small_mp4: bytes,
+) -> None:
+    url = video_server.add(route_path, small_mp4)  # a bare URL: no remote task id, always downloaded
+    [first] = operator(s3_bucket, aws_conn_id, url).execute(make_context())
+    changed = small_mp4[:-8] + b"\x00" * 8
+    video_server.routes[route_path].body = changed
+
+    with pytest.raises(ObjectConflictError, match="replace=True"):
+        operator(s3_bucket, aws_conn_id, url).execute(make_context())
+    head = s3_client.head_object(Bucket=s3_bucket, Key=first["key"])
+    assert head["Metadata"]["sha256"] == first["sha256"]
+
+    [replaced] = operator(s3_bucket, aws_conn_id, url, replace=True).execute(make_context())
+    assert replaced["outcome"] == "replaced"
+    assert replaced["sha256"] == hashlib.sha256(changed).hexdigest()
+    assert keys(s3_client, s3_bucket) == [first["key"]]
+
+
+def test_expired_link_fails_fast_without_a_request(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    small_mp4: bytes,
+) -> None:
+    url = video_server.add(route_path, small_mp4)
+    source = task_xcom(url, expires_in=-timedelta(minutes=1))
+    with pytest.raises(LinkExpiredError, match=r"remote task task-unified-abc123 .*expired at .*within 24 h"):
+        operator(s3_bucket, aws_conn_id, source).execute(make_context())
+    assert video_server.hits_for(route_path) == []
+    assert keys(s3_client, s3_bucket) == []
+
+
+def test_signed_url_secrets_never_reach_errors_metadata_or_xcom(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    small_mp4: bytes,
+) -> None:
+    secret = "X-Amz-Signature=0123456789abcdefSECRET"
+    url = video_server.add(route_path, small_mp4) + "?" + secret
+    result = operator(s3_bucket, aws_conn_id, task_xcom(url)).execute(make_context())
+    head = s3_client.head_object(Bucket=s3_bucket, Key=result[0]["key"])
+    assert "SECRET" not in json.dumps(result) + json.dumps(head["Metadata"])
+
+    video_server.routes[route_path].status = 403
+    with pytest.raises(LinkExpiredError) as failure:
+        operator(s3_bucket, aws_conn_id, task_xcom(url, task_id="task-unified-other")).execute(make_context())
+    assert "SECRET" not in str(failure.value)
+
+
+def test_mapped_outputs_land_at_distinct_keys_and_one_failure_does_not_stop_the_rest(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    small_mp4: bytes,
+) -> None:
+    ok = video_server.add(route_path, small_mp4)
+    gone = video_server.add(route_path + "-gone", small_mp4, status=403)
+    source = [
+        task_xcom(ok, task_id="task-unified-a"),
+        task_xcom(gone, task_id="task-unified-b"),
+        task_xcom([ok, ok], task_id="task-unified-c"),
+    ]
+    with pytest.raises(LinkExpiredError, match="task-unified-b"):
+        operator(s3_bucket, aws_conn_id, source).execute(make_context(map_index=3))
+    assert [k.rsplit("/", 2)[-2:] for k in keys(s3_client, s3_bucket)] == [
+        ["3", "task-unified-a_0.mp4"],
+        ["3", "task-unified-c_0.mp4"],
+        ["3", "task-unified-c_1.mp4"],
+    ]
+    assert not s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
+
+
+def test_key_template_that_collides_is_refused_before_downloading(
+    video_server: VideoServer, route_path: str, s3_bucket: str, aws_conn_id: str, small_mp4: bytes,
+) -> None:
+    url = video_server.add(route_path, small_mp4)
+    op = operator(s3_bucket, aws_conn_id, task_xcom([url, url]), s3_key="videos/{run_id}.{ext}")
+    with pytest.raises(VideoArchiveError, match=r"same key .*\{video_task_id\} and \{index\}"):
+        op.execute(make_context())
+    assert video_server.hits_for(route_path) == []
+
+
+def test_unknown_placeholder_fails_at_parse_time(s3_bucket: str, aws_conn_id: str) -> None:
+    with pytest.raises(VideoArchiveError, match=r"\{date\}.*allowed placeholders"):
+        operator(s3_bucket, aws_conn_id, "https://cdn.example/x.mp4", s3_key="videos/{date}.mp4")
+
+
+def test_downloads_through_the_videogen_hook(
+    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    small_mp4: bytes, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = video_server.url("")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_VIDEOGEN_ARCHIVE_TEST",
+        json.dumps({"conn_type": "videogen", "host": base, "password": "sk-archive-test-key"}),
+    )
+    url = video_server.add(route_path, small_mp4)
+    with DAG("videogen_archive_test", schedule=None):
+        op = VideoToS3Operator(
+            task_id="archive",
+            source=task_xcom(url),
+            s3_bucket=s3_bucket,
+            aws_conn_id=aws_conn_id,
+            videogen_conn_id="videogen_archive_test",
+        )
+    [result] = op.execute(make_context())
+    body = s3_client.get_object(Bucket=s3_bucket, Key=result["key"])["Body"].read()
+    assert body == small_mp4
+    [hit] = video_server.hits_for(route_path)
+    assert hit.authorization is not None and "sk-archive-test-key" in hit.authorization  # same origin
+
+
+def test_operator_registers_the_asset_alias_as_outlet() -> None:
+    with DAG("videogen_archive_test", schedule=None):
+        op = VideoToS3Operator(task_id="archive", source="https://cdn.example/x.mp4", s3_bucket="b")
+        quiet = VideoToS3Operator(task_id="quiet", source="https://cdn.example/x.mp4", s3_bucket="b",
+                                  asset_alias=None)
+    assert AssetAlias(name=DEFAULT_ASSET_ALIAS) in op.outlets
+    assert quiet.outlets == []
+    assert os.environ.get("AIRFLOW_CONN_VIDEOGEN_S3_TEST") is None  # no connection leaks between tests
