@@ -35,7 +35,7 @@ unit: install
 test: lint typecheck unit
 
 demo: install
-	$(PY) -m airflow_provider_videogen.demo
+	$(PY) scripts/demo_hook.py
 
 benchmarks: install
 	$(PY) benchmarks/trigger_scale.py

@@ -67,12 +67,15 @@ def _text_kind(head: bytes) -> str | None:
 def sniff(head: bytes, content_type: str | None) -> Sniff:
     """Judge a body from its first :data:`SNIFF_BYTES` bytes and its ``Content-Type`` header.
 
-    Order: recognisable text (HTML, XML, JSON) is refused whatever the header says; an ``ftyp``
-    box is MP4 (stored as the header's ``video/*`` type if it has one, else ``video/mp4``);
-    EBML magic is WebM; anything else is accepted only when the header says ``video/*``.
+    Order: an empty body and recognisable text (HTML, XML, JSON) are refused whatever the
+    header says; an ``ftyp`` box is MP4 (stored as the header's ``video/*`` type if it has one,
+    else ``video/mp4``); EBML magic is WebM; anything else is accepted only when the header
+    says ``video/*``.
     """
     media = _media_type(content_type)
     header_is_video = media.startswith("video/")
+    if not head:
+        return Sniff(None, f"an empty body (Content-Type {media or 'missing'})")
     text = _text_kind(head)
     if text is not None:
         return Sniff(None, f"{text} (Content-Type {media or 'missing'})")
@@ -82,8 +85,6 @@ def sniff(head: bytes, content_type: str | None) -> Sniff:
         return Sniff(media if header_is_video else "video/webm", "a WebM/Matroska video")
     if header_is_video:
         return Sniff(media, f"an unrecognised body labelled {media}")
-    if not head:
-        return Sniff(None, f"an empty body (Content-Type {media or 'missing'})")
     return Sniff(None, f"unrecognised data without an MP4 header (Content-Type {media or 'missing'})")
 
 

@@ -19,6 +19,11 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+FFMPEG_LAVFI = ("-v", "error", "-y", "-f", "lavfi", "-i")
+#: Random noise compresses badly: a few seconds of MJPEG make a real, decodable multi-part video.
+NOISE = "nullsrc=s=640x360:r=10,geq=random(1)*255:128:128"
+
+
 def decode_errors(path: Path) -> str:
     """What ``ffmpeg -v error -i file -f null -`` complains about; empty when the video decodes."""
     done = subprocess.run(
@@ -41,8 +46,18 @@ def small_mp4(media_dir: Path) -> bytes:
     """A 1 s 160x120 H.264 clip (5-8 KB): below one part, so it takes the single-PUT path."""
     out = media_dir / "small.mp4"
     subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "1"]
-        + ["-pix_fmt", "yuv420p", "-c:v", "libx264", str(out)],
+        [
+            ffmpeg_exe(),
+            *FFMPEG_LAVFI,
+            "testsrc=size=160x120:rate=10",
+            "-t",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+            str(out),
+        ],
         check=True,
         timeout=60,
     )
@@ -54,8 +69,7 @@ def large_mp4(media_dir: Path) -> bytes:
     """A real, decodable MP4 of about 13 MB (MJPEG noise): three 5 MiB parts, so the multipart path."""
     out = media_dir / "large.mp4"
     subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "nullsrc=s=640x360:r=10,geq=random(1)*255:128:128"]
-        + ["-t", "8", "-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p", str(out)],
+        [ffmpeg_exe(), *FFMPEG_LAVFI, NOISE, "-t", "8", "-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p", str(out)],
         check=True,
         timeout=120,
     )

@@ -13,7 +13,7 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from airflow.sdk import DAG, AssetAlias
@@ -25,6 +25,7 @@ from tests.transfers.conftest import decode_errors
 from tests.transfers.video_server import VideoServer
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
     from mypy_boto3_s3 import S3Client
 
 pytestmark = pytest.mark.s3
@@ -33,17 +34,23 @@ RUN_ID = "manual__2026-11-23T08:00:00+00:00"
 PART = 5 * 1024 * 1024
 
 
-def make_context(run_id: str = RUN_ID, map_index: int = -1) -> dict[str, Any]:
-    return {
+def make_context(run_id: str = RUN_ID, map_index: int = -1) -> Context:
+    context = {
         "ti": SimpleNamespace(map_index=map_index, run_id=run_id),
         "run_id": run_id,
         "logical_date": datetime(2026, 11, 23, 8, tzinfo=timezone.utc),
         "outlet_events": OutletEventAccessors(),
     }
+    return cast("Context", context)
 
 
-def task_xcom(url: str | list[str], *, task_id: str = "task-unified-abc123", expires_in: timedelta = timedelta(hours=20),
-              model: str = "veo3.1-fast") -> dict[str, Any]:
+def task_xcom(
+    url: str | list[str],
+    *,
+    task_id: str = "task-unified-abc123",
+    expires_in: timedelta = timedelta(hours=20),
+    model: str = "veo3.1-fast",
+) -> dict[str, Any]:
     now = datetime.now(tz=timezone.utc)
     return {
         "id": task_id,
@@ -77,8 +84,13 @@ def keys(s3_client: S3Client, bucket: str) -> list[str]:
 
 
 def test_archives_a_generation_result_end_to_end(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
-    small_mp4: bytes, tmp_path: Path,
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
+    tmp_path: Path,
 ) -> None:
     url = video_server.add(route_path, small_mp4)
     context = make_context()
@@ -126,8 +138,13 @@ def test_archives_a_generation_result_end_to_end(
 
 
 def test_multipart_video_decodes_after_archive(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
-    large_mp4: bytes, tmp_path: Path,
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    large_mp4: bytes,
+    tmp_path: Path,
 ) -> None:
     url = video_server.add(route_path, large_mp4, drop_after=PART + 4096, drops=1)
     [result] = operator(s3_bucket, aws_conn_id, task_xcom(url)).execute(make_context())
@@ -141,8 +158,13 @@ def test_multipart_video_decodes_after_archive(
 
 
 def test_rerun_keeps_one_object_and_skips_without_downloading(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
-    small_mp4: bytes, capsys: pytest.CaptureFixture[str],
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = video_server.add(route_path, small_mp4)
     op = operator(s3_bucket, aws_conn_id, task_xcom(url))
@@ -161,20 +183,26 @@ def test_rerun_keeps_one_object_and_skips_without_downloading(
 
 
 def test_rerun_after_links_expired_still_succeeds_when_already_archived(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
     small_mp4: bytes,
 ) -> None:
     url = video_server.add(route_path, small_mp4)
     operator(s3_bucket, aws_conn_id, task_xcom(url)).execute(make_context())
     video_server.routes[route_path].status = 410  # the CDN forgot the file
-    [again] = operator(s3_bucket, aws_conn_id, task_xcom(url, expires_in=-timedelta(hours=3))).execute(
-        make_context()
-    )
+    [again] = operator(s3_bucket, aws_conn_id, task_xcom(url, expires_in=-timedelta(hours=3))).execute(make_context())
     assert again["outcome"] == "unchanged"
 
 
 def test_different_body_at_same_key_fails_without_replace(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
     small_mp4: bytes,
 ) -> None:
     url = video_server.add(route_path, small_mp4)  # a bare URL: no remote task id, always downloaded
@@ -194,7 +222,11 @@ def test_different_body_at_same_key_fails_without_replace(
 
 
 def test_expired_link_fails_fast_without_a_request(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
     small_mp4: bytes,
 ) -> None:
     url = video_server.add(route_path, small_mp4)
@@ -206,7 +238,11 @@ def test_expired_link_fails_fast_without_a_request(
 
 
 def test_signed_url_secrets_never_reach_errors_metadata_or_xcom(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
     small_mp4: bytes,
 ) -> None:
     secret = "X-Amz-Signature=0123456789abcdefSECRET"
@@ -222,7 +258,11 @@ def test_signed_url_secrets_never_reach_errors_metadata_or_xcom(
 
 
 def test_mapped_outputs_land_at_distinct_keys_and_one_failure_does_not_stop_the_rest(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
     small_mp4: bytes,
 ) -> None:
     ok = video_server.add(route_path, small_mp4)
@@ -243,7 +283,11 @@ def test_mapped_outputs_land_at_distinct_keys_and_one_failure_does_not_stop_the_
 
 
 def test_key_template_that_collides_is_refused_before_downloading(
-    video_server: VideoServer, route_path: str, s3_bucket: str, aws_conn_id: str, small_mp4: bytes,
+    video_server: VideoServer,
+    route_path: str,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
 ) -> None:
     url = video_server.add(route_path, small_mp4)
     op = operator(s3_bucket, aws_conn_id, task_xcom([url, url]), s3_key="videos/{run_id}.{ext}")
@@ -258,8 +302,13 @@ def test_unknown_placeholder_fails_at_parse_time(s3_bucket: str, aws_conn_id: st
 
 
 def test_downloads_through_the_videogen_hook(
-    video_server: VideoServer, route_path: str, s3_client: S3Client, s3_bucket: str, aws_conn_id: str,
-    small_mp4: bytes, monkeypatch: pytest.MonkeyPatch,
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     base = video_server.url("")
     monkeypatch.setenv(
@@ -285,8 +334,7 @@ def test_downloads_through_the_videogen_hook(
 def test_operator_registers_the_asset_alias_as_outlet() -> None:
     with DAG("videogen_archive_test", schedule=None):
         op = VideoToS3Operator(task_id="archive", source="https://cdn.example/x.mp4", s3_bucket="b")
-        quiet = VideoToS3Operator(task_id="quiet", source="https://cdn.example/x.mp4", s3_bucket="b",
-                                  asset_alias=None)
+        quiet = VideoToS3Operator(task_id="quiet", source="https://cdn.example/x.mp4", s3_bucket="b", asset_alias=None)
     assert AssetAlias(name=DEFAULT_ASSET_ALIAS) in op.outlets
     assert quiet.outlets == []
     assert os.environ.get("AIRFLOW_CONN_VIDEOGEN_S3_TEST") is None  # no connection leaks between tests
