@@ -131,12 +131,10 @@ class VideoRemixOperator(BaseVideoTaskOperator):
                 problems.append(("input_references", f"input_references #{index}: {exc}"))
         if problems:
             raise InvalidRequestError("RemixRequest", problems)
-        fields: dict[str, Any] = {
-            "model": self.model,
-            "prompt": self.prompt,
-            "prompt_extend": self.prompt_extend,
-            "input_references": references,
-        }
+        fields: dict[str, Any] = {"input_references": references}
+        for name in ("model", "prompt", "prompt_extend"):
+            if getattr(self, name) is not None:  # None reads "is required", not "not a valid string"
+                fields[name] = getattr(self, name)
         if self.size not in (None, ""):  # a template rendering nothing means "the model's default"
             fields["size"] = self.size
         return validate(_RemixSubmission, "RemixRequest", **fields)  # type: ignore[no-any-return]
