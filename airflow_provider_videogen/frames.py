@@ -23,12 +23,13 @@ gateway's own origin when a hook is given (see ``VideoGenHook.download``).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,10 +38,14 @@ from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.models import RemixReference
 
 if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 Which = Literal["first", "last"]
 FrameFormat = Literal["png", "jpeg", "jpg"]
+#: A local file (``str`` or path), an ``ObjectStoragePath``, or an http(s) URL.
+VideoSource = Union[str, "os.PathLike[str]", "ObjectStoragePath"]
 
 #: Seconds before the end where the last-frame decode starts. ffmpeg seeks to the keyframe before
 #: it and decodes forward, keeping the last decoded frame; on a clip shorter than this the seek is
@@ -64,27 +69,53 @@ def ffmpeg_exe() -> str:
         from airflow.sdk.exceptions import AirflowOptionalProviderFeatureException
 
         raise AirflowOptionalProviderFeatureException(
-            "Extracting video frames needs ffmpeg from imageio-ffmpeg: "
-            "pip install 'airflow-provider-videogen[media]'"
+            "Extracting video frames needs ffmpeg from imageio-ffmpeg: pip install 'airflow-provider-videogen[media]'"
         ) from exc
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+@overload
 def extract_frame(
-    source: str | os.PathLike[str],
+    source: VideoSource,
+    which: Which = ...,
+    *,
+    fmt: FrameFormat = ...,
+    out: ObjectStoragePath,
+    hook: VideoGenHook | None = ...,
+    timeout: float = ...,
+) -> ObjectStoragePath: ...
+
+
+@overload
+def extract_frame(
+    source: VideoSource,
+    which: Which = ...,
+    *,
+    fmt: FrameFormat = ...,
+    out: str | os.PathLike[str] | None = ...,
+    hook: VideoGenHook | None = ...,
+    timeout: float = ...,
+) -> Path: ...
+
+
+def extract_frame(
+    source: VideoSource,
     which: Which = "last",
     *,
     fmt: FrameFormat = "png",
-    out: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | ObjectStoragePath | None = None,
     hook: VideoGenHook | None = None,
     timeout: float = 60.0,
-) -> Path:
-    """Write the first or last frame of a video as a PNG or JPEG image and return its path.
+) -> Path | ObjectStoragePath:
+    """Write the first or last frame of a video as a PNG or JPEG image and return where it is.
 
-    :param source: a local video file, or an http(s) URL (streamed to a temporary file first).
+    :param source: a local video file, an ``ObjectStoragePath``, or an http(s) URL. Anything not
+        local is streamed to a temporary file first (ffmpeg needs to seek to find the last frame).
     :param which: ``"first"`` or ``"last"`` frame.
     :param fmt: ``"png"`` (lossless, default) or ``"jpeg"``/``"jpg"`` (smaller).
-    :param out: where to write the image; a new temporary file when ``None`` (the caller deletes it).
+    :param out: where to write the image: a local path, or an ``ObjectStoragePath`` (shared
+        storage, so a task on another worker can read it; returned as is). A new temporary file
+        when ``None`` (the caller deletes it).
     :param hook: a :class:`~airflow_provider_videogen.hooks.videogen.VideoGenHook` to download a URL
         with, for links on the gateway that need its API key; plain HTTP otherwise.
     :param timeout: network timeout in seconds for a URL without a hook.
@@ -95,31 +126,45 @@ def extract_frame(
         raise ValueError(f"fmt={fmt!r}; allowed: 'png', 'jpeg'")
     codec, suffix = _CODECS[fmt]
     exe = ffmpeg_exe()
-    if out is None:
+    storage_out = _storage_path(out)
+    if out is None or storage_out is not None:
         handle, name = tempfile.mkstemp(prefix=f"videogen-{which}-frame-", suffix=suffix)
         os.close(handle)
         target = Path(name)
     else:
-        target = Path(out)
+        target = Path(os.fspath(out))  # type: ignore[arg-type]
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
         with _local_video(source, hook=hook, timeout=timeout) as video:
             _run_ffmpeg(exe, video, target, which, codec)
+        if storage_out is not None:
+            if storage_out.protocol in ("file", "local"):  # object stores have no directories to create
+                storage_out.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("rb") as src, storage_out.open("wb") as dst:
+                shutil.copyfileobj(src, dst, _DOWNLOAD_CHUNK)
     except BaseException:
         if out is None:
             target.unlink(missing_ok=True)
         raise
-    return target
+    finally:
+        if storage_out is not None:
+            target.unlink(missing_ok=True)
+    return storage_out if storage_out is not None else target
 
 
 def frame_reference(
-    source: str | os.PathLike[str],
+    source: VideoSource,
     which: Which = "last",
     *,
     fmt: FrameFormat = "png",
     hook: VideoGenHook | None = None,
 ) -> RemixReference:
-    """The first or last frame of a video as a remix ``input_reference[]`` file part (no file left behind)."""
+    """The first or last frame of a video as a remix ``input_reference[]`` file part (no file left behind).
+
+    For use in the process that builds the request. To hand a frame to another task through
+    XCom, return a path or ``ObjectStoragePath`` from :func:`extract_frame`, or
+    ``data_uri(ref.content)`` (:func:`airflow_provider_videogen.references.data_uri`).
+    """
     path = extract_frame(source, which, fmt=fmt, hook=hook)
     try:
         data = path.read_bytes()
@@ -131,28 +176,51 @@ def frame_reference(
 # ---- internals --------------------------------------------------------------------------------
 
 
-def _is_url(source: str | os.PathLike[str]) -> bool:
+def _storage_path(value: Any) -> ObjectStoragePath | None:
+    """``value`` if it is an ``ObjectStoragePath`` (imported lazily: most callers pass plain paths)."""
+    if value is None or isinstance(value, (str, os.PathLike)):
+        return None
+    from airflow.sdk import ObjectStoragePath
+
+    return value if isinstance(value, ObjectStoragePath) else None
+
+
+def _is_url(source: VideoSource) -> bool:
     return isinstance(source, str) and urlsplit(source).scheme.lower() in ("http", "https")
 
 
 @contextmanager
-def _local_video(source: str | os.PathLike[str], *, hook: VideoGenHook | None, timeout: float) -> Iterator[Path]:
-    """A local path for the video: the file itself, or a temporary download removed afterwards."""
-    if not _is_url(source):
-        path = Path(os.fspath(source)).expanduser()
+def _local_video(source: VideoSource, *, hook: VideoGenHook | None, timeout: float) -> Iterator[Path]:
+    """A local path for the video: the file itself, or a temporary copy removed afterwards."""
+    storage = _storage_path(source)
+    if storage is not None and storage.protocol in ("file", "local"):
+        source = storage.path
+        storage = None
+    if storage is None and not _is_url(source):
+        path = Path(os.fspath(source)).expanduser()  # type: ignore[arg-type]
         if not path.is_file():
             raise FrameExtractionError(f"video file {str(path)!r} does not exist")
         yield path
         return
-    url = str(source)
     handle, name = tempfile.mkstemp(prefix="videogen-frame-source-", suffix=".mp4")
     os.close(handle)
     tmp = Path(name)
     try:
-        _download(url, tmp, hook=hook, timeout=timeout)
+        if storage is not None:
+            _copy_from_storage(storage, tmp)
+        else:
+            _download(str(source), tmp, hook=hook, timeout=timeout)
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _copy_from_storage(source: ObjectStoragePath, target: Path) -> None:
+    try:
+        with source.open("rb") as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, _DOWNLOAD_CHUNK)
+    except FileNotFoundError:
+        raise FrameExtractionError(f"video {source} does not exist") from None
 
 
 def _download(url: str, target: Path, *, hook: VideoGenHook | None, timeout: float) -> None:

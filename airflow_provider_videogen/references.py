@@ -147,7 +147,9 @@ def data_uri(data: bytes) -> str:
     """``data:image/...;base64,...`` for image bytes: a form that travels through XCom as a string."""
     mime = sniff_image_type(data)
     if mime is None:
-        raise InvalidReferenceError(f"bytes are not a JPEG, PNG or WEBP image (allowed formats: {', '.join(IMAGE_EXTENSIONS)})")
+        raise InvalidReferenceError(
+            f"bytes are not a JPEG, PNG or WEBP image (allowed formats: {', '.join(IMAGE_EXTENSIONS)})"
+        )
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 

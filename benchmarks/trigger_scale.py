@@ -195,7 +195,12 @@ def _child(args: argparse.Namespace) -> int:
     wall0 = time.perf_counter()
     error = None
     try:
-        asyncio.run(main())
+        if args.profile:
+            import cProfile
+
+            cProfile.runctx("asyncio.run(main())", globals(), {"asyncio": asyncio, "main": main}, args.profile)
+        else:
+            asyncio.run(main())
     except Exception as exc:  # reported to the parent, which exits non-zero
         error = f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - wall0
@@ -328,9 +333,10 @@ def run_variant(variant: str, sim: Simulator, args: argparse.Namespace) -> dict[
     with tempfile.TemporaryDirectory(prefix="trigger_scale_") as tmp:
         out = Path(tmp) / "result.json"
         log_path = Path(tmp) / "child.log"
+        profile = ["--profile", str(Path(args.profile_dir) / f"{variant}.prof")] if args.profile_dir else []
         with open(log_path, "w") as log_file:
             child = subprocess.Popen(
-                [sys.executable, __file__, "--child", variant, "--out", str(out)],
+                [sys.executable, __file__, "--child", variant, "--out", str(out), *profile],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log_file,
@@ -539,7 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-interval", type=float, default=0.1, help="socket sampling period (s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the start offsets")
     parser.add_argument("--json", dest="json_path", help="also write raw results and summaries here")
+    parser.add_argument("--profile-dir", help="write a cProfile of each variant's trigger run here")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     return parser
 

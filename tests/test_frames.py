@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowOptionalProviderFeatureException
 
 from airflow_provider_videogen.frames import FrameExtractionError, extract_frame, ffmpeg_exe, frame_reference
@@ -35,7 +37,19 @@ def make_video(path: Path, seconds: float, fps: int = 10) -> Path:
 def decode_rgb(path: Path) -> list[bytes]:
     """Every frame of an image or video as raw RGB (raises if ffmpeg cannot decode it)."""
     done = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
         capture_output=True,
         check=True,
     )
@@ -55,7 +69,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes]]:
 
 
 @pytest.mark.parametrize("which", ["first", "last"])
-def test_png_frame_is_exactly_the_first_or_last_frame(clip: tuple[Path, list[bytes]], which: str, tmp_path: Path) -> None:
+def test_png_frame_is_exactly_the_first_or_last_frame(
+    clip: tuple[Path, list[bytes]], which: str, tmp_path: Path
+) -> None:
     path, frames = clip
     out = extract_frame(path, which, out=tmp_path / "sub" / "frame.png")  # type: ignore[arg-type]
     assert out == tmp_path / "sub" / "frame.png"
@@ -89,30 +105,58 @@ def test_last_frame_of_a_clip_shorter_than_the_seek_window(tmp_path: Path) -> No
 
 
 def test_frame_reference_is_a_file_part_and_leaves_no_file(clip: tuple[Path, list[bytes]], tmp_path: Path) -> None:
-    before = set(Path(__import__("tempfile").gettempdir()).glob("videogen-*"))
+    before = set(Path(tempfile.gettempdir()).glob("videogen-*"))
     ref = frame_reference(clip[0], "last")
     assert ref.kind == "file" and ref.value == "last-frame.png" and ref.content_type == "image/png"
     assert (ref.content or b"").startswith(PNG_MAGIC)
-    assert set(Path(__import__("tempfile").gettempdir()).glob("videogen-*")) == before
+    assert set(Path(tempfile.gettempdir()).glob("videogen-*")) == before
     # ...and it is a valid first frame for a first/last-frame remix.
     RemixRequest(model="veo_3_1-fast-fl-remix", prompt="a", prompt_extend="b", input_references=[ref])
+
+
+@pytest.fixture
+def memory_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register fsspec's in-memory filesystem as ``memory://``: a stand-in for any remote object store."""
+    from airflow.sdk.io import fs
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    monkeypatch.setitem(fs._register_filesystems(), "memory", lambda conn_id, options: MemoryFileSystem())  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("memory_store")
+def test_object_storage_source_and_output(clip: tuple[Path, list[bytes]], tmp_path: Path) -> None:
+    path, frames = clip
+    # A remote source is streamed to a temporary file; a local ("file://") one is read in place.
+    remote = ObjectStoragePath("memory://videogen-test/clip.mp4")
+    remote.write_bytes(path.read_bytes())
+    out = ObjectStoragePath((tmp_path / "shared" / "first.png").as_uri())
+    for source in (ObjectStoragePath(path.as_uri()), remote):
+        written = extract_frame(source, "first", out=out)
+        assert written is out
+        (image,) = decode_rgb(tmp_path / "shared" / "first.png")
+        assert image == frames[0]
+    assert not list(Path(tempfile.gettempdir()).glob("videogen-first-frame-*"))
+    with pytest.raises(FrameExtractionError, match="does not exist"):
+        extract_frame(ObjectStoragePath("memory://videogen-test/missing.mp4"))
 
 
 def test_not_a_video_and_missing_file(tmp_path: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all")
-    with pytest.raises(FrameExtractionError, match="could not extract the last frame of junk.mp4"):
+    with pytest.raises(FrameExtractionError, match=r"could not extract the last frame of junk\.mp4"):
         extract_frame(junk)
     with pytest.raises(FrameExtractionError, match="does not exist"):
         extract_frame(tmp_path / "missing.mp4")
     with pytest.raises(ValueError, match="which="):
         extract_frame(junk, "middle")  # type: ignore[arg-type]
-    assert not list(Path(__import__("tempfile").gettempdir()).glob("videogen-last-frame-*"))
+    assert not list(Path(tempfile.gettempdir()).glob("videogen-last-frame-*"))
 
 
 def test_missing_media_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
-    with pytest.raises(AirflowOptionalProviderFeatureException, match=r"pip install 'airflow-provider-videogen\[media\]'"):
+    with pytest.raises(
+        AirflowOptionalProviderFeatureException, match=r"pip install 'airflow-provider-videogen\[media\]'"
+    ):
         extract_frame(tmp_path / "x.mp4")
 
 

@@ -159,3 +159,22 @@ def test_which_inputs_are_files(png_file: Path) -> None:
 def test_data_uri_refuses_non_images() -> None:
     with pytest.raises(InvalidReferenceError, match="not a JPEG, PNG or WEBP"):
         data_uri(GIF)
+
+
+@pytest.fixture
+def memory_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register fsspec's in-memory filesystem as ``memory://``: a stand-in for s3:// and other stores."""
+    from airflow.sdk.io import fs
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    monkeypatch.setitem(fs._register_filesystems(), "memory", lambda conn_id, options: MemoryFileSystem())  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("memory_store")
+def test_object_store_path_and_object_store_url_string_are_read() -> None:
+    ObjectStoragePath("memory://refs/style.webp").write_bytes(WEBP)
+    for value in (ObjectStoragePath("memory://refs/style.webp"), "memory://refs/style.webp"):
+        ref = to_reference(value)
+        assert (ref.kind, ref.value, ref.content, ref.content_type) == ("file", "style.webp", WEBP, "image/webp")
+    with pytest.raises(InvalidReferenceError, match="does not exist"):
+        to_reference("memory://refs/missing.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
@@ -67,7 +68,9 @@ class VideoRemixOperator(BaseVideoTaskOperator):
         (``extend_failed``). ``"fail"`` (default) fails the task, after pushing the clip's URL
         (XCom ``first_segment_url``), ``remix_id`` and the would-be result (``partial_result``),
         and names both in the error; Airflow's retries then submit a new 15 s task.
-        ``"accept_first_segment"`` succeeds with the 8 s clip and ``partial: true``.
+        ``"accept_first_segment"`` succeeds with the 8 s clip as the result: ``partial: true``,
+        ``state: "succeeded"`` (so archiving and chaining tasks take it like any video),
+        ``video_urls`` and ``first_video_url`` both the clip, ``error_code: "extend_failed"``.
 
     Text fields and references are templated. Limits come from
     :class:`~airflow_provider_videogen.models.RemixRequest`: literal values are checked when the
@@ -208,11 +211,8 @@ class VideoRemixOperator(BaseVideoTaskOperator):
 
 
 def _literal_references(value: Any) -> bool:
-    """True when the references are known now: a list of literal values, or one literal value."""
-    items = as_reference_list(value)
-    if value is not None and not isinstance(value, (list, tuple)) and not _is_literal_reference(value):
-        return False
-    return all(_is_literal_reference(item) for item in items)
+    """True when every reference is known now (no Jinja, no XComArg): they can be checked at parse."""
+    return all(_is_literal_reference(item) for item in as_reference_list(value))
 
 
 def _is_literal_reference(value: Any) -> bool:
@@ -220,13 +220,11 @@ def _is_literal_reference(value: Any) -> bool:
         return not has_template(value)
     if isinstance(value, (bytes, bytearray, memoryview, RemixReference)):
         return True
-    from os import PathLike
-
     from airflow.sdk import ObjectStoragePath
 
     if isinstance(value, ObjectStoragePath):
         return not has_template(str(value))
-    return isinstance(value, PathLike)
+    return isinstance(value, os.PathLike)
 
 
 class _RemixSubmission(RemixRequest):

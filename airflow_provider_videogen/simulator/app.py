@@ -15,6 +15,11 @@ Every request is handled in the same order, so tests can reason about it: inject
 (see :mod:`.faults`) -> authentication -> body parsing -> validation with the package's own
 request models (:mod:`airflow_provider_videogen.models`, so the simulator and the client can
 never disagree about a limit) -> account checks -> task creation -> answer.
+
+A create answer always shows the task just submitted (``pending`` / ``SUBMITTED``, progress 0),
+even when it renders in no time: the state is only ever learnt by querying, as with the real
+gateway. ``/v1/videos/{id}/content`` does not expire (the remix middleware stores the 15 s video
+itself); the ``/files`` links do, ``link_ttl_seconds`` after the task finished.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from airflow_provider_videogen.simulator.faults import (
 )
 from airflow_provider_videogen.simulator.media import RangeNotSatisfiable, VideoBlob, free_box, parse_range
 from airflow_provider_videogen.simulator.state import (
+    SUBMITTED,
     MediaRef,
     SimulatorState,
     generation_body,
@@ -388,7 +394,7 @@ class _Gateway:
 
         task = self.sim.create_generation(req, directives)
         record["task_id"] = task.id
-        response: Response = JSONResponse(generation_body(task, task.phase(), _base_url(request)))
+        response: Response = JSONResponse(generation_body(task, SUBMITTED, _base_url(request)))
         response = self._after_create(fault, directives.create_status, "generation", response)
         return self._created("generation", model, record, self._finish(fault, response), accepted=True)
 
@@ -543,7 +549,7 @@ class _Gateway:
 
         task = self.sim.create_remix(req, directives)
         record["task_id"] = task.id
-        response: Response = JSONResponse(remix_body(task, task.phase(), _base_url(request), self.sim.config))
+        response: Response = JSONResponse(remix_body(task, SUBMITTED, _base_url(request), self.sim.config))
         response = self._after_create(fault, directives.create_status, "remix", response)
         return self._created("remix", model, record, self._finish(fault, response), accepted=True)
 

@@ -96,31 +96,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=args.access_log,
         configure_logging=True,
     )
-    try:
-        server.start()
-    except (OSError, RuntimeError) as exc:
-        print(f"videogen-simulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    print(f"videogen simulator listening on {server.url}", flush=True)
-    if config.api_keys == [DEFAULT_API_KEY]:
-        print(f"API key: {DEFAULT_API_KEY} (the default; set another with --api-key)", flush=True)
-    else:
-        print(f"API keys: {len(config.api_keys)} configured (not shown)", flush=True)
-    print(f"special keys: {', '.join(SPECIAL_API_KEYS)}; stats: {server.url}/_sim/stats", flush=True)
-
+    # Handlers first: a signal that arrives while starting stops the server cleanly afterwards.
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stop.wait(0.5):
-        if not server.running:
-            print("videogen-simulator: the server stopped unexpectedly", file=sys.stderr)
-            return 1
-    server.stop()
-    return 0
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _serve(server, config, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(server: SimulatorServer, config: SimulatorConfig, stop: threading.Event) -> int:
+    try:
+        server.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"videogen-simulator: cannot listen on {server.host}:{server.port}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(f"videogen simulator listening on {server.url}", flush=True)
+        if config.api_keys == [DEFAULT_API_KEY]:
+            print(f"API key: {DEFAULT_API_KEY} (the default; set another with --api-key)", flush=True)
+        else:
+            print(f"API keys: {len(config.api_keys)} configured (not shown)", flush=True)
+        print(f"special keys: {', '.join(SPECIAL_API_KEYS)}; stats: {server.url}/_sim/stats", flush=True)
+        while not stop.wait(0.5):
+            if not server.running:
+                print("videogen-simulator: the server stopped unexpectedly", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -145,6 +145,10 @@ class Phase:
         return self.status in ("completed", "failed")
 
 
+#: What a create answer always shows (seeds 000/002): the task exists, nothing has started yet.
+SUBMITTED = Phase("pending", 0, None, None)
+
+
 @dataclass
 class Task:
     id: str

@@ -126,7 +126,8 @@ class RunResult:
 
     ``states_seen`` maps ``(task_id, map_index)`` to the task instance states observed by
     polling, in order, without consecutive repeats: proof that a task was ``deferred`` even
-    though it ended ``success``.
+    though it ended ``success``. ``snapshots`` keeps, per task instance, the last REST payload
+    seen in each state (the ``deferred`` one names its trigger and the triggerer that runs it).
     """
 
     dag_id: str
@@ -134,6 +135,7 @@ class RunResult:
     run: dict[str, Any]
     task_instances: list[dict[str, Any]]
     states_seen: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    snapshots: dict[tuple[str, int], dict[str, dict[str, Any]]] = field(default_factory=dict)
     waited_seconds: float = 0.0
 
     @property
@@ -184,9 +186,10 @@ class AirflowApi:
     def request(self, method: str, path: str, *, expect: Iterable[int] = (200,), **kwargs: Any) -> httpx.Response:
         """Send an authenticated request to ``/api/v2`` + ``path``; raise unless the status is expected."""
         url = "/api/v2" + path
+        headers = dict(kwargs.pop("headers", None) or {})
         for attempt in (1, 2):
-            token = self._token or self._login()
-            response = self._client.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+            headers["Authorization"] = f"Bearer {self._token or self._login()}"
+            response = self._client.request(method, url, headers=headers, **kwargs)
             if response.status_code == 401 and attempt == 1:
                 self._token = None
                 continue
@@ -264,11 +267,17 @@ class AirflowApi:
         lines = []
         for item in content:
             if isinstance(item, dict):
-                extra = {k: v for k, v in item.items() if k not in ("event", "timestamp", "level", "logger")}
-                lines.append(f"{item.get('timestamp', '')} {item.get('event', '')} {extra if extra else ''}".strip())
+                lines.append(" ".join(str(item[k]) for k in ("timestamp", "level", "event") if item.get(k)))
             else:
                 lines.append(str(item))
         return "\n".join(lines)
+
+    def jobs(self, job_type: str | None = None) -> list[dict[str, Any]]:
+        """Scheduler, triggerer and dag-processor jobs (``GET /jobs``), newest first."""
+        params: dict[str, Any] = {"order_by": "-id", "limit": 100}
+        if job_type:
+            params["job_type"] = job_type
+        return list(self.get("/jobs", params=params)["jobs"])
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, *, key: str = "return_value", map_index: int = -1) -> Any:
         data = self.get(
@@ -304,6 +313,7 @@ class AirflowApi:
         """
         started = time.monotonic()
         seen: dict[tuple[str, int], list[str]] = {}
+        snapshots: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
         while True:
             run = self.dag_run(dag_id, run_id)
             tis = self.task_instances(dag_id, run_id)
@@ -313,10 +323,11 @@ class AirflowApi:
                 state = str(ti.get("state"))
                 if not history or history[-1] != state:
                     history.append(state)
+                snapshots.setdefault(key, {})[state] = ti
             done = until(run, tis) if until else run.get("state") in TERMINAL_RUN_STATES
             waited = time.monotonic() - started
             if done or waited > timeout:
-                return RunResult(dag_id, run_id, run, tis, seen, waited)
+                return RunResult(dag_id, run_id, run, tis, seen, snapshots, waited)
             time.sleep(poll)
 
     def trigger_and_wait(self, dag_id: str, *, timeout: float, poll: float = 0.3, **kwargs: Any) -> RunResult:
@@ -425,6 +436,10 @@ class AirflowComponents:
             "AIRFLOW__API__WORKERS": "1",
             "AIRFLOW__API__SECRET_KEY": self._secrets["api_secret_key"],
             "AIRFLOW__API_AUTH__JWT_SECRET": self._secrets["jwt_secret"],
+            # The task supervisor may notice its task process's exit only at its next wake-up,
+            # up to this many seconds later (seen here: a deferred task's slot stayed busy ~5 s
+            # after its log ended). 1 s keeps a one-slot executor turning over quickly.
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "2",
@@ -562,6 +577,7 @@ class AirflowComponents:
                     statuses = [health.get("metadatabase", {}).get("status")]
                     statuses += [(health.get(key) or {}).get("status") for key in wanted]
                     if all(status == "healthy" for status in statuses):
+                        self._warm_up_execution_api(deadline)
                         return health
             elif all(c.process.poll() is None for c in self._running.values()):
                 return {}
@@ -569,6 +585,27 @@ class AirflowComponents:
                 raise AirflowComponentsError(
                     f"Airflow components not healthy after {timeout:.0f} s (last health: {last!r})\n{self.log_tails()}"
                 )
+            time.sleep(0.5)
+
+    def _warm_up_execution_api(self, deadline: float) -> None:
+        """Send the execution API its first request now, not from the first task.
+
+        The API server builds the execution API's versioned routes on its first request: about
+        10 s of CPU on a 2-core machine, during which the whole (single-worker) server stalls. A
+        task that happens to be first then sees its start-up calls time out and retry, and the
+        first run of a test takes 15 s longer than the next.
+        """
+        url = f"{self.base_url}/execution/health"
+        while True:
+            try:
+                response = httpx.get(url, timeout=max(1.0, deadline - time.monotonic()))
+                if response.status_code == 200:
+                    return
+                last: Any = f"{response.status_code}: {response.text[:200]}"
+            except httpx.HTTPError as exc:
+                last = exc
+            if time.monotonic() > deadline:
+                raise AirflowComponentsError(f"GET {url} did not answer 200 in time (last: {last!r})")
             time.sleep(0.5)
 
     def stop(self) -> None:

@@ -220,7 +220,8 @@ class _PartWriter:
         self._target = target
         self._part_size = settings.part_size
         self._concurrency = settings.upload_concurrency
-        self._buffer = bytearray()
+        self._buffer: bytearray | None = None
+        self._filled = 0
         self._pending: deque[Future[CompletedPartTypeDef]] = deque()
         self._parts: list[CompletedPartTypeDef] = []
         self._executor: ThreadPoolExecutor | None = None
@@ -233,32 +234,43 @@ class _PartWriter:
         return self.upload_id is not None
 
     def write(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= self._part_size:
-            with memoryview(self._buffer) as view:
-                part = bytes(view[: self._part_size])
-            del self._buffer[: self._part_size]
-            self._submit(part)
+        """Copy ``data`` into the current part; hand each full part to an upload thread.
+
+        Each part is one pre-sized ``bytearray`` passed to ``UploadPart`` as is (boto3 accepts
+        it), so a byte is copied once on its way from the socket to S3 and memory holds at most
+        ``concurrency + 1`` parts.
+        """
+        view = memoryview(data)
+        while view:
+            if self._buffer is None:
+                self._buffer, self._filled = bytearray(self._part_size), 0
+            take = min(len(view), self._part_size - self._filled)
+            self._buffer[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == self._part_size:
+                part, self._buffer = self._buffer, None
+                self._submit(part)
 
     def take_small_body(self) -> bytes:
         """The whole body when it never reached one part (single ``PutObject``)."""
         assert self.upload_id is None
-        body = bytes(self._buffer)
-        self._buffer = bytearray()
+        body = bytes(self._buffer[: self._filled]) if self._buffer is not None else b""
+        self._buffer = None
         return body
 
     def finish(self) -> list[CompletedPartTypeDef]:
         """Upload the last part, wait for all of them, return the part list for completion."""
-        if self._buffer:
-            part = bytes(self._buffer)
-            self._buffer = bytearray()
+        if self._buffer is not None and self._filled:
+            part, self._buffer = self._buffer, None
+            del part[self._filled :]
             self._submit(part)
         while self._pending:
             self._parts.append(self._pending.popleft().result())
         self._shutdown()
         return list(self._parts)
 
-    def _submit(self, part: bytes) -> None:
+    def _submit(self, part: bytearray) -> None:
         if self.upload_id is None:
             created = self._client.create_multipart_upload(
                 Bucket=self._target.bucket,
@@ -274,14 +286,14 @@ class _PartWriter:
         number, self._next_part = self._next_part, self._next_part + 1
         self._pending.append(self._executor.submit(self._upload, number, part))
 
-    def _upload(self, number: int, part: bytes) -> CompletedPartTypeDef:
+    def _upload(self, number: int, part: bytearray) -> CompletedPartTypeDef:
         assert self.upload_id is not None
         answer = self._client.upload_part(
             Bucket=self._target.bucket,
             Key=self._target.key,
             UploadId=self.upload_id,
             PartNumber=number,
-            Body=part,
+            Body=part,  # type: ignore[arg-type]  # botocore accepts bytearray; the stubs omit it
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
@@ -292,7 +304,7 @@ class _PartWriter:
 
     def abort(self, log: Log) -> None:
         """Drop everything: wait for parts in flight, then abort the upload (idempotent)."""
-        self._buffer = bytearray()
+        self._buffer = None
         self._shutdown()
         self._pending.clear()
         self._parts.clear()

@@ -135,7 +135,12 @@ def test_data_uri_is_sent_as_text(sim: Any) -> None:
     uri = "data:image/png;base64," + base64.b64encode(PNG).decode()
     run([uri])
     (ref,) = received(sim)
-    assert (ref["kind"], ref["content_type"], ref["size"], ref["sha256"]) == ("data_uri", "image/png", len(PNG), sha(PNG))
+    assert (ref["kind"], ref["content_type"], ref["size"], ref["sha256"]) == (
+        "data_uri",
+        "image/png",
+        len(PNG),
+        sha(PNG),
+    )
 
 
 def test_mixed_forms_keep_their_order_on_a_first_last_model(sim: Any, images: dict[str, Path]) -> None:

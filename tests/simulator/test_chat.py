@@ -16,9 +16,7 @@ def ask(client: httpx.Client, text: str, **extra: object) -> httpx.Response:
     return client.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": messages, **extra})
 
 
-def test_answers_numbered_distinct_prompts_deterministically(
-    client: httpx.Client, simulator: SimulatorServer
-) -> None:
+def test_answers_numbered_distinct_prompts_deterministically(client: httpx.Client, simulator: SimulatorServer) -> None:
     first = ask(client, "Write 5 video prompts about a cat playing piano")
     again = ask(client, "Write 5 video prompts about a cat playing piano")
     other = ask(client, "Write 5 video prompts about a dog surfing")

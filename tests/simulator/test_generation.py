@@ -191,3 +191,10 @@ def test_query_refuses_foreign_ids_and_unknown_tasks(client: httpx.Client) -> No
     unknown = client.get("/v1/tasks/task-unified-1757169743-7cvnl5zw")
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "task_not_found"
+
+
+def test_create_answer_is_pending_even_for_an_instant_task(client: httpx.Client) -> None:
+    created = client.post("/v1/videos/generations", json={"model": "veo3.1-fast", "prompt": "a [sim:render=0]"})
+
+    assert (created.json()["status"], created.json()["progress"]) == ("pending", 0)
+    assert client.get(f"/v1/tasks/{created.json()['id']}").json()["status"] == "completed"

@@ -1,0 +1,307 @@
+"""Archive benchmark: a large video from a local HTTP server into SeaweedFS, three ways, one run.
+
+Paths, each measured in its own subprocess so its peak RSS is its own:
+
+* ``videogen``   - ``VideoToS3Operator.execute``: ``VideoGenHook.stream_download`` -> verified,
+  hashed multipart upload through ``S3Hook``'s client (this provider).
+* ``http_to_s3`` - the amazon provider's ``HttpToS3Operator.execute``: ``HttpHook.run`` reads
+  ``response.content`` whole, then ``S3Hook.load_bytes`` (the baseline to beat on memory).
+* ``boto3_file`` - ``boto3``'s ``upload_file`` of the same bytes from local disk (page cache):
+  no download at all, so the upper bound for throughput.
+
+The HTTP server runs in its own process and sends the file with ``os.sendfile`` (and honours
+``Range``), so it is not the bottleneck. SeaweedFS runs on loopback ports as in the tests.
+
+Usage::
+
+    .venv/bin/python benchmarks/archive.py                       # 1 GiB
+    .venv/bin/python benchmarks/archive.py --size 256MiB --size 1GiB
+
+Printed per size: seconds, MiB/s, peak RSS of the measuring process, and RSS added on top of
+its imports (Airflow and the amazon provider alone take about 130 MB in any task), then the
+ratios the issue asks for: throughput relative to the local-disk upload, and memory relative
+to ``HttpToS3Operator``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+MiB = 1024 * 1024
+PATHS = ("videogen", "http_to_s3", "boto3_file")
+_RANGE = re.compile(r"bytes=(\d+)-")
+_FTYP = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
+
+
+def parse_size(text: str) -> int:
+    match = re.fullmatch(r"(\d+)\s*(B|KiB|MiB|GiB)?", text.strip(), re.IGNORECASE)
+    if not match:
+        raise argparse.ArgumentTypeError(f"size like 256MiB or 1GiB, not {text!r}")
+    unit = (match.group(2) or "B").lower()
+    return int(match.group(1)) * {"b": 1, "kib": 1024, "mib": MiB, "gib": 1024 * MiB}[unit]
+
+
+def human(size: int) -> str:
+    return f"{size / (1024 * MiB):g} GiB" if size >= 1024 * MiB else f"{size / MiB:g} MiB"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# ---- the video file and its server ------------------------------------------------------------
+
+
+def make_video_file(path: Path, size: int) -> str:
+    """An MP4 ``ftyp`` header followed by incompressible bytes; return its SHA-256."""
+    block = bytearray(os.urandom(4 * MiB))
+    digest = hashlib.sha256()
+    with path.open("wb") as out:
+        written = 0
+        counter = 0
+        while written < size:
+            block[:8] = counter.to_bytes(8, "little")  # no two blocks alike
+            chunk = block[: size - written]
+            if written == 0:
+                chunk[: len(_FTYP)] = _FTYP
+            out.write(chunk)
+            digest.update(chunk)
+            written += len(chunk)
+            counter += 1
+    return digest.hexdigest()
+
+
+def serve(directory: Path) -> None:
+    """Serve ``directory`` over HTTP/1.1 with Range support and zero-copy ``sendfile``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            path = directory / self.path.lstrip("/").split("?")[0]
+            if not path.is_file():
+                self.send_error(404)
+                return
+            size = path.stat().st_size
+            match = _RANGE.match(self.headers.get("Range", ""))
+            start = int(match.group(1)) if match else 0
+            self.send_response(206 if match else 200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(size - start))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", f'"{size}"')
+            if match:
+                self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.end_headers()
+            self.wfile.flush()
+            with path.open("rb") as source:
+                offset = start
+                while offset < size:
+                    sent = os.sendfile(self.connection.fileno(), source.fileno(), offset, min(size - offset, 8 * MiB))
+                    if sent == 0:
+                        break
+                    offset += sent
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+# ---- one measured path (runs in a child process) ------------------------------------------------
+
+
+def run_path(args: argparse.Namespace) -> None:
+    context: Any
+    if args.path == "videogen":
+        from airflow.sdk.execution_time.context import OutletEventAccessors
+
+        from airflow_provider_videogen.hooks.videogen import VideoGenHook  # noqa: F401 - import before baseline
+        from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
+
+        op: Any = VideoToS3Operator(
+            task_id="archive",
+            source=args.url,
+            s3_bucket=args.bucket,
+            s3_key=args.key,
+            aws_conn_id="aws_bench",
+            videogen_conn_id="videogen_bench",
+            replace=True,
+        )
+        context = {"run_id": "bench", "outlet_events": OutletEventAccessors()}
+        action = lambda: op.execute(context)  # noqa: E731
+    elif args.path == "http_to_s3":
+        from airflow.providers.amazon.aws.transfers.http_to_s3 import HttpToS3Operator
+        from airflow.providers.http.hooks.http import HttpHook  # noqa: F401 - import before baseline
+
+        op = HttpToS3Operator(
+            task_id="archive",
+            endpoint=args.url.split("/", 3)[3],
+            method="GET",
+            http_conn_id="http_bench",
+            s3_bucket=args.bucket,
+            s3_key=args.key,
+            aws_conn_id="aws_bench",
+            replace=True,
+        )
+        action = lambda: op.execute({})  # noqa: E731
+    else:
+        import boto3
+        from botocore.config import Config
+
+        conn = json.loads(os.environ["AIRFLOW_CONN_AWS_BENCH"])
+        client = boto3.client(
+            "s3",
+            endpoint_url=conn["extra"]["endpoint_url"],
+            aws_access_key_id=conn["login"],
+            aws_secret_access_key=conn["password"],
+            region_name=conn["extra"]["region_name"],
+            config=Config(s3={"addressing_style": "path"}),
+        )
+        action = lambda: client.upload_file(args.file, args.bucket, args.key)  # noqa: E731
+    baseline = peak_rss_mb()
+    started = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": baseline}), flush=True)
+
+
+# ---- the driver --------------------------------------------------------------------------------
+
+
+def measure(path: str, size: int, file: Path, url: str, bucket: str, env: dict[str, str]) -> dict[str, Any]:
+    key = f"bench/{path}-{size}.mp4"
+    command = [sys.executable, __file__, "run", path, "--url", url, "--file", str(file), "--bucket", bucket]
+    done = subprocess.run([*command, "--key", key], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{path} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result.update(path=path, size=size, key=key, mib_s=size / MiB / result["seconds"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    serve_cmd = sub.add_parser("serve", help=argparse.SUPPRESS)
+    serve_cmd.add_argument("directory", type=Path)
+    run_cmd = sub.add_parser("run", help=argparse.SUPPRESS)
+    run_cmd.add_argument("path", choices=PATHS)
+    for name in ("--url", "--file", "--bucket", "--key"):
+        run_cmd.add_argument(name, required=True)
+    parser.add_argument("--size", action="append", type=parse_size, help="video size, repeatable (default 1GiB)")
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args.directory)
+        return
+    if args.command == "run":
+        run_path(args)
+        return
+    bench(sorted(args.size or [1024 * MiB]))
+
+
+def bench(sizes: list[int]) -> None:
+    from airflow_provider_videogen.testing.seaweedfs import SeaweedFS
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="archive-bench-") as tmp, SeaweedFS(volume_size_limit_mb=1024) as s3:
+        work = Path(tmp)
+        (work / "airflow").mkdir()
+        server = subprocess.Popen(
+            [sys.executable, __file__, "serve", str(work)], stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        try:
+            assert server.stdout is not None
+            port = int(server.stdout.readline())
+            base = f"http://127.0.0.1:{port}"
+            bucket = s3.create_bucket("archive-bench")
+            env = {
+                **os.environ,
+                "AIRFLOW_HOME": str(work / "airflow"),
+                "AIRFLOW_CONN_AWS_BENCH": s3.connection_json(),
+                "AIRFLOW_CONN_HTTP_BENCH": json.dumps({"conn_type": "http", "host": base}),
+                "AIRFLOW_CONN_VIDEOGEN_BENCH": json.dumps(
+                    {"conn_type": "videogen", "host": base, "password": "bench-key", "extra": {"timeout": 120}}
+                ),
+            }
+            client = s3.boto3_client()
+            rows: list[dict[str, Any]] = []
+            for size in sizes:
+                file = work / f"video-{size}.mp4"
+                digest = make_video_file(file, size)
+                for path in PATHS:
+                    row = measure(path, size, file, f"{base}/{file.name}", bucket, env)
+                    head = client.head_object(Bucket=bucket, Key=row["key"])
+                    assert head["ContentLength"] == size, (path, head["ContentLength"])
+                    if path == "videogen":
+                        assert head["Metadata"]["sha256"] == digest, "stored SHA-256 differs from the file's"
+                    client.delete_object(Bucket=bucket, Key=row["key"])
+                    rows.append(row)
+                    print(
+                        f"  {human(size):>8} {path:<11} {row['seconds']:6.1f} s {row['mib_s']:7.1f} MiB/s "
+                        f"peak {row['peak_rss_mb']:6.0f} MB (+{row['peak_rss_mb'] - row['baseline_rss_mb']:.0f} "
+                        "over imports)",
+                        flush=True,
+                    )
+                file.unlink()
+            report(rows, sizes)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(f"total benchmark time {time.monotonic() - started:.0f} s")
+
+
+def report(rows: list[dict[str, Any]], sizes: list[int]) -> None:
+    by = {(r["path"], r["size"]): r for r in rows}
+    print()
+    header = f"{'size':>8} | {'path':<11} | {'MiB/s':>7} | {'peak RSS MB':>11} | {'over imports':>12} | {'speed vs disk':>13}"
+    print(header)
+    print("-" * len(header))
+    for size in sizes:
+        disk = by[("boto3_file", size)]["mib_s"]
+        for path in PATHS:
+            r = by[(path, size)]
+            print(
+                f"{human(size):>8} | {path:<11} | {r['mib_s']:7.1f} | {r['peak_rss_mb']:11.0f} | "
+                f"{r['peak_rss_mb'] - r['baseline_rss_mb']:12.0f} | {r['mib_s'] / disk:12.0%}"
+            )
+    print()
+    for size in sizes:
+        ours, theirs, disk = by[("videogen", size)], by[("http_to_s3", size)], by[("boto3_file", size)]
+        print(
+            f"{human(size)}: videogen throughput = {ours['mib_s'] / disk['mib_s']:.0%} of local-disk upload "
+            f"(aim >= 70%); peak RSS = {ours['peak_rss_mb'] / theirs['peak_rss_mb']:.2f}x HttpToS3Operator's "
+            f"({ours['peak_rss_mb']:.0f} vs {theirs['peak_rss_mb']:.0f} MB); "
+            f"transfer memory {ours['peak_rss_mb'] - ours['baseline_rss_mb']:.0f} vs "
+            f"{theirs['peak_rss_mb'] - theirs['baseline_rss_mb']:.0f} MB"
+        )
+    if len(sizes) > 1:
+        small, large = by[("videogen", sizes[0])], by[("videogen", sizes[-1])]
+        print(
+            f"videogen peak RSS from {human(sizes[0])} to {human(sizes[-1])}: {small['peak_rss_mb']:.0f} -> "
+            f"{large['peak_rss_mb']:.0f} MB (x{large['peak_rss_mb'] / small['peak_rss_mb']:.2f} for "
+            f"x{sizes[-1] / sizes[0]:.0f} the bytes)"
+        )
+
+
+if __name__ == "__main__":
+    main()

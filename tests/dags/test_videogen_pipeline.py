@@ -1,0 +1,106 @@
+"""``videogen_pipeline`` end to end through ``dag.test()``: simulator (gateway + LLM) and SeaweedFS (S3).
+
+One run with the LLM on, then every archived object is downloaded and checked: ffmpeg decodes
+it, its S3 metadata names the remote task and its SHA-256, and the manifest agrees with the
+objects, the XComs and what the simulator received (one chat call, one create per clip and per
+remix, and each remix's first frame is exactly the last frame of its clip).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_videogen.frames import extract_frame
+from tests.dags.helpers import assert_decodable_mp4, download, sha256, task_states, xcom
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+pytestmark = [pytest.mark.s3, pytest.mark.usefixtures("airflow_db")]
+
+VARIANTS = 2
+BRIEF = "a lighthouse keeper feeding seagulls"
+
+
+def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
+    run_dag: Any, example_env: Any, s3_bucket: str, s3_client: S3Client, tmp_path: Path
+) -> None:
+    sim = example_env
+    dagrun = run_dag(
+        "videogen_pipeline",
+        run_conf={
+            "brief": BRIEF,
+            "variants": VARIANTS,
+            "use_llm": True,
+            "s3_bucket": s3_bucket,
+            "poll_interval": 0.2,
+        },
+    )
+    states = task_states(dagrun)
+    assert dagrun.state == "success", states
+    assert set(states.values()) == {"success"}, states
+
+    # ---- what the gateway received ---------------------------------------------------------
+    stats = sim.stats()
+    assert stats["chat"]["calls"] == 1
+    assert stats["generation"]["creates"] == VARIANTS
+    assert stats["remix"]["creates"] == VARIANTS
+
+    # ---- S3: every object --------------------------------------------------------------------
+    objects = {obj["Key"]: obj for obj in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    [manifest_key] = [key for key in objects if key.endswith("/manifest.json")]
+    prefix = manifest_key.rsplit("/", 1)[0]
+    assert prefix.startswith("videogen/videogen_pipeline/manual__")
+    expected = {f"{prefix}/{kind}-{i}.mp4" for kind in ("clip", "remix") for i in range(VARIANTS)}
+    assert set(objects) == expected | {manifest_key}
+
+    manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=manifest_key)["Body"].read())
+    assert manifest["dag_id"] == "videogen_pipeline" and manifest["run_id"] == dagrun.run_id
+    assert manifest["prompt_source"] == "llm" and manifest["brief"] == BRIEF
+    assert len(manifest["variants"]) == VARIANTS
+    prompts = [v["prompt"] for v in manifest["variants"]]
+    assert len(set(prompts)) == VARIANTS and all("lighthouse keeper" in p for p in prompts)
+    sent_prompts = [r["prompt"] for r in stats["generation_requests"]]
+    assert sorted(sent_prompts) == sorted(prompts)
+
+    remix_refs = {r["prompt"]: r["input_references"] for r in stats["remix_requests"]}
+    total_credits = 0.0
+    for i, variant in enumerate(manifest["variants"]):
+        assert variant["index"] == i
+        for kind in ("clip", "remix"):
+            video = variant[kind]
+            key = f"{prefix}/{kind}-{i}.mp4"
+            assert video["s3_uri"] == f"s3://{s3_bucket}/{key}"
+            assert video["kind"] == kind and video["state"] == "succeeded" and video["partial"] is False
+            assert video["remote_id"] in stats["tasks"]
+            assert video["credits_reserved"] > 0
+            total_credits += video["credits_reserved"]
+            data = download(s3_client, s3_bucket, key, tmp_path / f"{kind}-{i}.mp4")
+            assert_decodable_mp4(tmp_path / f"{kind}-{i}.mp4")
+            assert video["size"] == len(data) == objects[key]["Size"]
+            assert video["sha256"] == sha256(data)
+            head = s3_client.head_object(Bucket=s3_bucket, Key=key)
+            assert head["ContentType"] == "video/mp4"
+            assert head["Metadata"]["sha256"] == video["sha256"]
+            assert head["Metadata"]["videogen-task-id"] == video["remote_id"]
+            assert head["Metadata"]["pipeline"] == "videogen_pipeline"
+            assert head["Metadata"]["kind"] == kind and head["Metadata"]["variant"] == str(i)
+        assert variant["clip"]["model"] == "veo3.1-fast"
+        assert variant["remix"]["model"] == "veo_3_1-fast-fl-remix"
+        assert variant["clip"]["prompt"] == variant["prompt"]
+        # The remix started from exactly the last frame of its clip.
+        frame = extract_frame(tmp_path / f"clip-{i}.mp4", "last", out=tmp_path / f"frame-{i}.png")
+        [reference] = remix_refs[variant["remix"]["prompt"]]
+        assert reference["kind"] == "data_uri" and reference["content_type"] == "image/png"
+        assert reference["sha256"] == sha256(frame.read_bytes())
+    assert manifest["totals"] == {
+        "variants": VARIANTS,
+        "videos": 2 * VARIANTS,
+        "credits_reserved": pytest.approx(total_credits),
+        "bytes": sum(v[k]["size"] for v in manifest["variants"] for k in ("clip", "remix")),
+    }
+    assert xcom(dagrun, "write_manifest") == f"s3://{s3_bucket}/{manifest_key}"

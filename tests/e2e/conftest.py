@@ -1,0 +1,68 @@
+"""Real Airflow components for the e2e tests: one set per test module, torn down when it ends.
+
+Module scope (not session): the four components take about a minute and 1.1 GB to start, and
+must not keep two cores busy while the rest of the suite runs. The simulator is this
+module's own instance, so a test elsewhere resetting the shared one cannot remove a task that
+the components are following.
+
+On a failing test, the tail of every component's log is attached to the report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_videogen.simulator import SimulatorConfig, SimulatorServer
+from airflow_provider_videogen.testing.airflow_components import AirflowComponents
+
+DAG_FILES = Path(__file__).parent / "dag_files"
+CONN_ID = "videogen_default"
+
+
+@pytest.fixture(scope="module")
+def e2e_simulator() -> Iterator[SimulatorServer]:
+    """The gateway simulator the components call; task timing comes from ``[sim:render=N]``."""
+    with SimulatorServer(SimulatorConfig(render_seconds=2, time_scale=1.0)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def airflow_components(
+    e2e_simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowComponents]:
+    """api-server, scheduler, dag-processor and triggerer; LocalExecutor with one worker slot.
+
+    The home is a pytest temp directory, kept after the run (the last three sessions), so a CI
+    failure leaves every component's and task's log behind.
+    """
+    connection = {
+        "conn_type": "videogen",
+        "host": e2e_simulator.url,
+        "password": e2e_simulator.api_key,
+        "extra": {"retry_backoff": 0.2},
+    }
+    components = AirflowComponents(
+        dags_folder=DAG_FILES,
+        home=tmp_path_factory.mktemp("airflow-e2e"),
+        env={f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(connection)},
+        parallelism=1,
+        startup_timeout=180,
+    )
+    components.start()
+    try:
+        yield components
+    finally:
+        components.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    components = getattr(item, "funcargs", {}).get("airflow_components")
+    if report.failed and isinstance(components, AirflowComponents):
+        report.sections.append(("Airflow component logs (tails)", components.log_tails(60)))

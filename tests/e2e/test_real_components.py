@@ -1,0 +1,163 @@
+"""End to end with real Airflow components: api-server, scheduler, dag-processor, triggerer.
+
+What ``dag.test()`` cannot show, shown here through the public REST API, as a user sees it:
+
+* a run triggered through the API succeeds, its task was ``deferred`` on the way, and the
+  trigger ran in the triggerer (the task instance names the trigger and the triggerer job; the
+  triggerer wrote the trigger's progress lines to ``attempt=1.log.trigger.<job id>.log``);
+* clearing the successful task re-uses the finished video: Airflow's default
+  ``[state_store] clear_on_success = False`` keeps the task state store rows across a clear,
+  so the new try finds the remote id and sends no second create (billed) request;
+* with one worker slot (``parallelism=1``), three mapped 20 s generations overlap, because a
+  deferred task gives its slot back: the run takes far less than 3 x 20 s.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from airflow_provider_videogen.simulator import SimulatorServer
+from airflow_provider_videogen.testing.airflow_components import AirflowComponents, RunResult
+
+pytestmark = pytest.mark.e2e
+
+SINGLE_DAG = "e2e_generation"
+MAPPED_DAG = "e2e_mapped_generation"
+TASK_ID = "generate"
+TRIGGER_CLASSPATH = "airflow_provider_videogen.triggers.videogen.VideoTaskTrigger"
+#: Three mapped generations of 20 s each, as they would run one after another in one slot.
+SERIAL_SECONDS = 3 * 20.0
+MAX_RATIO = 0.8
+RUN_TIMEOUT = 150.0
+
+
+def creates(simulator: SimulatorServer) -> int:
+    return int(simulator.stats()["generation"]["creates"])
+
+
+def describe(result: RunResult) -> str:
+    """What the run looked like, for assertion messages."""
+    tis = [(ti["task_id"], ti.get("map_index"), ti.get("state"), ti.get("try_number")) for ti in result.task_instances]
+    return (
+        f"run {result.dag_id}/{result.run_id} ended {result.state!r} after {result.waited_seconds:.0f} s of waiting; "
+        f"task instances {tis}; states seen {result.states_seen}"
+    )
+
+
+@pytest.fixture(scope="module")
+def generation_run(airflow_components: AirflowComponents, e2e_simulator: SimulatorServer) -> dict[str, Any]:
+    """One run of the single-task DAG, shared by the tests that look at it (and then clear it)."""
+    before = creates(e2e_simulator)
+    result = airflow_components.api.trigger_and_wait(SINGLE_DAG, timeout=RUN_TIMEOUT)
+    return {"result": result, "creates": creates(e2e_simulator) - before}
+
+
+def test_deferred_run_succeeds_with_the_trigger_in_the_triggerer(
+    airflow_components: AirflowComponents, generation_run: dict[str, Any]
+) -> None:
+    api = airflow_components.api
+    result: RunResult = generation_run["result"]
+    assert result.state == "success", describe(result)
+    assert generation_run["creates"] == 1, f"expected one create request, saw {generation_run['creates']}"
+
+    key = (TASK_ID, -1)
+    assert "deferred" in result.states_seen[key], f"the task was never seen deferred: {describe(result)}"
+    deferred = result.snapshots[key]["deferred"]
+    trigger = deferred.get("trigger") or {}
+    assert trigger.get("classpath") == TRIGGER_CLASSPATH, f"deferred task instance: {deferred}"
+    triggerer_ids = {job["id"] for job in api.jobs("TriggererJob")}
+    assert trigger.get("triggerer_id") in triggerer_ids, (
+        f"trigger {trigger} is not assigned to a triggerer job ({sorted(triggerer_ids)})"
+    )
+
+    output = api.xcom(SINGLE_DAG, result.run_id, TASK_ID)
+    remote_id = output["id"]
+    assert output["state"] == "succeeded" and output["video_urls"], output
+
+    # The triggerer wrote the trigger's own log next to the task's log, named after its job id.
+    files = airflow_components.task_log_files(SINGLE_DAG, result.run_id, TASK_ID)
+    trigger_log = [p for p in files if p.name == f"attempt=1.log.trigger.{trigger['triggerer_id']}.log"]
+    assert trigger_log, f"no trigger log from triggerer {trigger['triggerer_id']} among {[p.name for p in files]}"
+    text = trigger_log[0].read_text()
+    assert f"Remote task {remote_id}: running" in text, text[-3000:]
+    assert "Trigger fired event" in text, text[-3000:]
+    # ...and the REST API serves it merged into the try's log, as the UI shows it.
+    log = api.task_log(SINGLE_DAG, result.run_id, TASK_ID, 1)
+    assert "Deferring: remote task" in log and f"Remote task {remote_id}: succeeded, 100%" in log, log[-3000:]
+    print(
+        f"\n[e2e] {SINGLE_DAG}: success in {result.duration:.1f} s (run start to end); "
+        f"states seen {result.states_seen[key]}; trigger {trigger['id']} on triggerer job {trigger['triggerer_id']}"
+    )
+
+
+def test_clear_of_a_successful_task_reuses_the_finished_video(
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer, generation_run: dict[str, Any]
+) -> None:
+    api = airflow_components.api
+    first: RunResult = generation_run["result"]
+    assert first.state == "success", describe(first)
+    first_id = api.xcom(SINGLE_DAG, first.run_id, TASK_ID)["id"]
+    creates_before = creates(e2e_simulator)
+    polls_before = e2e_simulator.stats()["generation"]["polls"]
+
+    cleared = api.clear_task_instances(SINGLE_DAG, first.run_id, [TASK_ID])
+    assert [ti["task_id"] for ti in cleared] == [TASK_ID], cleared
+
+    def second_try_done(run: dict[str, Any], tis: list[dict[str, Any]]) -> bool:
+        return run.get("state") in ("success", "failed") and all(
+            ti.get("try_number", 0) >= 2 and ti.get("state") in ("success", "failed", "upstream_failed") for ti in tis
+        )
+
+    again = api.wait_for_run(SINGLE_DAG, first.run_id, timeout=RUN_TIMEOUT, until=second_try_done)
+    assert again.state == "success", describe(again)
+    (ti,) = again.task_instances
+    assert (ti["state"], ti["try_number"]) == ("success", 2), describe(again)
+
+    creates_after = creates(e2e_simulator)
+    polls = e2e_simulator.stats()["generation"]["polls"] - polls_before
+    assert creates_after == creates_before, (
+        f"the cleared task sent {creates_after - creates_before} new create request(s): the task state store "
+        "did not survive the clear"
+    )
+    assert api.xcom(SINGLE_DAG, first.run_id, TASK_ID)["id"] == first_id
+    log = api.task_log(SINGLE_DAG, first.run_id, TASK_ID, 2)
+    assert f"Re-attaching instead of submitting: task {first_id} already succeeded" in log, log[-3000:]
+    assert "Submitting" not in log, log[-3000:]
+    print(
+        f"\n[e2e] clear of {SINGLE_DAG}/{TASK_ID}: try 2 {ti['state']}, creates {creates_before} -> {creates_after}, "
+        f"{polls} status query(ies); states after the clear {again.states_seen[(TASK_ID, -1)]}"
+    )
+
+
+def test_three_mapped_renders_share_one_worker_slot(
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
+) -> None:
+    api = airflow_components.api
+    before = creates(e2e_simulator)
+    result = api.trigger_and_wait(MAPPED_DAG, timeout=RUN_TIMEOUT)
+    assert result.state == "success", describe(result)
+    assert sorted(ti["map_index"] for ti in result.task_instances) == [0, 1, 2], describe(result)
+    assert all(ti["state"] == "success" for ti in result.task_instances), describe(result)
+    assert sorted(result.ever_in("deferred")) == [(TASK_ID, 0), (TASK_ID, 1), (TASK_ID, 2)], describe(result)
+    assert creates(e2e_simulator) - before == 3
+
+    scheduler_log = airflow_components.component_log("scheduler").read_text(errors="replace")
+    assert "LocalExecutor(parallelism=1)" in scheduler_log, "the scheduler did not run with one worker slot"
+
+    # The three remote renders overlapped in time: each started before any finished.
+    outputs = [api.xcom(MAPPED_DAG, result.run_id, TASK_ID, map_index=i) for i in range(3)]
+    submitted = [datetime.fromisoformat(o["submitted_at"]) for o in outputs]
+    completed = [datetime.fromisoformat(o["completed_at"]) for o in outputs]
+    assert max(submitted) < min(completed), f"renders did not overlap: {outputs}"
+
+    assert result.duration is not None, describe(result)
+    ratio = result.duration / SERIAL_SECONDS
+    print(
+        f"\n[e2e] {MAPPED_DAG}: 3 x 20 s renders with parallelism=1 took {result.duration:.1f} s "
+        f"(run start to end); ratio to {SERIAL_SECONDS:.0f} s = {ratio:.2f}; "
+        f"renders started over {(max(submitted) - min(submitted)).total_seconds():.1f} s"
+    )
+    assert ratio < MAX_RATIO, f"{result.duration:.1f} s is not far below {SERIAL_SECONDS:.0f} s: {describe(result)}"
