@@ -482,8 +482,8 @@ class GenerationRequest(BaseModel):
     @model_validator(mode="after")
     def _model_rules(self) -> GenerationRequest:
         if len(self.prompt) > DEFAULT_PROMPT_MAX_CHARS and self.model not in MODEL_SPECS:
-            raise ValueError(
-                f"prompt is {len(self.prompt)} characters; at most {DEFAULT_PROMPT_MAX_CHARS} are accepted"
+            raise FieldLimitError(
+                "prompt", f"prompt is {len(self.prompt)} characters; at most {DEFAULT_PROMPT_MAX_CHARS} are accepted"
             )
         spec = MODEL_SPECS.get(self.model)
         if spec is not None:
@@ -629,6 +629,11 @@ REMIX_FL_MAX_IMAGES = 2
 REMIX_EXTENSION_PROGRESS = 50
 REMIX_SEGMENT_SECONDS = (8, 7)
 _SIZE_RE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+
+
+def is_remix_model(model: str) -> bool:
+    """A 15 s remix model: a documented one, or any 8 s model name with the ``-remix`` suffix (seed 003's rule)."""
+    return model in REMIX_MODELS or model.endswith("-remix")
 
 
 def is_first_last_remix_model(model: str) -> bool:

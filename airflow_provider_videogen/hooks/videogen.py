@@ -227,12 +227,13 @@ class VideoGenHook(BaseHook):
 
     async def _arequest(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         settings = await self.asettings()
-        client = shared_async_client(settings)
+        shared = shared_async_client(settings)
         policy = RetryPolicy(settings.max_retries, settings.retry_backoff, settings.retry_backoff_max)
         attempt = 0
         while True:
             try:
-                response = await client.request(method, path, **kwargs)
+                async with shared.gate:
+                    response = await shared.client.request(method, path, **kwargs)
             except httpx.TransportError as exc:
                 if attempt < policy.max_retries and policy.should_retry_transport(method, exc):
                     await asyncio.sleep(policy.delay(attempt))
