@@ -775,6 +775,12 @@ class RemixRequest(BaseModel):
 
     @model_validator(mode="after")
     def _references(self) -> RemixRequest:
+        if not is_remix_model(self.model):
+            raise FieldLimitError(
+                "model",
+                f"model={self.model!r} is not a 15 s remix model; use one of {', '.join(REMIX_MODELS)} "
+                "(or an 8 s model name with the '-remix' suffix)",
+            )
         count = len(self.input_references)
         if is_first_last_remix_model(self.model):
             if not 1 <= count <= REMIX_FL_MAX_IMAGES:

@@ -103,3 +103,10 @@ def test_reference_describe_never_dumps_content() -> None:
     assert "content" not in repr(RemixReference.from_bytes(PNG, "x.png")) or "\\x89PNG" not in repr(
         RemixReference.from_bytes(PNG, "x.png")
     )
+
+
+def test_a_generation_model_is_not_a_remix_model() -> None:
+    with pytest.raises(InvalidRequestError) as info:
+        build(model="veo3.1-fast")
+    assert info.value.fields == ["model"] and "-remix" in str(info.value)
+    assert build(model="veo_3_2-fast-remix").model == "veo_3_2-fast-remix"  # the documented naming rule
