@@ -26,6 +26,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": integration,
                 "python-modules": [
                     "airflow_provider_videogen.operators.videogen",
+                    "airflow_provider_videogen.operators.remix",
                     "airflow_provider_videogen.operators.video_task",
                 ],
             }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import math
 import re
@@ -25,7 +26,15 @@ from enum import Enum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 # --------------------------------------------------------------------------------------------
 # Task state
@@ -707,6 +716,11 @@ class RemixReference(BaseModel):
         if text.lower().startswith("data:"):
             return cls(kind="data_uri", value=text)
         return cls(kind="url", value=text)
+
+    @field_serializer("content", when_used="json")
+    def _content_digest(self, content: bytes | None) -> str | None:
+        """JSON dumps (the re-attach fingerprint, logs) name a file by its digest, never its bytes."""
+        return None if content is None else "sha256:" + hashlib.sha256(content).hexdigest()
 
     def describe(self) -> str:
         """Short description for logs: never the bytes or a whole data URI."""

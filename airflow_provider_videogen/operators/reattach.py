@@ -9,6 +9,7 @@ try of that task instance; the operators record the remote id there the moment i
 | nothing                                                        | submit                          |
 | a remote task that is pending or running                       | re-attach (wait for it)         |
 | a remote task that succeeded, links valid >= 30 min more       | re-use it (no new request)      |
+| a remix whose extension failed, with ``accept_first_segment``  | re-use its first 8 s            |
 | a remote task that succeeded, links expired or about to        | submit (the video is gone)      |
 | a remote task that failed or was cancelled                     | submit (a failure is not billed)|
 | a remote task the gateway no longer knows (404)                | submit                          |
@@ -82,6 +83,7 @@ def decide(
     remote: VideoTask | None,
     current_fingerprint: str,
     *,
+    accept_partial: bool = False,
     now: datetime | None = None,
 ) -> Decision:
     """Pure decision from what the store holds and what the gateway says about the stored task.
@@ -107,6 +109,8 @@ def decide(
         if remote.links_valid(now):
             return Decision("reuse", f"task {record.id} already succeeded and its links are still valid", remote)
         return Decision("submit", f"task {record.id} succeeded but its download links have expired")
+    if accept_partial and remote.is_partial and remote.links_valid(now):
+        return Decision("reuse", f"task {record.id} rendered its first segment, accepted as the result", remote)
     return Decision(
         "submit",
         f"task {record.id} ended {remote.state.value} ({remote.error_code or 'no code'}); failures are not billed",

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
-from airflow_provider_videogen.exceptions import InvalidRequestError, VideoTaskFailedError
+from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import (
     REMIX_SEGMENT_SECONDS,
     ApiKind,
     RemixReference,
     RemixRequest,
-    TaskState,
     VideoTask,
 )
-from airflow_provider_videogen.operators.video_task import BaseVideoTaskOperator, has_template, validate
+from airflow_provider_videogen.operators.video_task import (
+    FIRST_SEGMENT_URL_KEY,
+    PARTIAL_RESULT_KEY,
+    REMIX_ID_EXTEND_KEY,
+    REMIX_ID_KEY,
+    BaseVideoTaskOperator,
+    ExtendFailurePolicy,
+    check_extend_failure_policy,
+    has_template,
+    validate,
+)
 from airflow_provider_videogen.references import (
     InvalidReferenceError,
     as_reference_list,
@@ -29,23 +34,18 @@ from airflow_provider_videogen.references import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    pass
 
-    from airflow_provider_videogen.triggers.videogen import VideoTaskEvent
+__all__ = [
+    "FIRST_SEGMENT_URL_KEY",
+    "PARTIAL_RESULT_KEY",
+    "REMIX_ID_EXTEND_KEY",
+    "REMIX_ID_KEY",
+    "VideoRemixOperator",
+]
 
 #: Operator parameters that are fields of :class:`RemixRequest` (and templated).
 REQUEST_FIELDS: tuple[str, ...] = ("model", "prompt", "prompt_extend", "size", "input_references")
-
-#: XCom keys pushed when the extension fails, before the task fails, so the paid-for 8 s clip
-#: and the id to continue it from are never lost (``on_extend_failure="fail"``).
-FIRST_SEGMENT_URL_KEY = "first_segment_url"
-REMIX_ID_KEY = "remix_id"
-REMIX_ID_EXTEND_KEY = "remix_id_extend"
-#: The whole result dict the task would have returned with ``on_extend_failure="accept_first_segment"``.
-PARTIAL_RESULT_KEY = "partial_result"
-
-ExtendFailurePolicy = Literal["fail", "accept_first_segment"]
-_POLICIES: tuple[str, ...] = ("fail", "accept_first_segment")
 
 
 class VideoRemixOperator(BaseVideoTaskOperator):
@@ -98,10 +98,7 @@ class VideoRemixOperator(BaseVideoTaskOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if on_extend_failure not in _POLICIES:
-            raise ValueError(
-                f"on_extend_failure={on_extend_failure!r}; allowed: {', '.join(repr(p) for p in _POLICIES)}"
-            )
+        check_extend_failure_policy(on_extend_failure)
         self.model = model
         self.prompt = prompt
         self.prompt_extend = prompt_extend
@@ -140,7 +137,7 @@ class VideoRemixOperator(BaseVideoTaskOperator):
                 fields[name] = getattr(self, name)
         if self.size not in (None, ""):  # a template rendering nothing means "the model's default"
             fields["size"] = self.size
-        return validate(_RemixSubmission, "RemixRequest", **fields)  # type: ignore[no-any-return]
+        return validate(RemixRequest, "RemixRequest", **fields)  # type: ignore[no-any-return]
 
     def submit(self, hook: VideoGenHook, request: Any) -> VideoTask:
         return hook.submit_remix(request)
@@ -153,61 +150,6 @@ class VideoRemixOperator(BaseVideoTaskOperator):
             f"{request.model} 15 s remix ({first} s + {extension} s extension, size "
             f"{request.size or 'default'}; {len(refs)} reference(s): {what})"
         )
-
-    # ---- results ----------------------------------------------------------------------------------
-
-    def result_extras(self, task: VideoTask) -> dict[str, Any]:
-        return {
-            "first_video_url": task.first_video_url,
-            "remix_id": task.remix_id,
-            "remix_id_extend": task.remix_id_extend,
-            "partial": task.is_partial,
-        }
-
-    def on_remote_failure(self, context: Context, event: VideoTaskEvent) -> Any:
-        """``extend_failed`` keeps the paid-for 8 s clip (XCom, error message); other failures as usual."""
-        task = event.task
-        if task is None or not task.is_partial:
-            return super().on_remote_failure(context, event)
-        clip = task.video_urls[0]
-        first, extension = REMIX_SEGMENT_SECONDS
-        # The 8 s clip is the remix's whole output: present it as a finished task so downstream
-        # tasks (archiving, chaining) read it like any result, flagged by ``partial``.
-        accepted = task.model_copy(
-            update={
-                "state": TaskState.SUCCEEDED,
-                "first_video_url": task.first_video_url or clip,
-                "completed_at": task.completed_at or datetime.now(tz=timezone.utc),
-            }
-        )
-        result = self._result(context, accepted)
-        result["error_code"] = task.error_code
-        result["error_message"] = task.error_message
-        if self.on_extend_failure == "accept_first_segment":
-            self.log.warning(
-                "Remote task %s: the %d s extension failed (%s); accepting the first %d s as the result "
-                "(on_extend_failure='accept_first_segment'): %s",
-                task.id,
-                extension,
-                task.error_message or task.error_code,
-                first,
-                clip,
-            )
-            return result
-        ti = context["ti"]
-        ti.xcom_push(key=FIRST_SEGMENT_URL_KEY, value=clip)
-        ti.xcom_push(key=REMIX_ID_KEY, value=task.remix_id)
-        ti.xcom_push(key=REMIX_ID_EXTEND_KEY, value=task.remix_id_extend)
-        ti.xcom_push(key=PARTIAL_RESULT_KEY, value=result)
-        message = (
-            f"{task.error_message or 'the extension failed'}. The first {first} s rendered and are kept: "
-            f"{clip} (remix_id {task.remix_id}; XCom keys '{FIRST_SEGMENT_URL_KEY}', '{REMIX_ID_KEY}', "
-            f"'{PARTIAL_RESULT_KEY}'). Set on_extend_failure='accept_first_segment' to succeed with it"
-        )
-        error = VideoTaskFailedError(task.id, task.error_code, message, retryable=event.retryable)
-        if not event.retryable:
-            raise AirflowFailException(str(error))
-        raise error
 
 
 def _literal_references(value: Any) -> bool:
@@ -225,23 +167,3 @@ def _is_literal_reference(value: Any) -> bool:
     if isinstance(value, ObjectStoragePath):
         return not has_template(str(value))
     return isinstance(value, os.PathLike)
-
-
-class _RemixSubmission(RemixRequest):
-    """A :class:`RemixRequest` whose JSON dump names each file part by its SHA-256, not its bytes.
-
-    ``reattach.fingerprint`` hashes ``model_dump(mode="json")``; pydantic cannot JSON-dump image
-    bytes (it tries UTF-8), and a digest keeps the hashed text small while still telling two
-    different images apart. Remove this class once ``RemixReference`` serializes ``content`` as
-    a digest in JSON mode itself.
-    """
-
-    def model_dump(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
-        if kwargs.get("mode") != "json":
-            return super().model_dump(**kwargs)
-        data = super().model_dump(**{**kwargs, "mode": "python"})
-        for ref in data.get("input_references", []):
-            content = ref.pop("content", None)
-            if content is not None:
-                ref["sha256"] = hashlib.sha256(content).hexdigest()
-        return data

@@ -32,7 +32,14 @@ from airflow_provider_videogen.links.videogen import (
     VIDEO_URL_KEY,
     VideoLink,
 )
-from airflow_provider_videogen.models import LINK_TTL, ApiKind, VideoTask, explain_validation_error
+from airflow_provider_videogen.models import (
+    LINK_TTL,
+    REMIX_SEGMENT_SECONDS,
+    ApiKind,
+    TaskState,
+    VideoTask,
+    explain_validation_error,
+)
 from airflow_provider_videogen.operators.reattach import (
     InFlightMarker,
     SubmissionRecord,
@@ -52,6 +59,23 @@ IN_FLIGHT_KEY = "videogen_submission_in_flight"
 RECORD_RETENTION = LINK_TTL * 2
 
 UncertainPolicy = Literal["fail", "resubmit"]
+ExtendFailurePolicy = Literal["fail", "accept_first_segment"]
+EXTEND_FAILURE_POLICIES: tuple[str, ...] = ("fail", "accept_first_segment")
+
+#: XCom keys pushed when a remix extension fails, before the task fails, so the paid-for 8 s
+#: clip and the id to continue it from are never lost (``on_extend_failure="fail"``).
+FIRST_SEGMENT_URL_KEY = "first_segment_url"
+REMIX_ID_KEY = "remix_id"
+REMIX_ID_EXTEND_KEY = "remix_id_extend"
+#: The whole result the task would have returned with ``on_extend_failure="accept_first_segment"``.
+PARTIAL_RESULT_KEY = "partial_result"
+
+
+def check_extend_failure_policy(policy: str) -> None:
+    if policy not in EXTEND_FAILURE_POLICIES:
+        raise ValueError(
+            f"on_extend_failure={policy!r}; allowed: {', '.join(repr(p) for p in EXTEND_FAILURE_POLICIES)}"
+        )
 
 
 def has_template(value: Any) -> bool:
@@ -82,10 +106,19 @@ class VideoTaskCompletion:
 
     api: ApiKind
     log: Any  # provided by BaseOperator / BaseSensorOperator
+    #: Remix only: what an ``extend_failed`` task (8 s rendered, 7 s extension failed) becomes.
+    on_extend_failure: ExtendFailurePolicy = "fail"
 
     def result_extras(self, task: VideoTask) -> dict[str, Any]:
-        """Fields a subclass adds to the XCom result."""
-        return {}
+        """Fields the API adds to the XCom result (remix: both segments and their upstream ids)."""
+        if self.api is not ApiKind.REMIX:
+            return {}
+        return {
+            "first_video_url": task.first_video_url,
+            "remix_id": task.remix_id,
+            "remix_id_extend": task.remix_id_extend,
+            "partial": task.is_partial,
+        }
 
     def _complete(self, context: Context, event: VideoTaskEvent) -> Any:
         if event.status == "success" and event.task is not None:
@@ -104,13 +137,60 @@ class VideoTaskCompletion:
         raise AirflowFailException(f"Could not follow remote task {event.task_id}: {event.message}")
 
     def on_remote_failure(self, context: Context, event: VideoTaskEvent) -> Any:
-        """The remote task failed: fail; without retry when a new submission cannot help."""
+        """The remote task failed: fail; without retry when a new submission cannot help.
+
+        A remix whose extension failed (``extend_failed``) still rendered its first 8 s: that clip
+        is kept (XCom, error message) or accepted as the result, per ``on_extend_failure``.
+        """
+        if event.task is not None and event.task.is_partial:
+            return self._on_partial_remix(context, event, event.task)
         error = VideoTaskFailedError(
             event.task_id,
             event.error_code,
             event.task.error_message if event.task else event.message,
             retryable=event.retryable,
         )
+        if not event.retryable:
+            raise AirflowFailException(str(error))
+        raise error
+
+    def _on_partial_remix(self, context: Context, event: VideoTaskEvent, task: VideoTask) -> Any:
+        clip = task.video_urls[0]
+        first, extension = REMIX_SEGMENT_SECONDS
+        # The 8 s clip is the remix's whole output: present it as a finished task so downstream
+        # tasks (archiving, chaining) read it like any result, flagged by ``partial``.
+        accepted = task.model_copy(
+            update={
+                "state": TaskState.SUCCEEDED,
+                "first_video_url": task.first_video_url or clip,
+                "completed_at": task.completed_at or _now(),
+            }
+        )
+        result = self._result(context, accepted)
+        result["error_code"] = task.error_code
+        result["error_message"] = task.error_message
+        if self.on_extend_failure == "accept_first_segment":
+            self.log.warning(
+                "Remote task %s: the %d s extension failed (%s); accepting the first %d s as the result "
+                "(on_extend_failure='accept_first_segment'): %s",
+                task.id,
+                extension,
+                task.error_message or task.error_code,
+                first,
+                clip,
+            )
+            return result
+        ti = context["ti"]
+        ti.xcom_push(key=FIRST_SEGMENT_URL_KEY, value=clip)
+        ti.xcom_push(key=REMIX_ID_KEY, value=task.remix_id)
+        ti.xcom_push(key=REMIX_ID_EXTEND_KEY, value=task.remix_id_extend)
+        ti.xcom_push(key=PARTIAL_RESULT_KEY, value=result)
+        message = (
+            f"{task.error_message or 'the extension failed'}. The first {first} s rendered and are kept: "
+            f"{clip} (remix_id {task.remix_id}; XCom keys '{FIRST_SEGMENT_URL_KEY}', '{REMIX_ID_KEY}', "
+            f"'{PARTIAL_RESULT_KEY}'). Set on_extend_failure='accept_first_segment' to succeed with it"
+        )
+        error = VideoTaskFailedError(task.id, task.error_code, message, retryable=event.retryable)
         if not event.retryable:
             raise AirflowFailException(str(error))
         raise error
@@ -267,7 +347,9 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
                 remote = self.hook.get_task(record.api, record.id)
             except NotFoundError:
                 remote = None
-        decision = decide(record, marker, remote, print_)
+        decision = decide(
+            record, marker, remote, print_, accept_partial=self.on_extend_failure == "accept_first_segment"
+        )
         if decision.action == "refuse" and self.on_uncertain_submission == "resubmit":
             self.log.warning("%s; resubmitting because on_uncertain_submission='resubmit'", decision.reason)
         elif decision.action == "refuse":

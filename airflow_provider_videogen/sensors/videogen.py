@@ -12,7 +12,11 @@ from airflow.sdk import BaseSensorOperator
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask
-from airflow_provider_videogen.operators.video_task import VideoTaskCompletion
+from airflow_provider_videogen.operators.video_task import (
+    ExtendFailurePolicy,
+    VideoTaskCompletion,
+    check_extend_failure_policy,
+)
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -28,6 +32,8 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
 
     :param task_id_to_watch: the remote task id (templated), e.g. ``"{{ ti.xcom_pull('gen')['id'] }}"``.
     :param api: ``"generation"`` or ``"remix"``.
+    :param on_extend_failure: remix only, as on ``VideoRemixOperator``: fail (keeping the 8 s clip
+        in XCom) or accept the first segment when the extension failed.
     """
 
     template_fields: Sequence[str] = ("task_id_to_watch",)
@@ -41,6 +47,7 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         videogen_conn_id: str = VideoGenHook.default_conn_name,
         deferrable: bool = True,
         poll_interval: float = 15.0,
+        on_extend_failure: ExtendFailurePolicy = "fail",
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
@@ -51,6 +58,8 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
+        check_extend_failure_policy(on_extend_failure)
+        self.on_extend_failure = on_extend_failure
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:

@@ -80,3 +80,23 @@ with DAG("test_generation_fan_out_sensor", schedule=None, start_date=START, catc
         task_id_to_watch="{{ ti.xcom_pull(task_ids='submit')['id'] }}",
         poll_interval=0.2,
     ).set_upstream(submit)
+
+with DAG("test_sensor_remix_partial", schedule=None, start_date=START, catchup=False):
+    # The sensor follows a remix submitted elsewhere and applies the same extend_failed policy.
+    from airflow_provider_videogen.operators.remix import VideoRemixOperator
+
+    remix = VideoRemixOperator(
+        task_id="submit",
+        model="veo_3_1-fast-remix",
+        prompt="[sim:extend_fail] a cat walks in",
+        prompt_extend="the cat sits",
+        wait_for_completion=False,
+        **FAST,
+    )
+    VideoTaskSensor(
+        task_id="wait",
+        api="remix",
+        task_id_to_watch="{{ ti.xcom_pull(task_ids='submit')['id'] }}",
+        on_extend_failure="accept_first_segment",
+        poll_interval=0.2,
+    ).set_upstream(remix)
