@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 import json
 import random
+import ssl
 import time
 import weakref
 from collections.abc import Generator
@@ -100,14 +101,15 @@ class GatewayAuth(httpx.Auth):
         return f"GatewayAuth(origin={self._origin!r})"
 
 
-def build_client_kwargs(settings: ConnectionSettings) -> dict[str, Any]:
+def build_client_kwargs(settings: ConnectionSettings, ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
     """Keyword arguments shared by the sync and the async client: one place sets auth, timeouts, UA."""
+    verify: ssl.SSLContext | bool = ssl_context if ssl_context is not None else settings.verify_ssl
     return {
         "base_url": settings.base_url,
         "auth": GatewayAuth(settings.api_key, settings.origin),
         "timeout": httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
         "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
-        "verify": settings.verify_ssl,
+        "verify": verify,
         "follow_redirects": True,
         "limits": httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
     }
@@ -279,7 +281,19 @@ _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[
 )
 
 
-def shared_async_client(settings: ConnectionSettings) -> SharedAsyncClient:
+def ssl_context(verify: bool) -> ssl.SSLContext:
+    """The TLS context httpx would build; loading the CA bundle takes ~0.1-0.3 s of blocking I/O."""
+    if not verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+async def shared_async_client(settings: ConnectionSettings) -> SharedAsyncClient:
     """One ``AsyncClient`` per (event loop, connection settings).
 
     A triggerer runs every trigger in one event loop; sharing a client there means one
@@ -293,8 +307,13 @@ def shared_async_client(settings: ConnectionSettings) -> SharedAsyncClient:
     key = settings.client_key()
     shared = per_loop.get(key)
     if shared is None or shared.client.is_closed:
-        shared = SharedAsyncClient(httpx.AsyncClient(**build_client_kwargs(settings)), asyncio.Semaphore(POOL_SIZE))
-        per_loop[key] = shared
+        # The CA bundle is read in a thread: in a triggerer, blocking the loop stalls every trigger.
+        context = await asyncio.to_thread(ssl_context, settings.verify_ssl)
+        shared = per_loop.get(key)  # another trigger may have built it while we waited
+        if shared is None or shared.client.is_closed:
+            client = httpx.AsyncClient(**build_client_kwargs(settings, context))
+            shared = SharedAsyncClient(client, asyncio.Semaphore(POOL_SIZE))
+            per_loop[key] = shared
     return shared
 
 

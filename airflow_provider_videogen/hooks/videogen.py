@@ -227,7 +227,7 @@ class VideoGenHook(BaseHook):
 
     async def _arequest(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         settings = await self.asettings()
-        shared = shared_async_client(settings)
+        shared = await shared_async_client(settings)
         policy = RetryPolicy(settings.max_retries, settings.retry_backoff, settings.retry_backoff_max)
         attempt = 0
         while True:

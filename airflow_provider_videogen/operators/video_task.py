@@ -97,6 +97,13 @@ def validate(model_cls: type[BaseModel], what: str, /, **fields: Any) -> Any:
         raise InvalidRequestError(what, explain_validation_error(exc)) from None
 
 
+def publish_remote_id(context: Context, remote_id: str) -> None:
+    """Push the remote id, and an empty video link so the UI has one to read while the task is deferred."""
+    ti = context["ti"]
+    ti.xcom_push(key=REMOTE_TASK_ID_KEY, value=remote_id)
+    ti.xcom_push(key=VIDEO_URL_KEY, value="")
+
+
 def isoformat(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -298,7 +305,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             # Nothing was sent, nothing billed; a retry would render the same values.
             raise AirflowFailException(str(exc)) from None
         task = self._submit_or_reattach(context, request)
-        context["ti"].xcom_push(key=REMOTE_TASK_ID_KEY, value=task.id)
+        publish_remote_id(context, task.id)
         if not self.wait_for_completion:
             self.log.info("wait_for_completion=False: returning remote task %s without waiting", task.id)
             return self._result(context, task)

@@ -16,6 +16,7 @@ from airflow_provider_videogen.operators.video_task import (
     ExtendFailurePolicy,
     VideoTaskCompletion,
     check_extend_failure_policy,
+    publish_remote_id,
 )
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
@@ -67,6 +68,7 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         task = VideoGenHook(self.videogen_conn_id).get_task(self.api, self.task_id_to_watch)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
+        publish_remote_id(context, task.id)
         self.defer(
             trigger=VideoTaskTrigger(
                 videogen_conn_id=self.videogen_conn_id,

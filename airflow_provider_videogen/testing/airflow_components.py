@@ -22,7 +22,7 @@ Choices worth knowing:
 * **Small footprint**: LocalExecutor with ``parallelism`` workers (1 by default), one API worker,
   one parsing process; about 1.1 GB for the four components.
 * **Stopping**: each component leads its own process group; stop SIGTERMs every group, waits
-  ``stop_grace`` seconds, then SIGKILLs what is left (including any descendant that moved to
+  ``stop_grace`` seconds (5), then SIGKILLs what is left (including any descendant that moved to
   another group). On Linux each component also gets ``PR_SET_PDEATHSIG``, so a killed pytest
   does not leave a scheduler behind.
 """
@@ -347,7 +347,10 @@ class AirflowComponents:
     :param parallelism: ``[core] parallelism``: LocalExecutor worker processes (task slots).
     :param components: which components to run.
     :param startup_timeout: seconds to wait for the DB migration, and then for health.
-    :param stop_grace: seconds between SIGTERM and SIGKILL when stopping.
+    :param stop_grace: seconds between SIGTERM and SIGKILL when stopping. The scheduler,
+        triggerer and dag-processor exit within about 5 s of SIGTERM; the API server stops
+        serving at once but then spends about 10 s in interpreter-exit garbage collection,
+        which a SIGKILL safely cuts short.
     :param die_with_parent: let the kernel kill the components if the starting process dies (Linux).
     """
 
@@ -360,7 +363,7 @@ class AirflowComponents:
         parallelism: int = 1,
         components: Sequence[str] = COMPONENTS,
         startup_timeout: float = 120.0,
-        stop_grace: float = 10.0,
+        stop_grace: float = 5.0,
         die_with_parent: bool = True,
     ) -> None:
         unknown = set(components) - set(COMPONENTS)
@@ -387,7 +390,7 @@ class AirflowComponents:
         self._secrets = {
             "fernet_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "api_secret_key": secrets.token_urlsafe(32),
-            "jwt_secret": secrets.token_urlsafe(32),
+            "jwt_secret": secrets.token_urlsafe(64),  # >= 64 bytes: HS512 warns below that
         }
 
     # ---- addresses -------------------------------------------------------------------------
@@ -565,22 +568,25 @@ class AirflowComponents:
         deadline = time.monotonic() + timeout
         wanted = [_HEALTH_KEYS[name] for name in self.components if name in _HEALTH_KEYS]
         last: Any = None
+        warmed = False
         while True:
             self.check_alive()
-            if "api-server" in self.components:
-                try:
-                    health = self.api.health()
-                except (httpx.HTTPError, ValueError) as exc:
-                    last = exc
-                else:
-                    last = health
-                    statuses = [health.get("metadatabase", {}).get("status")]
-                    statuses += [(health.get(key) or {}).get("status") for key in wanted]
-                    if all(status == "healthy" for status in statuses):
-                        self._warm_up_execution_api(deadline)
-                        return health
-            elif all(c.process.poll() is None for c in self._running.values()):
+            if "api-server" not in self.components:
                 return {}
+            try:
+                health = self.api.health()
+            except (httpx.HTTPError, ValueError) as exc:
+                last = exc
+            else:
+                last = health
+                if not warmed:  # while the other components finish starting
+                    self._warm_up_execution_api(deadline)
+                    warmed = True
+                    continue
+                statuses = [health.get("metadatabase", {}).get("status")]
+                statuses += [(health.get(key) or {}).get("status") for key in wanted]
+                if all(status == "healthy" for status in statuses):
+                    return health
             if time.monotonic() > deadline:
                 raise AirflowComponentsError(
                     f"Airflow components not healthy after {timeout:.0f} s (last health: {last!r})\n{self.log_tails()}"
@@ -590,20 +596,23 @@ class AirflowComponents:
     def _warm_up_execution_api(self, deadline: float) -> None:
         """Send the execution API its first request now, not from the first task.
 
-        The API server builds the execution API's versioned routes on its first request: about
-        10 s of CPU on a 2-core machine, during which the whole (single-worker) server stalls. A
-        task that happens to be first then sees its start-up calls time out and retry, and the
-        first run of a test takes 15 s longer than the next.
+        The API server's first request to ``/execution`` takes 10-16 s on a 2-core machine (the
+        execution API sets up its versioned routes), and the single-worker server answers
+        nothing else meanwhile. A task that happens to be first then sees its start-up calls
+        time out and retry (``[workers] execution_api_timeout`` is 5 s), and the first run of a
+        test takes 15 s longer than the next.
         """
         url = f"{self.base_url}/execution/health"
+        last: Any = None
         while True:
             try:
                 response = httpx.get(url, timeout=max(1.0, deadline - time.monotonic()))
                 if response.status_code == 200:
                     return
-                last: Any = f"{response.status_code}: {response.text[:200]}"
+                last = f"{response.status_code}: {response.text[:200]}"
             except httpx.HTTPError as exc:
                 last = exc
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise AirflowComponentsError(f"GET {url} did not answer 200 in time (last: {last!r})")
             time.sleep(0.5)
@@ -619,10 +628,8 @@ class AirflowComponents:
             _signal_group(component.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_grace
         for component in running.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for component in running.values():
             _signal_group(component.process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -11,6 +11,7 @@ On a failing test, the tail of every component's log is attached to the report.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def airflow_components(
         parallelism=1,
         startup_timeout=180,
     )
+    started = time.monotonic()
     components.start()
+    print(f"\n[e2e] Airflow components healthy in {time.monotonic() - started:.0f} s (home {components.home})")
     try:
         yield components
     finally:
