@@ -113,6 +113,16 @@ def _mask(secret: str) -> None:
         log.debug("secrets masker unavailable")
 
 
+async def _amask(secret: str) -> None:
+    """Async variant: the sync one talks to the supervisor with a blocking send."""
+    try:
+        from airflow.sdk.log import amask_secret
+
+        await amask_secret(secret, "api_key")
+    except Exception:  # pragma: no cover - masker unavailable outside Airflow processes
+        log.debug("secrets masker unavailable")
+
+
 class VideoGenHook(BaseHook):
     """Talk to the video generation gateway through the ``videogen`` connection.
 
@@ -170,7 +180,7 @@ class VideoGenHook(BaseHook):
         if self._settings is None:
             conn = await self.aget_connection(self.videogen_conn_id)
             self._settings = settings_from_connection(conn)
-            _mask(self._settings.api_key)
+            await _amask(self._settings.api_key)
         return self._settings
 
     @cached_property
