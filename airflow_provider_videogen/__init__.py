@@ -37,7 +37,13 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [
             {"integration-name": integration, "python-modules": ["airflow_provider_videogen.sensors.videogen"]}
         ],
-        "transfers": [],
+        "transfers": [
+            {
+                "source-integration-name": integration,
+                "target-integration-name": "Amazon Simple Storage Service (S3)",
+                "python-module": "airflow_provider_videogen.transfers.video_to_s3",
+            }
+        ],
         "extra-links": ["airflow_provider_videogen.links.videogen.VideoLink"],
         "connection-types": [
             {

@@ -27,7 +27,7 @@ def test_every_declared_module_imports() -> None:
     info = get_provider_info()
     for section in ("hooks", "operators", "triggers", "sensors", "transfers"):
         for entry in info.get(section, []):
-            for module in entry.get("python-modules", []):
+            for module in entry.get("python-modules", [entry.get("python-module")]):
                 importlib.import_module(module)
     for link in info.get("extra-links", []):
         module, name = link.rsplit(".", 1)

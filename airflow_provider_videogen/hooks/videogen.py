@@ -385,19 +385,21 @@ class VideoGenHook(BaseHook):
         headers = {"Accept": "*/*"}
         if start > 0:
             headers["Range"] = f"bytes={start}-"
-        policy, attempt = self._retry, 0
-        while True:
+        client, policy, attempt = self._client, self._retry, 0
+        request = client.build_request("GET", url, headers=headers)
+        while True:  # retry opening only: once bytes flow, resuming is the caller's (Range) business
             try:
-                with self._client.stream("GET", url, headers=headers) as response:
-                    yield response
-                return
-            except httpx.TransportError as exc:
-                if attempt >= policy.max_retries or not isinstance(
-                    exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-                ):
+                response = client.send(request, stream=True)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+                if attempt >= policy.max_retries:
                     raise
                 time.sleep(policy.delay(attempt))
                 attempt += 1
+        try:
+            yield response
+        finally:
+            response.close()
 
     def download(self, url: str, path: str, *, chunk_size: int = 1 << 20) -> int:
         """Download a video to a local file (constant memory); return its size in bytes."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from airflow.sdk import Asset, AssetAlias, BaseOperator
@@ -76,6 +76,23 @@ def _ascii(value: str, limit: int = 512) -> str:
     return quote(value, safe="/:@-._~!$&'()*+,;=")[:limit]
 
 
+def _mask_signatures(refs: Sequence[VideoRef]) -> None:
+    """Register signed links' query strings with Airflow's secrets masker.
+
+    This module never logs a query string, but libraries might (``httpx`` logs full URLs at
+    INFO, which Airflow's default logging config happens to silence); masking makes that safe
+    whatever the logging setup.
+    """
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - outside an Airflow installation
+        return
+    for ref in refs:
+        query = urlsplit(ref.url).query
+        if len(query) >= 8:
+            mask_secret(query)
+
+
 class VideoToS3Operator(BaseOperator):
     """Stream finished videos into S3, verified, resumable and idempotent.
 
@@ -105,7 +122,10 @@ class VideoToS3Operator(BaseOperator):
     :param conditional_writes: use S3 conditional writes (``If-None-Match``/``If-Match``) so a
         concurrent writer is never overwritten; disable for stores that reject them.
     :param asset_alias: alias under which each object is emitted as an ``s3://`` asset event;
-        ``None`` emits nothing.
+        ``None`` emits nothing. The alias is added to ``outlets`` by ``__init__``; a mapped
+        ``VideoToS3Operator.partial(...).expand(...)`` only runs ``__init__`` on the worker, so
+        declare it there too (``outlets=[AssetAlias(DEFAULT_ASSET_ALIAS)]`` in ``partial``) for
+        the DAG processor to register the alias before the first run.
     """
 
     template_fields: Sequence[str] = (
@@ -160,13 +180,14 @@ class VideoToS3Operator(BaseOperator):
             upload_concurrency=upload_concurrency,
             conditional_writes=conditional_writes,
         )
-        if "{{" not in s3_key:
+        if "{{" not in s3_key and "{%" not in s3_key:  # else checked after Jinja rendered it
             check_template(s3_key)
 
     # ---- execution -----------------------------------------------------------------------
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         refs = parse_source(self.source)
+        _mask_signatures(refs)
         ti = context.get("ti")
         map_index = getattr(ti, "map_index", -1)
         run_id = context.get("run_id") or getattr(ti, "run_id", None)
@@ -282,7 +303,10 @@ class VideoToS3Operator(BaseOperator):
             def via_hook(url: str) -> OpenStream:
                 return lambda start: hook.stream_download(url, start=start)
 
-            yield via_hook
+            try:
+                yield via_hook
+            finally:
+                hook.close()
             return
         timeout = httpx.Timeout(60.0, connect=10.0)
         with httpx.Client(timeout=timeout, follow_redirects=True) as client:

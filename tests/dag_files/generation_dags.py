@@ -100,3 +100,15 @@ with DAG("test_sensor_remix_partial", schedule=None, start_date=START, catchup=F
         on_extend_failure="accept_first_segment",
         poll_interval=0.2,
     ).set_upstream(remix)
+
+with DAG("test_generation_to_s3", schedule=None, start_date=START, catchup=False):
+    # Bucket and connection come from the run's conf, so the file needs nothing at parse time.
+    from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
+
+    generated = VideoGenerationOperator(task_id="generate", model="veo3.1-fast", prompt="A cat at sea", **FAST)
+    VideoToS3Operator(
+        task_id="archive",
+        source=generated.output,
+        s3_bucket="{{ dag_run.conf['bucket'] }}",
+        aws_conn_id="{{ dag_run.conf['aws_conn_id'] }}",
+    )

@@ -58,10 +58,9 @@ def test_archive_in_a_dag_run_emits_an_asset_event(
     digest = hashlib.sha256(small_mp4).hexdigest()
     assert s3_client.head_object(Bucket=s3_bucket, Key=key)["Metadata"]["sha256"] == digest
 
-    from sqlalchemy import select
-
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as session:
         events = session.scalars(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -337,4 +336,3 @@ def test_operator_registers_the_asset_alias_as_outlet() -> None:
         quiet = VideoToS3Operator(task_id="quiet", source="https://cdn.example/x.mp4", s3_bucket="b", asset_alias=None)
     assert AssetAlias(name=DEFAULT_ASSET_ALIAS) in op.outlets
     assert quiet.outlets == []
-    assert os.environ.get("AIRFLOW_CONN_VIDEOGEN_S3_TEST") is None  # no connection leaks between tests
