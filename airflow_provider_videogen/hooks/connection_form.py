@@ -39,5 +39,10 @@ EXTRA_FIELDS: dict[str, tuple[str, str, dict[str, Any]]] = {
         "Leave empty: no cancel endpoint is documented.",
         {"type": ["string", "null"]},
     ),
+    "pool_size": (
+        "Pool size",
+        "HTTP connections shared by all triggers of this connection in one triggerer (default 10).",
+        {"type": ["integer", "null"]},
+    ),
     "verify_ssl": ("Verify TLS", "Verify the gateway's TLS certificate.", {"type": ["boolean", "null"]}),
 }

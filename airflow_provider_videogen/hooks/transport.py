@@ -41,9 +41,11 @@ from airflow_provider_videogen.models import ApiError
 USER_AGENT = f"airflow-provider-videogen/{__version__} httpx/{httpx.__version__}"
 #: How much of an undecodable body to show in an error.
 BODY_EXCERPT_CHARS = 200
-#: Connections per client. One triggerer shares one async client per connection, so this also
-#: bounds the TCP connections a triggerer opens to the gateway, however many triggers it runs.
-POOL_SIZE = 50
+#: Default connections per client (connection extra ``pool_size``). One triggerer shares one
+#: async client per connection, so this bounds the TCP connections it opens to the gateway
+#: however many triggers it runs. Small on purpose: httpcore rescans its pool on every request,
+#: so CPU per poll grows with the pool (benchmarks/README.md: 10 beats 50 at 1,000 triggers).
+POOL_SIZE = 10
 #: Never wait longer than this for one retry, whatever Retry-After says.
 MAX_RETRY_SLEEP = 120.0
 
@@ -65,6 +67,7 @@ class ConnectionSettings:
     retry_backoff_max: float = 30.0
     cancel_path: str | None = None
     verify_ssl: bool = True
+    pool_size: int = POOL_SIZE
 
     @property
     def origin(self) -> tuple[str, str, int | None]:
@@ -72,7 +75,7 @@ class ConnectionSettings:
 
     def client_key(self) -> tuple[Any, ...]:
         """Identity of a client: triggers with equal settings share one connection pool."""
-        return (self.base_url, hash(self.api_key), self.timeout, self.connect_timeout, self.verify_ssl)
+        return (self.base_url, hash(self.api_key), self.timeout, self.connect_timeout, self.verify_ssl, self.pool_size)
 
 
 def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
@@ -111,7 +114,7 @@ def build_client_kwargs(settings: ConnectionSettings, ssl_context: ssl.SSLContex
         "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
         "verify": verify,
         "follow_redirects": True,
-        "limits": httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE),
+        "limits": httpx.Limits(max_connections=settings.pool_size, max_keepalive_connections=settings.pool_size),
     }
 
 
@@ -274,6 +277,7 @@ class SharedAsyncClient:
 
     client: httpx.AsyncClient
     gate: asyncio.Semaphore
+    retry: RetryPolicy
 
 
 _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], SharedAsyncClient]] = (
@@ -312,7 +316,8 @@ async def shared_async_client(settings: ConnectionSettings) -> SharedAsyncClient
         shared = per_loop.get(key)  # another trigger may have built it while we waited
         if shared is None or shared.client.is_closed:
             client = httpx.AsyncClient(**build_client_kwargs(settings, context))
-            shared = SharedAsyncClient(client, asyncio.Semaphore(POOL_SIZE))
+            policy = RetryPolicy(settings.max_retries, settings.retry_backoff, settings.retry_backoff_max)
+            shared = SharedAsyncClient(client, asyncio.Semaphore(settings.pool_size), policy)
             per_loop[key] = shared
     return shared
 

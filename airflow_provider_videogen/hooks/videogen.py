@@ -33,6 +33,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.hooks.connection_form import DEFAULT_BASE_URL, EXTRA_FIELDS
 from airflow_provider_videogen.hooks.transport import (
+    POOL_SIZE,
     ConnectionSettings,
     RetryPolicy,
     build_client_kwargs,
@@ -99,6 +100,7 @@ def settings_from_connection(conn: Connection) -> ConnectionSettings:
         retry_backoff=number("retry_backoff", 1.0),
         retry_backoff_max=number("retry_backoff_max", 30.0),
         cancel_path=extra.get("cancel_path") or None,
+        pool_size=int(number("pool_size", POOL_SIZE)),
         verify_ssl=str(verify).lower() not in ("false", "0", "no"),
     )
 
@@ -238,7 +240,7 @@ class VideoGenHook(BaseHook):
     async def _arequest(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         settings = await self.asettings()
         shared = await shared_async_client(settings)
-        policy = RetryPolicy(settings.max_retries, settings.retry_backoff, settings.retry_backoff_max)
+        policy = shared.retry
         attempt = 0
         while True:
             try:
