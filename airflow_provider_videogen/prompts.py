@@ -39,7 +39,6 @@ from airflow_provider_videogen.models import (
     GenerationRequest,
     RemixReference,
     RemixRequest,
-    estimate_tokens,
     explain_validation_error,
     is_first_last_remix_model,
 )
@@ -184,7 +183,10 @@ def parse_prompt_list(text: str) -> list[str]:
     if isinstance(data, list):
         items = [str(item) for item in data]
     else:
-        items = [_LIST_PREFIX.sub("", line) for line in stripped.splitlines()]
+        lines = [line for line in stripped.splitlines() if line.strip()]
+        marked = [line for line in lines if _LIST_PREFIX.match(line)]
+        # A numbered or bulleted list: its items only, not a preamble such as "Here you go:".
+        items = [_LIST_PREFIX.sub("", line) for line in (marked or lines)]
     prompts: list[str] = []
     for item in items:
         prompt = " ".join(item.split()).strip("\"'")
@@ -208,14 +210,17 @@ def llm_prompts(
     """
     _check_count(count)
     messages = llm_messages(brief, count, max_chars=prompt_limit_chars(model))
-    answer = hook.chat_completion(
-        messages, model=llm_model, temperature=0.7, response_format={"type": "json_object"}
-    )
+    answer = hook.chat_completion(messages, model=llm_model, temperature=0.7, response_format={"type": "json_object"})
     prompts = parse_prompt_list(answer)
     if len(prompts) < count:
         raise PromptGenerationError(
             "prompts",
-            [("prompts", f"{llm_model} returned {len(prompts)} distinct prompt(s), {count} were asked for: {answer[:300]!r}")],
+            [
+                (
+                    "prompts",
+                    f"{llm_model} returned {len(prompts)} distinct prompt(s), {count} were asked for: {answer[:300]!r}",
+                )
+            ],
         )
     return prompts[:count]
 
@@ -327,11 +332,3 @@ def _problems(label: str, model_cls: type[BaseModel], fields: dict[str, Any]) ->
     except ValidationError as exc:
         return [(field, f"{label}: {message}") for field, message in explain_validation_error(exc)]
     return []
-
-
-def describe_prompt_budget(prompt: str, model: str) -> str:
-    """One log line: how much of the model's prompt limit a prompt uses."""
-    spec = MODEL_SPECS.get(model)
-    if spec is not None and spec.prompt_max_tokens is not None:
-        return f"about {estimate_tokens(prompt)}/{spec.prompt_max_tokens} tokens"
-    return f"{len(prompt)}/{prompt_limit_chars(model)} characters"

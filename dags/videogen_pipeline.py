@@ -8,11 +8,17 @@
    no worker slot is held while a video renders).
 3. **last_frame** extracts each clip's last frame; **remix_15s** makes it the first frame of a
    15 s first/last-frame remix (`VideoRemixOperator`, mapped, deferrable).
-4. **archive_clip** / **archive_remix** stream every video to S3 (`VideoToS3Operator`) before the
-   24 h download links expire; **write_manifest** writes `manifest.json` next to them.
+4. **archive_clip** / **archive_remix** stream every video to
+   `s3://<s3_bucket>/<s3_prefix>/<dag_id>/<run_id>/<clip|remix>-<variant>.mp4` before the 24 h
+   download links expire; **write_manifest** writes `manifest.json` next to them.
+
+One refused prompt does not cost the others: **rendered_clips** / **rendered_remixes** pass on
+every video that did render, tagged with its variant, so they are still remixed and archived;
+the manifest lists what is missing and the run then fails, so nobody misses it.
 
 Submissions run in the `videogen_api` pool: size it to the gateway's rate limits (see README).
-Connections: `videogen_default` (the gateway) and `aws_default` (S3).
+Connections: `videogen_default` (the gateway) and `aws_default` (S3). Nothing else changes
+between the offline simulator and the real gateway with AWS S3.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param, TriggerRule, task
 
+from airflow_provider_videogen.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.prompts import MAX_VARIANTS, generation_kwargs
@@ -31,8 +38,6 @@ VIDEOGEN_CONN_ID = "videogen_default"
 AWS_CONN_ID = "aws_default"
 #: Caps concurrent submissions to the gateway; create it before the first run (see README).
 POOL = "videogen_api"
-#: Every object of a run lands under this prefix (computed once, by plan_prompts).
-PREFIX = "{{ ti.xcom_pull(task_ids='plan_prompts', key='archive_prefix') }}"
 
 with DAG(
     dag_id="videogen_pipeline",
@@ -45,10 +50,14 @@ with DAG(
     params={
         "brief": Param("a paper boat drifting down a rain-soaked city street", type="string", minLength=1),
         "variants": Param(3, type="integer", minimum=1, maximum=MAX_VARIANTS),
-        "model": Param("veo3.1-fast", type="string", examples=["veo3.1-fast", "veo3.1-pro", "doubao-seedance-1.0-pro-fast"]),
+        "model": Param(
+            "veo3.1-fast", type="string", examples=["veo3.1-fast", "veo3.1-pro", "doubao-seedance-1.0-pro-fast"]
+        ),
         "aspect_ratio": Param("16:9", type="string", examples=["16:9", "9:16"]),
         "duration": Param(8, type=["integer", "null"], description="seconds; null for the model's default"),
-        "remix_model": Param("veo_3_1-fast-fl-remix", type="string", examples=["veo_3_1-fast-fl-remix", "veo_3_1-fl-remix"]),
+        "remix_model": Param(
+            "veo_3_1-fast-fl-remix", type="string", examples=["veo_3_1-fast-fl-remix", "veo_3_1-fl-remix"]
+        ),
         "s3_bucket": Param("videogen-archive", type="string", minLength=3),
         "s3_prefix": Param("videogen", type="string"),
         "use_llm": Param(False, type="boolean", description="write the prompts with an LLM (gateway chat API)"),
@@ -67,6 +76,7 @@ with DAG(
 
     @task
     def plan_prompts(params: dict[str, Any], ti: Any = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Every request of the run, validated before the first one is sent; also fixes the archive prefix."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
@@ -102,53 +112,72 @@ with DAG(
         task_id="generate_clip", videogen_conn_id=VIDEOGEN_CONN_ID, pool=POOL
     ).expand_kwargs(plan.map(generation_kwargs))
 
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def rendered_clips(plan: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
+        """Each clip that rendered, tagged with its variant: one refused prompt must not hold up the others."""
+        prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
+        return finished_results(ti, "generate_clip", plan, kind="clip", prefix=prefix)
+
+    done_clips = rendered_clips(plan)
+    clips >> done_clips
+
     @task
-    def last_frame(clip_and_variant: tuple[dict[str, Any], dict[str, Any]], params: dict[str, Any], ti: Any = None) -> dict[str, Any]:
+    def last_frame(clip: dict[str, Any], params: dict[str, Any], ti: Any = None) -> dict[str, Any]:
         """The remix's keyword arguments, with the clip's last frame as its first frame."""
         from airflow_provider_videogen.chain import last_frame_reference
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
         from airflow_provider_videogen.transfers.keys import safe_value
 
-        clip, variant = clip_and_variant
         frame = last_frame_reference(
-            clip["video_urls"][0],
-            name=f"{ti.dag_id}/{safe_value(ti.run_id)}/variant-{ti.map_index}.png",
+            clip["result"]["video_urls"][0],
+            name=f"{ti.dag_id}/{safe_value(ti.run_id)}/variant-{clip['index']}.png",
             hook=VideoGenHook(videogen_conn_id=VIDEOGEN_CONN_ID),
             store=params["frame_store"],
         )
-        return {**variant["remix"], "input_references": [frame]}
+        return {**clip["variant"]["remix"], "input_references": [frame]}
 
     remixes = VideoRemixOperator.partial(
         task_id="remix_15s",
         videogen_conn_id=VIDEOGEN_CONN_ID,
         pool=POOL,
         on_extend_failure="accept_first_segment",  # keep the paid 8 s clip, flagged partial in the manifest
-    ).expand_kwargs(last_frame.expand(clip_and_variant=clips.output.zip(plan)))
+    ).expand_kwargs(last_frame.expand(clip=done_clips))
 
-    def archive(task_id: str, videos: Any, name: str) -> Any:
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def rendered_remixes(done_clips: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
+        """Each remix that rendered; ``remix_15s`` instance j continued ``done_clips[j]``."""
+        prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
+        return finished_results(ti, "remix_15s", done_clips, kind="remix", prefix=prefix)
+
+    done_remixes = rendered_remixes(done_clips)
+    remixes >> done_remixes
+
+    def archive(task_id: str, done: Any) -> Any:
+        """Stream each finished video to ``<prefix>/<clip|remix>-<variant>.mp4`` before its link expires."""
         return VideoToS3Operator.partial(
             task_id=task_id,
             s3_bucket="{{ params.s3_bucket }}",
-            s3_key=PREFIX + "/" + name + "-{map_index}.{ext}",
             aws_conn_id=AWS_CONN_ID,
             videogen_conn_id=VIDEOGEN_CONN_ID,
-            metadata={"pipeline": "{{ dag.dag_id }}", "kind": name, "variant": "{{ ti.map_index }}"},
-        ).expand(source=videos)
+        ).expand_kwargs(done.map(archive_kwargs))
 
-    archived_clips = archive("archive_clip", clips.output, "clip")
-    archived_remixes = archive("archive_remix", remixes.output, "remix")
+    archived_clips = archive("archive_clip", done_clips)
+    archived_remixes = archive("archive_remix", done_remixes)
 
-    @task
+    @task(trigger_rule=TriggerRule.ALL_DONE)
     def write_manifest(
         plan: list[dict[str, Any]],
-        clips: Any,
+        clips: list[dict[str, Any]],
+        remixes: list[dict[str, Any]],
         clip_archives: Any,
-        remixes: Any,
         remix_archives: Any,
         params: dict[str, Any],
         dag_run: Any = None,
         ti: Any = None,
     ) -> str:
+        """Write ``manifest.json`` next to the videos; fail the run, after writing it, if anything is missing."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from airflow_provider_videogen.manifest import build_manifest, manifest_key, write_manifest
         from airflow_provider_videogen.prompts import plan_fingerprint
 
@@ -160,12 +189,14 @@ with DAG(
             prompt_source="llm" if params["use_llm"] else "template",
             plan_id=plan_fingerprint(plan),
             plan=plan,
-            clips=list(clips),
-            clip_archives=list(clip_archives),
-            remixes=list(remixes),
-            remix_archives=list(remix_archives),
+            clips=clips,
+            remixes=remixes,
+            archives=[*(clip_archives or []), *(remix_archives or [])],  # None when nothing rendered
         )
         prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
-        return write_manifest(manifest, bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)
+        uri = write_manifest(manifest, bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)
+        if not manifest.complete:
+            raise AirflowFailException(f"Incomplete run, manifest {uri}: " + "; ".join(manifest.problems()))
+        return uri
 
-    write_manifest(plan, clips.output, archived_clips.output, remixes.output, archived_remixes.output)
+    write_manifest(plan, done_clips, done_remixes, archived_clips.output, archived_remixes.output)

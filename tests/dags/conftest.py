@@ -22,5 +22,3 @@ def example_env(
     simulator.configure(render_seconds=0.5, media_max_seconds=2)
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", seaweedfs.connection_json())
     return simulator
-
-

@@ -1,0 +1,168 @@
+"""
+### Daily video campaign: one deterministic set of clips per day, archived under per-date keys
+
+Every day the campaign's theme is expanded into `variants` prompts, and each clip gets a seed,
+both derived from the campaign name and the **logical date**. A backfill therefore produces one
+distinct, reproducible set per day:
+
+    airflow backfill create --dag-id videogen_daily --from-date 2026-03-01 --to-date 2026-03-07
+
+Objects land under `<s3_prefix>/<campaign>/<YYYY-MM-DD>/<plan id>/`, with a `manifest.json`.
+The plan id is a hash of the day's requests: same day and same settings, same keys; edit the
+theme or the model and a re-run writes a new set beside the old one instead of overwriting it.
+
+Re-running a day never pays twice for what already succeeded:
+
+* the day's manifest exists and every video it lists is still in S3 with its SHA-256:
+  `plan_day` plans nothing and everything after it is skipped (no request is sent);
+* otherwise (an earlier run failed half way) clearing the run re-attaches each clip task to the
+  remote task it already paid for, or re-uses its finished video (links are valid 24 h), and the
+  archive skips objects already written.
+
+A refused clip does not stop the others from being archived (`rendered_clips` passes on each
+clip that rendered, tagged with its variant); the manifest names what is missing and the run fails.
+
+Submissions run in the `videogen_api` pool. Connections: `videogen_default`, `aws_default`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, TriggerRule, task
+
+from airflow_provider_videogen.manifest import archive_kwargs, finished_results
+from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+from airflow_provider_videogen.prompts import MAX_VARIANTS, generation_kwargs
+from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
+
+log = logging.getLogger(__name__)
+
+VIDEOGEN_CONN_ID = "videogen_default"
+AWS_CONN_ID = "aws_default"
+POOL = "videogen_api"
+
+with DAG(
+    dag_id="videogen_daily",
+    description="A daily campaign: prompts and seeds from the logical date, archived under per-date keys",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,  # past days are filled with `airflow backfill create`, on purpose
+    max_active_runs=3,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    params={
+        "campaign": Param("harbour-diaries", type="string", pattern="^[A-Za-z0-9._-]+$"),
+        "theme": Param("a small fishing harbour waking up", type="string", minLength=1),
+        "variants": Param(3, type="integer", minimum=1, maximum=MAX_VARIANTS),
+        "model": Param(
+            "veo-3.1-fast-generate-preview", type="string", description="seeded when the model takes a seed"
+        ),
+        "aspect_ratio": Param("9:16", type="string", examples=["9:16", "16:9"]),
+        "duration": Param(4, type=["integer", "null"]),
+        "s3_bucket": Param("videogen-archive", type="string", minLength=3),
+        "s3_prefix": Param("videogen-daily", type="string"),
+        "poll_interval": Param(15.0, type="number", exclusiveMinimum=0),
+    },
+    doc_md=__doc__,
+    tags=["videogen", "example"],
+) as dag:
+
+    @task
+    def plan_day(params: dict[str, Any], ds: str, ti: Any = None) -> list[dict[str, Any]]:
+        """The day's validated plan; empty when the day is already archived (nothing is then sent)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_provider_videogen.exceptions import InvalidRequestError
+        from airflow_provider_videogen.manifest import manifest_key, missing_videos, read_manifest
+        from airflow_provider_videogen.prompts import (
+            derive_seed,
+            model_takes_seed,
+            plan_fingerprint,
+            plan_variants,
+            template_prompts,
+        )
+
+        campaign, count, model = params["campaign"], params["variants"], params["model"]
+        try:
+            plan = plan_variants(
+                template_prompts(params["theme"], count, salt=f"{campaign}/{ds}"),
+                seeds=[derive_seed(campaign, ds, i) for i in range(count)] if model_takes_seed(model) else None,
+                model=model,
+                aspect_ratio=params["aspect_ratio"],
+                duration=params["duration"],
+                poll_interval=params["poll_interval"],
+            )
+        except InvalidRequestError as exc:  # nothing was submitted; the same params would fail again
+            raise AirflowFailException(str(exc)) from None
+        prefix = "/".join([params["s3_prefix"].strip("/"), campaign, ds, plan_fingerprint(plan)]).lstrip("/")
+        ti.xcom_push(key="archive_prefix", value=prefix)
+        done = read_manifest(bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)
+        if done is not None and not missing_videos(done, aws_conn_id=AWS_CONN_ID):
+            log.info(
+                "%s is already archived (s3://%s/%s): nothing to generate",
+                ds,
+                params["s3_bucket"],
+                manifest_key(prefix),
+            )
+            return []  # every downstream task then expands to nothing, and the manifest is left as it is
+        return plan
+
+    plan = plan_day()
+
+    clips = VideoGenerationOperator.partial(
+        task_id="generate_clip", videogen_conn_id=VIDEOGEN_CONN_ID, pool=POOL
+    ).expand_kwargs(plan.map(generation_kwargs))
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def rendered_clips(plan: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
+        """Each clip that rendered, tagged with its variant (archived as ``clip-<variant>.mp4``)."""
+        prefix = ti.xcom_pull(task_ids="plan_day", key="archive_prefix")
+        return finished_results(ti, "generate_clip", plan, kind="clip", prefix=prefix)
+
+    done_clips = rendered_clips(plan)
+    clips >> done_clips
+
+    archived = VideoToS3Operator.partial(
+        task_id="archive_clip",
+        s3_bucket="{{ params.s3_bucket }}",
+        aws_conn_id=AWS_CONN_ID,
+        videogen_conn_id=VIDEOGEN_CONN_ID,
+    ).expand_kwargs(done_clips.map(archive_kwargs))
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def write_manifest(
+        plan: list[dict[str, Any]],
+        clips: list[dict[str, Any]],
+        archives: Any,
+        params: dict[str, Any],
+        dag_run: Any = None,
+        ti: Any = None,
+    ) -> str:
+        """Write the day's ``manifest.json``; fail the run, after writing it, if a clip is missing."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from airflow_provider_videogen.manifest import build_manifest, manifest_key, write_manifest
+        from airflow_provider_videogen.prompts import plan_fingerprint
+
+        if not plan:
+            raise AirflowSkipException("Nothing was planned: the day is already archived (see plan_day's log)")
+        manifest = build_manifest(
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            logical_date=dag_run.logical_date,
+            brief=params["theme"],
+            prompt_source="template",
+            plan_id=plan_fingerprint(plan),
+            plan=plan,
+            clips=clips,
+            archives=archives or [],  # None when no clip rendered
+        )
+        prefix = ti.xcom_pull(task_ids="plan_day", key="archive_prefix")
+        uri = write_manifest(manifest, bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)
+        if not manifest.complete:
+            raise AirflowFailException(f"Incomplete day, manifest {uri}: " + "; ".join(manifest.problems()))
+        return uri
+
+    write_manifest(plan, done_clips, archived.output)
