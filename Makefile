@@ -35,7 +35,7 @@ unit: install
 test: lint typecheck unit
 
 demo: install
-	$(PY) scripts/demo_hook.py
+	$(PY) scripts/demo.py
 
 benchmarks: install
 	$(PY) benchmarks/trigger_scale.py
