@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
@@ -62,10 +63,15 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         check_extend_failure_policy(on_extend_failure)
         self.on_extend_failure = on_extend_failure
 
+    @cached_property
+    def hook(self) -> VideoGenHook:
+        """One hook, so one HTTP client, for every poke of this sensor (not one per poke)."""
+        return VideoGenHook(self.videogen_conn_id)
+
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        task = VideoGenHook(self.videogen_conn_id).get_task(self.api, self.task_id_to_watch)
+        task = self.hook.get_task(self.api, self.task_id_to_watch)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
         publish_remote_id(context, task.id)
@@ -81,7 +87,7 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> Any:
-        task: VideoTask = VideoGenHook(self.videogen_conn_id).get_task(self.api, self.task_id_to_watch)
+        task: VideoTask = self.hook.get_task(self.api, self.task_id_to_watch)
         self.log.info("%s", task.summary())
         if not task.state.is_terminal:
             return False

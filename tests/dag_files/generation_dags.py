@@ -112,3 +112,15 @@ with DAG("test_generation_to_s3", schedule=None, start_date=START, catchup=False
         s3_bucket="{{ dag_run.conf['bucket'] }}",
         aws_conn_id="{{ dag_run.conf['aws_conn_id'] }}",
     )
+
+with DAG("test_sensor_poke_mode", schedule=None, start_date=START, catchup=False):
+    # deferrable=False: the sensor pokes in the worker, reusing one hook for every poke.
+    poke_submit = VideoGenerationOperator(
+        task_id="submit", model="veo3.1-fast", prompt="A heron", wait_for_completion=False, **FAST
+    )
+    VideoTaskSensor(
+        task_id="wait",
+        task_id_to_watch="{{ ti.xcom_pull(task_ids='submit')['id'] }}",
+        deferrable=False,
+        poll_interval=0.2,
+    ).set_upstream(poke_submit)

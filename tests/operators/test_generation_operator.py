@@ -128,3 +128,11 @@ def test_remix_sensor_keeps_the_first_segment(run_dag: Any, fast_sim: Any) -> No
     waited = xcom(dagrun, task_id="wait")
     assert waited["partial"] is True and waited["video_urls"] and waited["remix_id"]
     assert fast_sim.stats()["remix"]["creates"] == 1
+
+
+def test_sensor_in_poke_mode(run_dag: Any, fast_sim: Any) -> None:
+    dagrun = run_dag("test_sensor_poke_mode")
+    assert dagrun.state == "success"
+    waited = xcom(dagrun, task_id="wait")
+    assert waited["id"] == xcom(dagrun, task_id="submit")["id"] and waited["state"] == "succeeded"
+    assert fast_sim.stats()["generation"]["creates"] == 1
