@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): $(LOCK) pyproject.toml
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@test -x $(PY) || uv venv --quiet --python $(PYTHON) $(VENV)
-	uv pip install --quiet --python $(PY) -r $(LOCK)
+	uv pip install --quiet --compile-bytecode --python $(PY) -r $(LOCK)
 	uv pip install --quiet --python $(PY) --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
