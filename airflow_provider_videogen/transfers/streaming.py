@@ -8,9 +8,9 @@ Design, and why:
 
 * **Memory is bounded by the part size, not the video size.** The body goes through a
   ``part_size`` buffer into an S3 multipart upload; at most ``upload_concurrency`` parts are in
-  flight while the next one fills, so peak memory is about ``(upload_concurrency + 2) *
-  part_size`` whatever the video's length. A body smaller than one part is a single
-  ``PutObject``.
+  flight while the next one fills, so the transfer holds at most ``(upload_concurrency + 1) *
+  part_size`` bytes of video whatever its length (the same buffers, reused). A body smaller
+  than one part is a single ``PutObject``.
 * **A dropped connection resumes, it does not start over.** Every retry asks for
   ``Range: bytes=<received>-``. A ``206`` whose ``Content-Range`` continues exactly where we
   stopped (same total length, same ``ETag``) is appended; a ``200`` means the server ignored the
@@ -222,7 +222,8 @@ class _PartWriter:
         self._concurrency = settings.upload_concurrency
         self._buffer: bytearray | None = None
         self._filled = 0
-        self._pending: deque[Future[CompletedPartTypeDef]] = deque()
+        self._free: list[bytearray] = []  # full-size parts whose upload finished, for reuse
+        self._pending: deque[tuple[Future[CompletedPartTypeDef], bytearray]] = deque()
         self._parts: list[CompletedPartTypeDef] = []
         self._executor: ThreadPoolExecutor | None = None
         self._next_part = 1
@@ -238,12 +239,15 @@ class _PartWriter:
 
         Each part is one pre-sized ``bytearray`` passed to ``UploadPart`` as is (boto3 accepts
         it), so a byte is copied once on its way from the socket to S3 and memory holds at most
-        ``concurrency + 1`` parts.
+        ``concurrency + 1`` parts. A part whose upload finished is reused for a later one: the
+        process touches the same ``concurrency + 1`` buffers for the whole video instead of
+        asking the allocator for (and the kernel to zero) a fresh one per part.
         """
         view = memoryview(data)
         while view:
             if self._buffer is None:
-                self._buffer, self._filled = bytearray(self._part_size), 0
+                self._buffer = self._free.pop() if self._free else bytearray(self._part_size)
+                self._filled = 0
             take = min(len(view), self._part_size - self._filled)
             self._buffer[self._filled : self._filled + take] = view[:take]
             self._filled += take
@@ -266,8 +270,9 @@ class _PartWriter:
             del part[self._filled :]
             self._submit(part)
         while self._pending:
-            self._parts.append(self._pending.popleft().result())
+            self._collect()
         self._shutdown()
+        self._free.clear()
         return list(self._parts)
 
     def _submit(self, part: bytearray) -> None:
@@ -281,10 +286,17 @@ class _PartWriter:
             self.upload_id = created["UploadId"]
             self._executor = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="s3-part")
         while len(self._pending) >= self._concurrency:
-            self._parts.append(self._pending.popleft().result())
+            self._collect()
         assert self._executor is not None
         number, self._next_part = self._next_part, self._next_part + 1
-        self._pending.append(self._executor.submit(self._upload, number, part))
+        self._pending.append((self._executor.submit(self._upload, number, part), part))
+
+    def _collect(self) -> None:
+        """Wait for the oldest upload; its buffer is free again once ``UploadPart`` returned."""
+        future, part = self._pending.popleft()
+        self._parts.append(future.result())
+        if len(part) == self._part_size:
+            self._free.append(part)
 
     def _upload(self, number: int, part: bytearray) -> CompletedPartTypeDef:
         assert self.upload_id is not None
@@ -307,6 +319,7 @@ class _PartWriter:
         self._buffer = None
         self._shutdown()
         self._pending.clear()
+        self._free.clear()
         self._parts.clear()
         self._next_part = 1
         upload_id, self.upload_id = self.upload_id, None

@@ -44,8 +44,6 @@ from airflow_provider_videogen.transfers.streaming import (
     WRITER_KEY,
     ArchiveResult,
     ArchiveTarget,
-    GiB,
-    MiB,
     OpenStream,
     StreamSettings,
     head_object,
@@ -115,8 +113,10 @@ class VideoToS3Operator(BaseOperator):
     :param metadata: extra S3 user metadata (templated), ASCII strings; keys ``sha256`` and
         ``videogen-*`` are reserved.
     :param max_bytes: refuse videos larger than this (default 2 GiB, at most 5 GiB).
-    :param part_size: multipart part size; peak memory is a few parts (default 8 MiB).
-    :param upload_concurrency: parts uploaded in parallel while downloading continues.
+    :param part_size: multipart part size (default 8 MiB). The transfer holds at most
+        ``(upload_concurrency + 1) * part_size`` bytes of video, whatever its length.
+    :param upload_concurrency: parts uploaded in parallel while downloading continues (default
+        2; more did not raise throughput against SeaweedFS on 2 cores, see ``benchmarks/``).
     :param max_resumes: how often a dropped download is resumed with ``Range``.
     :param resume_backoff: seconds before the n-th resume, times n.
     :param conditional_writes: use S3 conditional writes (``If-None-Match``/``If-Match``) so a
@@ -149,12 +149,12 @@ class VideoToS3Operator(BaseOperator):
         videogen_conn_id: str | None = "videogen_default",
         replace: bool = False,
         metadata: dict[str, str] | None = None,
-        max_bytes: int = 2 * GiB,
-        part_size: int = 8 * MiB,
-        upload_concurrency: int = 2,
-        max_resumes: int = 5,
-        resume_backoff: float = 1.0,
-        conditional_writes: bool = True,
+        max_bytes: int = StreamSettings.max_bytes,
+        part_size: int = StreamSettings.part_size,
+        upload_concurrency: int = StreamSettings.upload_concurrency,
+        max_resumes: int = StreamSettings.max_resumes,
+        resume_backoff: float = StreamSettings.resume_backoff,
+        conditional_writes: bool = StreamSettings.conditional_writes,
         asset_alias: str | None = DEFAULT_ASSET_ALIAS,
         **kwargs: Any,
     ) -> None:

@@ -121,6 +121,40 @@ def test_large_video_goes_multipart_and_keeps_metadata(
     assert not s3_client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads")
 
 
+def test_parts_reuse_a_bounded_set_of_buffers(
+    video_server: VideoServer,
+    route_path: str,
+    http_client: httpx.Client,
+    s3_client: S3Client,
+    s3_bucket: str,
+) -> None:
+    """Memory stays at ``upload_concurrency + 1`` parts: seven parts go through three buffers."""
+    video = b"\x00\x00\x00\x20ftypisom" + hashlib.shake_256(b"parts").digest(6 * PART + MiB - 12)
+    url = video_server.add(route_path, video)
+    sent: list[tuple[Any, int]] = []  # (body, its size when sent); strong references, so ids stay unique
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append((params["Body"], len(params["Body"])))
+
+    s3_client.meta.events.register("provide-client-params.s3.UploadPart", record, unique_id="test-buffers")
+    try:
+        archive(
+            http_client,
+            s3_client,
+            s3_bucket,
+            url,
+            settings=StreamSettings(part_size=PART, upload_concurrency=2, resume_backoff=0),
+        )
+    finally:
+        s3_client.meta.events.unregister("provide-client-params.s3.UploadPart", unique_id="test-buffers")
+
+    body, _ = stored(s3_client, s3_bucket)
+    assert body == video
+    full_parts = [body for body, size in sent if size == PART]
+    assert len(full_parts) == 6 and len(sent) == 7
+    assert len({id(b) for b in full_parts}) <= 3, "each part got a fresh buffer instead of reusing one"
+
+
 # ---- resume --------------------------------------------------------------------------------
 
 
