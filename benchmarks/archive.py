@@ -8,6 +8,8 @@ Paths, each measured in its own subprocess so its peak RSS is its own:
   ``response.content`` whole, then ``S3Hook.load_bytes`` (the baseline to beat on memory).
 * ``boto3_file`` - ``boto3``'s ``upload_file`` of the same bytes from local disk (page cache):
   no download at all, so the upper bound for throughput.
+* ``floor``      - ``videogen`` on a 64 KiB video, once per run: what the operator's process
+  peaks at before the first part buffer exists (imports, connections, clients).
 
 The HTTP server runs in its own process and sends the file with ``os.sendfile`` (and honours
 ``Range``), so it is not the bottleneck. SeaweedFS runs on loopback ports as in the tests.
@@ -17,10 +19,11 @@ Usage::
     .venv/bin/python benchmarks/archive.py                       # 1 GiB
     .venv/bin/python benchmarks/archive.py --size 256MiB --size 1GiB
 
-Printed per size: seconds, MiB/s, peak RSS of the measuring process, and RSS added on top of
-its imports (Airflow and the amazon provider alone take about 130 MB in any task), then the
-ratios the issue asks for: throughput relative to the local-disk upload, and memory relative
-to ``HttpToS3Operator``.
+Printed per size: MiB/s (median and range), peak RSS of the measuring process, RSS added on top
+of its imports (Airflow and the amazon provider alone take about 128 MB in any task) and on top
+of the floor, CPU seconds of the path's process and of SeaweedFS, then the ratios the issue
+asks for: throughput relative to the local-disk upload, and memory relative to
+``HttpToS3Operator``.
 """
 
 from __future__ import annotations
