@@ -8,8 +8,9 @@ Paths, each measured in its own subprocess so its peak RSS is its own:
   ``response.content`` whole, then ``S3Hook.load_bytes`` (the baseline to beat on memory).
 * ``boto3_file`` - ``boto3``'s ``upload_file`` of the same bytes from local disk (page cache):
   no download at all, so the upper bound for throughput.
-* ``floor``      - ``videogen`` on a 64 KiB video, once per run: what the operator's process
-  peaks at before the first part buffer exists (imports, connections, clients).
+* ``floor``      - ``videogen`` on a 64 KiB video (``--repeat`` times, before the sizes): what
+  the operator's process peaks at before the first part buffer exists (imports, connections,
+  clients).
 
 The HTTP server runs in its own process and sends the file with ``os.sendfile`` (and honours
 ``Range``), so it is not the bottleneck. SeaweedFS runs on loopback ports as in the tests.
@@ -289,9 +290,11 @@ def bench(sizes: list[int], repeat: int) -> None:
             # The floor: the same operator, process and clients, archiving a 64 KiB video. Its peak
             # RSS is what every run costs before the first part buffer exists.
             tiny = work / "video-tiny.mp4"
-            make_video_file(tiny, FLOOR_SIZE)
+            tiny_digest = make_video_file(tiny, FLOOR_SIZE)
             for _ in range(repeat):
                 row = measure("floor", FLOOR_SIZE, tiny, f"{base}/{tiny.name}", bucket, env, s3.pid)
+                head = client.head_object(Bucket=bucket, Key=row["key"])
+                assert head["ContentLength"] == FLOOR_SIZE and head["Metadata"]["sha256"] == tiny_digest
                 client.delete_object(Bucket=bucket, Key=row["key"])
                 rows.append(row)
             floor = max(r["peak_rss_mb"] for r in rows)

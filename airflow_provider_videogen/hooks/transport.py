@@ -17,7 +17,7 @@ import random
 import ssl
 import time
 import weakref
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -82,6 +82,39 @@ def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
     parts = urlsplit(str(url))
     default = {"http": 80, "https": 443}.get(parts.scheme)
     return (parts.scheme, (parts.hostname or "").lower(), parts.port or default)
+
+
+#: Shorter query strings are not signatures (and masking them would garble ordinary log text).
+_MIN_MASKED_QUERY = 8
+
+
+def mask_signed_query(url: str | httpx.URL) -> None:
+    """Register a URL's query string with Airflow's secrets masker (signed links carry their
+    signature there); a no-op for short queries and outside an Airflow installation."""
+    query = urlsplit(str(url)).query
+    if len(query) < _MIN_MASKED_QUERY:
+        return
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - outside an Airflow installation
+        return
+    mask_secret(query)
+
+
+def masking_request_hook(home: tuple[str, str, int | None] | None = None) -> Callable[[httpx.Request], None]:
+    """An httpx ``request`` event hook that masks the query of every request not sent to ``home``.
+
+    httpx runs request hooks for each redirect hop (auth flows run once per call), so a gateway
+    link that answers 302 with a signed CDN URL gets that signature masked before httpx logs the
+    URL (it logs every request at INFO) or an error message could show it. For the sync
+    clients that download videos; the triggerer's async client only talks to the gateway.
+    """
+
+    def hook(request: httpx.Request) -> None:
+        if home is None or _origin(request.url) != home:
+            mask_signed_query(request.url)
+
+    return hook
 
 
 class GatewayAuth(httpx.Auth):

@@ -39,6 +39,7 @@ from airflow_provider_videogen.hooks.transport import (
     build_client_kwargs,
     decode_json,
     error_for_response,
+    masking_request_hook,
     parse_retry_after,
     shared_async_client,
 )
@@ -196,7 +197,10 @@ class VideoGenHook(BaseHook):
 
     @cached_property
     def _client(self) -> httpx.Client:
-        return httpx.Client(**build_client_kwargs(self.settings))
+        return httpx.Client(
+            **build_client_kwargs(self.settings),
+            event_hooks={"request": [masking_request_hook(self.settings.origin)]},
+        )
 
     def close(self) -> None:
         if "_client" in self.__dict__:

@@ -12,7 +12,13 @@ from airflow_provider_videogen.exceptions import VideoGenError
 
 
 class VideoArchiveError(VideoGenError):
-    """Base class of every archive failure. Nothing is left at the target key when it is raised."""
+    """Base class of every archive failure.
+
+    Nothing new is left at the target key when it is raised, with one exception: the upload
+    completed but the ``CopyObject`` that stores its SHA-256 failed (an :class:`ObjectConflictError`
+    whose message says so). The key then holds the complete video, and a rerun of the same task
+    instance finishes it.
+    """
 
 
 class LinkExpiredError(VideoArchiveError):

@@ -94,7 +94,13 @@ def _parse_time(raw: Any) -> datetime | None:
 
 
 def _check_url(url: str) -> str:
-    if urlsplit(url).scheme not in ("http", "https"):
+    """Refuse, before any request, what no HTTP client could fetch (and that would crash later)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed lazily: raises ValueError for a port like ":abc" or ":99999"
+    except ValueError as exc:
+        raise VideoArchiveError(f"Not a valid video URL: {redact_url(url)!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise VideoArchiveError(f"Not a downloadable video URL: {redact_url(url)!r} (expected http or https)")
     return url
 

@@ -96,11 +96,12 @@ def redact_url(url: str) -> str:
     """
     try:
         parts = urlsplit(url)
+        port = parts.port  # parsed lazily; a port like ":abc" raises here
     except ValueError:
         return "<unparseable URL>"
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     suffix = "?..." if parts.query else ""
     return urlunsplit((parts.scheme, host, parts.path, "", "")) + suffix
 

@@ -29,13 +29,14 @@ that later failed on another video is still announced by the successful retry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
+from airflow_provider_videogen.hooks.transport import mask_signed_query, masking_request_hook
 from airflow_provider_videogen.transfers.errors import LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.sources import VideoRef, parse_source
@@ -52,6 +53,7 @@ from airflow_provider_videogen.transfers.streaming import (
 )
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.sdk import Context
     from mypy_boto3_s3 import S3Client
 
@@ -78,17 +80,12 @@ def _mask_signatures(refs: Sequence[VideoRef]) -> None:
     """Register signed links' query strings with Airflow's secrets masker.
 
     This module never logs a query string, but libraries might (``httpx`` logs full URLs at
-    INFO, which Airflow's default logging config happens to silence); masking makes that safe
-    whatever the logging setup.
+    INFO, which Airflow's default logging config happens to silence), and the rendered
+    ``source`` is shown in the UI; masking makes both safe whatever the logging setup. Links a
+    download is redirected to are masked as they are followed (``masking_request_hook``).
     """
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - outside an Airflow installation
-        return
     for ref in refs:
-        query = urlsplit(ref.url).query
-        if len(query) >= 8:
-            mask_secret(query)
+        mask_signed_query(ref.url)
 
 
 class VideoToS3Operator(BaseOperator):
@@ -182,6 +179,28 @@ class VideoToS3Operator(BaseOperator):
         )
         if "{{" not in s3_key and "{%" not in s3_key:  # else checked after Jinja rendered it
             check_template(s3_key)
+
+    # ---- rendering -----------------------------------------------------------------------
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        """Render, then register the signed links' query strings with the secrets masker.
+
+        The task runner stores the rendered ``source`` (the "Rendered Template" tab) right after
+        rendering, before ``execute``; the masker redacts what it knows at that moment. This is
+        the hook both plain and mapped tasks go through (a mapped task renders its unmapped copy
+        here), so signatures are masked in the UI too, not only in the logs.
+        """
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self:
+            with contextlib.suppress(VideoArchiveError):  # execute() explains a bad source in full
+                _mask_signatures(parse_source(self.source))
 
     # ---- execution -----------------------------------------------------------------------
 
@@ -309,7 +328,9 @@ class VideoToS3Operator(BaseOperator):
                 hook.close()
             return
         timeout = httpx.Timeout(60.0, connect=10.0)
-        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+        with httpx.Client(
+            timeout=timeout, follow_redirects=True, event_hooks={"request": [masking_request_hook()]}
+        ) as client:
             yield lambda url: httpx_opener(client, url)
 
     @staticmethod

@@ -34,7 +34,7 @@ def archive_dag_linked() -> Iterator[str]:
         link.unlink()
 
 
-def test_archive_in_a_dag_run_emits_an_asset_event(
+def test_archive_in_a_dag_run_emits_an_asset_event_and_masks_the_signed_link(
     archive_dag_linked: str,
     run_dag: Callable[..., Any],
     video_server: VideoServer,
@@ -44,8 +44,10 @@ def test_archive_in_a_dag_run_emits_an_asset_event(
     aws_conn_id: str,
     small_mp4: bytes,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("VIDEOGEN_ARCHIVE_TEST_URL", video_server.add(route_path, small_mp4))
+    signature = "X-Amz-Signature=5ecret0f7he9ateway&X-Amz-Expires=86400"
+    monkeypatch.setenv("VIDEOGEN_ARCHIVE_TEST_URL", f"{video_server.add(route_path, small_mp4)}?{signature}")
     monkeypatch.setenv("VIDEOGEN_ARCHIVE_TEST_BUCKET", s3_bucket)
 
     dag_run = run_dag(archive_dag_linked)
@@ -71,3 +73,18 @@ def test_archive_in_a_dag_run_emits_an_asset_event(
         assert [(e.source_dag_id, e.source_task_id, e.extra["sha256"]) for e in events] == [
             (archive_dag_linked, "archive", digest)
         ]
+
+        # The rendered ``source`` (UI "Rendered Template") is stored before execute() runs: the
+        # signed link must already be masked there.
+        from airflow.models.renderedtifields import RenderedTaskInstanceFields as RTIF
+
+        [rendered] = session.scalars(
+            select(RTIF).where(RTIF.dag_id == archive_dag_linked, RTIF.task_id == "archive")
+        ).all()
+        stored = str(rendered.rendered_fields)
+        assert "5ecret0f7he9ateway" not in stored
+        assert "***" in stored and route_path in stored
+    # The stand-in upstream @task logs its return value, signature included: that is the
+    # decorator's doing (the videogen operators do not). Nothing else may show it.
+    leaks = [line for line in capsys.readouterr().out.splitlines() if "5ecret0f7he9ateway" in line]
+    assert all("_PythonDecoratedOperator" in line for line in leaks), leaks

@@ -291,6 +291,23 @@ def test_body_shorter_than_content_length_is_truncated_error(
     assert_bucket_clean(s3_client, s3_bucket)
 
 
+def test_body_without_content_length_is_stopped_at_the_limit_and_leaves_nothing(
+    video_server: VideoServer,
+    route_path: str,
+    http_client: httpx.Client,
+    s3_client: S3Client,
+    s3_bucket: str,
+) -> None:
+    """No ``Content-Length`` to refuse up front: the byte count stops it, after a part went up."""
+    video = b"\x00\x00\x00\x20ftypisom" + hashlib.shake_256(b"endless").digest(3 * PART - 12)
+    url = video_server.add(route_path, video, content_length=False, ranges=False)
+    settings = StreamSettings(part_size=PART, max_bytes=2 * PART, resume_backoff=0)
+    with pytest.raises(VideoTooLargeError, match=rf"exceeds max_bytes \({2 * PART} bytes\).*nothing was written"):
+        archive(http_client, s3_client, s3_bucket, url, settings=settings)
+    assert len(video_server.hits_for(route_path)) == 1  # not retried: a limit is not a network failure
+    assert_bucket_clean(s3_client, s3_bucket)
+
+
 def test_content_length_over_the_limit_is_refused_before_downloading(
     video_server: VideoServer,
     route_path: str,

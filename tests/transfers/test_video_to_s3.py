@@ -330,6 +330,47 @@ def test_downloads_through_the_videogen_hook(
     assert hit.authorization is not None and "sk-archive-test-key" in hit.authorization  # same origin
 
 
+def test_a_redirect_to_a_signed_cdn_link_gets_no_key_and_its_signature_masked(
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gateway link answers 302 to a signed URL on another origin (``localhost`` vs
+    ``127.0.0.1``): the API key stays home and the CDN's signature is masked before any log
+    line could carry it."""
+    from airflow.sdk._shared.secrets_masker import redact
+
+    base = video_server.url("")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_VIDEOGEN_ARCHIVE_TEST",
+        json.dumps({"conn_type": "videogen", "host": base, "password": "sk-archive-test-key"}),
+    )
+    signature = "X-Amz-Signature=cdn0nly5ignature&X-Amz-Expires=86400"
+    cdn_url = video_server.add(f"{route_path}/cdn.mp4", small_mp4).replace("127.0.0.1", "localhost")
+    url = video_server.add(route_path, b"", redirect_to=f"{cdn_url}?{signature}")
+    assert "cdn0nly5ignature" in redact(f"before: {signature}")  # not known to the masker yet
+    with DAG("videogen_archive_test", schedule=None):
+        op = VideoToS3Operator(
+            task_id="archive",
+            source=task_xcom(url),
+            s3_bucket=s3_bucket,
+            aws_conn_id=aws_conn_id,
+            videogen_conn_id="videogen_archive_test",
+        )
+    [result] = op.execute(make_context())
+
+    assert s3_client.get_object(Bucket=s3_bucket, Key=result["key"])["Body"].read() == small_mp4
+    [gateway_hit] = video_server.hits_for(route_path)
+    [cdn_hit] = video_server.hits_for(f"{route_path}/cdn.mp4")
+    assert gateway_hit.authorization is not None and cdn_hit.authorization is None
+    assert "cdn0nly5ignature" not in redact(f"after: {signature}")
+    assert "cdn0nly5ignature" not in json.dumps(result)
+
+
 def test_operator_registers_the_asset_alias_as_outlet() -> None:
     with DAG("videogen_archive_test", schedule=None):
         op = VideoToS3Operator(task_id="archive", source="https://cdn.example/x.mp4", s3_bucket="b")

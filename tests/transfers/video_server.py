@@ -33,6 +33,9 @@ class Route:
     :param drops: how many answers are cut short.
     :param short_by: every answer announces its full length but sends this many bytes fewer.
     :param etag: ``ETag`` header (changing it between answers simulates a replaced file).
+    :param redirect_to: answer ``302 Found`` with this ``Location`` instead of the body.
+    :param content_length: send ``Content-Length``; without it the body ends when the server
+        closes the connection (``Connection: close``), so only counting bytes can bound it.
     """
 
     body: bytes
@@ -43,6 +46,8 @@ class Route:
     drops: int = 0
     short_by: int = 0
     etag: str | None = '"v1"'
+    redirect_to: str | None = None
+    content_length: bool = True
     served: int = 0
 
 
@@ -105,6 +110,12 @@ class VideoServer:
                 self.wfile.write(body)
 
             def _answer(self, route: Route, answer_number: int) -> None:
+                if route.redirect_to is not None:
+                    self.send_response(302)
+                    self.send_header("Location", route.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body, start = route.body, 0
                 match = _RANGE.fullmatch(self.headers.get("Range", "")) if route.ranges else None
                 status = route.status
@@ -115,7 +126,11 @@ class VideoServer:
                 self.send_response(status)
                 if route.content_type:
                     self.send_header("Content-Type", route.content_type)
-                self.send_header("Content-Length", str(len(payload)))
+                if route.content_length:
+                    self.send_header("Content-Length", str(len(payload)))
+                else:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 if route.ranges:
                     self.send_header("Accept-Ranges", "bytes")
                 if route.etag:
