@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_videogen.exceptions import VideoGenError
-from airflow_provider_videogen.hooks.transport import masking_request_hook
+from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.models import RemixReference
 
 if TYPE_CHECKING:
@@ -234,9 +234,7 @@ def _download(url: str, target: Path, *, hook: VideoGenHook | None, timeout: flo
         return
     try:
         with (
-            httpx.Client(
-                timeout=timeout, follow_redirects=True, event_hooks={"request": [masking_request_hook()]}
-            ) as client,
+            public_download_client(timeout) as client,
             client.stream("GET", url) as response,
         ):
             if not response.is_success:

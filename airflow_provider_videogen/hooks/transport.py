@@ -117,6 +117,12 @@ def masking_request_hook(home: tuple[str, str, int | None] | None = None) -> Cal
     return hook
 
 
+def public_download_client(timeout: httpx.Timeout | float) -> httpx.Client:
+    """A keyless client for video links outside any videogen connection (CDN or public URLs):
+    follows redirects, and masks every hop's signed query (:func:`masking_request_hook`)."""
+    return httpx.Client(timeout=timeout, follow_redirects=True, event_hooks={"request": [masking_request_hook()]})
+
+
 class GatewayAuth(httpx.Auth):
     """Bearer auth sent only to the gateway's own origin.
 

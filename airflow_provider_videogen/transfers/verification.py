@@ -96,12 +96,9 @@ def redact_url(url: str) -> str:
     """
     try:
         parts = urlsplit(url)
-        port = parts.port  # parsed lazily; a port like ":abc" raises here
     except ValueError:
         return "<unparseable URL>"
-    host = parts.hostname or ""
-    if port:
-        host = f"{host}:{port}"
+    host = parts.netloc.rpartition("@")[2]  # host[:port] as written (even a bad port), no credentials
     suffix = "?..." if parts.query else ""
     return urlunsplit((parts.scheme, host, parts.path, "", "")) + suffix
 

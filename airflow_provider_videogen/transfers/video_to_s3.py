@@ -36,7 +36,7 @@ from urllib.parse import quote
 import httpx
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
-from airflow_provider_videogen.hooks.transport import mask_signed_query, masking_request_hook
+from airflow_provider_videogen.hooks.transport import mask_signed_query, public_download_client
 from airflow_provider_videogen.transfers.errors import LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.sources import VideoRef, parse_source
@@ -328,9 +328,7 @@ class VideoToS3Operator(BaseOperator):
                 hook.close()
             return
         timeout = httpx.Timeout(60.0, connect=10.0)
-        with httpx.Client(
-            timeout=timeout, follow_redirects=True, event_hooks={"request": [masking_request_hook()]}
-        ) as client:
+        with public_download_client(timeout) as client:
             yield lambda url: httpx_opener(client, url)
 
     @staticmethod

@@ -67,15 +67,25 @@ def task_xcom(
 def operator(bucket: str, aws_conn_id: str, source: Any, **kwargs: Any) -> VideoToS3Operator:
     with DAG("videogen_archive_test", schedule=None):
         kwargs.setdefault("task_id", "archive")
+        kwargs.setdefault("videogen_conn_id", None)
         return VideoToS3Operator(
             source=source,
             s3_bucket=bucket,
             aws_conn_id=aws_conn_id,
-            videogen_conn_id=None,
             part_size=PART,
             resume_backoff=0,
             **kwargs,
         )
+
+
+@pytest.fixture
+def gateway_conn_id(video_server: VideoServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A videogen connection whose gateway is the video server (so links on it get the key)."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_VIDEOGEN_ARCHIVE_TEST",
+        json.dumps({"conn_type": "videogen", "host": video_server.url(""), "password": "sk-archive-test-key"}),
+    )
+    return "videogen_archive_test"
 
 
 def keys(s3_client: S3Client, bucket: str) -> list[str]:
@@ -307,22 +317,10 @@ def test_downloads_through_the_videogen_hook(
     s3_bucket: str,
     aws_conn_id: str,
     small_mp4: bytes,
-    monkeypatch: pytest.MonkeyPatch,
+    gateway_conn_id: str,
 ) -> None:
-    base = video_server.url("")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_VIDEOGEN_ARCHIVE_TEST",
-        json.dumps({"conn_type": "videogen", "host": base, "password": "sk-archive-test-key"}),
-    )
     url = video_server.add(route_path, small_mp4)
-    with DAG("videogen_archive_test", schedule=None):
-        op = VideoToS3Operator(
-            task_id="archive",
-            source=task_xcom(url),
-            s3_bucket=s3_bucket,
-            aws_conn_id=aws_conn_id,
-            videogen_conn_id="videogen_archive_test",
-        )
+    op = operator(s3_bucket, aws_conn_id, task_xcom(url), videogen_conn_id=gateway_conn_id)
     [result] = op.execute(make_context())
     body = s3_client.get_object(Bucket=s3_bucket, Key=result["key"])["Body"].read()
     assert body == small_mp4
@@ -337,30 +335,18 @@ def test_a_redirect_to_a_signed_cdn_link_gets_no_key_and_its_signature_masked(
     s3_bucket: str,
     aws_conn_id: str,
     small_mp4: bytes,
-    monkeypatch: pytest.MonkeyPatch,
+    gateway_conn_id: str,
 ) -> None:
     """The gateway link answers 302 to a signed URL on another origin (``localhost`` vs
     ``127.0.0.1``): the API key stays home and the CDN's signature is masked before any log
     line could carry it."""
     from airflow.sdk._shared.secrets_masker import redact
 
-    base = video_server.url("")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_VIDEOGEN_ARCHIVE_TEST",
-        json.dumps({"conn_type": "videogen", "host": base, "password": "sk-archive-test-key"}),
-    )
     signature = "X-Amz-Signature=cdn0nly5ignature&X-Amz-Expires=86400"
     cdn_url = video_server.add(f"{route_path}/cdn.mp4", small_mp4).replace("127.0.0.1", "localhost")
     url = video_server.add(route_path, b"", redirect_to=f"{cdn_url}?{signature}")
     assert "cdn0nly5ignature" in redact(f"before: {signature}")  # not known to the masker yet
-    with DAG("videogen_archive_test", schedule=None):
-        op = VideoToS3Operator(
-            task_id="archive",
-            source=task_xcom(url),
-            s3_bucket=s3_bucket,
-            aws_conn_id=aws_conn_id,
-            videogen_conn_id="videogen_archive_test",
-        )
+    op = operator(s3_bucket, aws_conn_id, task_xcom(url), videogen_conn_id=gateway_conn_id)
     [result] = op.execute(make_context())
 
     assert s3_client.get_object(Bucket=s3_bucket, Key=result["key"])["Body"].read() == small_mp4
