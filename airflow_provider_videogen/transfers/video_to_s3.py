@@ -14,7 +14,7 @@ Idempotency has two layers:
    without a download. Remote task outputs never change, and this lets a rerun succeed after
    the links have expired. Bare URLs are always downloaded (what a URL serves can change);
    ``replace=True`` also always downloads.
-2. **After downloading**, the SHA-256 decides (see :mod:`.streaming`): same hash -> skip, a
+2. **After downloading**, the SHA-256 decides (see :mod:`.commit`): same hash -> skip, a
    different hash -> fail unless ``replace=True``.
 
 Every video is attempted even if an earlier one failed (its link may expire before the retry);
