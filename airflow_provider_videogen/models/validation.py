@@ -152,6 +152,11 @@ def _suffix(path: str) -> str:
     return ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
 
 
+# --------------------------------------------------------------------------------------------
+# Image rules
+# --------------------------------------------------------------------------------------------
+
+
 def sniff_image_type(data: bytes) -> str | None:
     """Content type from an image's magic bytes, or ``None`` when it is not jpg/png/webp."""
     if data.startswith(b"\xff\xd8\xff"):
