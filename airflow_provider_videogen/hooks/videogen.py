@@ -98,10 +98,8 @@ class VideoGenHook(BaseHook):
         from wtforms import StringField
 
         return {
-            name: StringField(
-                lazy_gettext(field["label"]), widget=BS3TextFieldWidget(), description=field["description"]
-            )
-            for name, field in CONN_FIELDS.items()
+            name: StringField(lazy_gettext(spec["label"]), widget=BS3TextFieldWidget(), description=spec["description"])
+            for name, spec in CONN_FIELDS.items()
         }
 
     # ---- settings and clients -------------------------------------------------------------
@@ -152,9 +150,7 @@ class VideoGenHook(BaseHook):
             )
         except httpx.TransportError as exc:
             raise self._transport_error(method, path, exc) from None
-        if response.is_success:
-            return self._decode(method, response, key)
-        raise self._http_error(method, response, key)
+        return self._body(method, response, key)
 
     async def _arequest(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         settings = await self.asettings()
@@ -168,9 +164,13 @@ class VideoGenHook(BaseHook):
             response = await shared.retry.asend(send, method=method, target=path, log=self.log)
         except httpx.TransportError as exc:
             raise self._transport_error(method, path, exc) from None
+        return self._body(method, response, settings.api_key)
+
+    def _body(self, method: str, response: httpx.Response, key: str) -> dict[str, Any]:
+        """The final answer's JSON body, or the exception its status means."""
         if response.is_success:
-            return self._decode(method, response, settings.api_key)
-        raise self._http_error(method, response, settings.api_key)
+            return self._decode(method, response, key)
+        raise self._http_error(method, response, key)
 
     @staticmethod
     def _decode(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
