@@ -36,7 +36,8 @@ from urllib.parse import quote
 import httpx
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
-from airflow_provider_videogen.hooks.transport import mask_signed_query, public_download_client
+from airflow_provider_videogen.hooks.redaction import mask_signed_query
+from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.transfers.errors import LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.sources import VideoRef, parse_source

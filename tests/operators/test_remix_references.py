@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_videogen.operators.reattach import RECORD_KEY
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
-from airflow_provider_videogen.operators.video_task import RECORD_KEY
 from airflow_provider_videogen.references import data_uri
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

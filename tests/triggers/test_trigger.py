@@ -136,6 +136,21 @@ def test_new_event_loop_gets_its_own_client(hook: VideoGenHook) -> None:
     assert first[0].status == second[0].status == "success"
 
 
+def test_worker_polling_closes_the_shared_client_with_its_loop(hook: VideoGenHook) -> None:
+    """``deferrable=False`` polls under ``asyncio.run``: the loop's client must not outlive the loop."""
+    task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a cat"))
+
+    async def wait_in_worker() -> tuple[VideoTaskEvent, list[transport.SharedAsyncClient]]:
+        event = await make_trigger(task.id).wait(hook=hook)  # what BaseVideoTaskOperator.execute runs
+        shared = list(transport._ASYNC_CLIENTS[asyncio.get_running_loop()].values())
+        assert shared and not any(s.client.is_closed for s in shared)  # open while the loop runs
+        return event, shared
+
+    event, shared = asyncio.run(wait_in_worker())
+    assert event.status == "success"
+    assert all(s.client.is_closed for s in shared)
+
+
 async def test_on_kill_says_the_remote_task_keeps_running(hook: VideoGenHook, log_text: Any) -> None:
     await make_trigger("task-unified-1-killedxx").on_kill()
     text = log_text()
