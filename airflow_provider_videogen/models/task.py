@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.models.catalogue import REMIX_EXTENSION_PROGRESS
 from airflow_provider_videogen.models.errors import normalize_error_code
 
@@ -297,13 +298,13 @@ class VideoTask(BaseModel):
         """When the download links stop working (24 h after completion)."""
         done = self.completed_at
         if done is None and self.state is TaskState.SUCCEEDED:
-            done = now or datetime.now(tz=timezone.utc)
+            done = now or utcnow()
         return done + LINK_TTL if done else None
 
     def links_valid(self, now: datetime | None = None, margin: timedelta = timedelta(minutes=30)) -> bool:
         """True while the links can still be downloaded, with a margin to leave time to archive."""
         expires = self.expires_at(now)
-        current = now or datetime.now(tz=timezone.utc)
+        current = now or utcnow()
         return bool(self.video_urls) and expires is not None and expires - margin > current
 
     def summary(self) -> str:
