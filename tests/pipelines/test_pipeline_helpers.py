@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_videogen import chain
-from airflow_provider_videogen.manifest import (
+from airflow_provider_videogen.models import SEED_RANGE
+from airflow_provider_videogen.pipelines import chain
+from airflow_provider_videogen.pipelines.manifest import (
     Manifest,
     ManifestError,
     archive_kwargs,
     build_manifest,
     finished_results,
 )
-from airflow_provider_videogen.models import SEED_RANGE
-from airflow_provider_videogen.prompts import (
+from airflow_provider_videogen.pipelines.prompts import (
     MAX_VARIANTS,
     PromptGenerationError,
     derive_seed,
