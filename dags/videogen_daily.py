@@ -33,8 +33,8 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS, generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS, generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
@@ -124,8 +124,8 @@ with DAG(
     @task
     def last_frame(clip: dict[str, Any], params: dict[str, Any], ti: Any = None) -> dict[str, Any]:
         """The remix's keyword arguments, with the clip's last frame as its first frame."""
-        from airflow_provider_videogen.pipelines.chain import last_frame_reference
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
+        from airflow_provider_videogen.pipelines.chain import last_frame_reference
         from airflow_provider_videogen.transfers.keys import safe_value
 
         frame = last_frame_reference(
