@@ -51,6 +51,7 @@ import httpx
 
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
+from airflow_provider_videogen.testing.processes import signal_group
 
 __all__ = [
     "COMPONENTS",
@@ -604,13 +605,13 @@ class AirflowComponents:
             self._api = None
         descendants = self._descendants(c.process.pid for c in running.values())
         for component in running.values():
-            _signal_group(component.process.pid, signal.SIGTERM)
+            signal_group(component.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_grace
         for component in running.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
         for component in running.values():
-            _signal_group(component.process.pid, signal.SIGKILL)
+            signal_group(component.process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=10)
             component.log_file.close()
@@ -653,8 +654,3 @@ class AirflowComponents:
         """Every log file of a task instance (all tries, all map indexes, trigger logs included)."""
         root = self.log_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)  # the component leads its own session, so pgid == pid

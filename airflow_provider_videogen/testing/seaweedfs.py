@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
+from airflow_provider_videogen.testing.processes import signal_group
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -386,11 +387,11 @@ class SeaweedFS:
         with self._stop_lock:
             process, self._process = self._process, None
             if process is not None:
-                self._signal_group(process, signal.SIGTERM)
+                signal_group(process.pid, signal.SIGTERM)
                 try:
                     process.wait(timeout=self.stop_grace)
                 except subprocess.TimeoutExpired:
-                    self._signal_group(process, signal.SIGKILL)
+                    signal_group(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
             if self._log_file is not None:
                 self._log_file.close()
@@ -406,11 +407,6 @@ class SeaweedFS:
                 shutil.rmtree(self._root, ignore_errors=True)
                 self._root = None
                 self._owns_root = False
-
-    @staticmethod
-    def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)  # the child leads its own session, so pgid == pid
 
 
 def main(argv: Sequence[str] | None = None) -> int:

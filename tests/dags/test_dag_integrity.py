@@ -130,7 +130,7 @@ def dags() -> dict[str, Any]:
     for dag_id, path in DAG_FILES.items():
         bag = DagBag(dag_folder=str(path))
         assert not bag.import_errors, bag.import_errors
-        found[dag_id] = bag.get_dag(dag_id)
+        found[dag_id] = bag.dags[dag_id]  # not get_dag(): that asks the metadata DB
     return found
 
 
@@ -146,7 +146,12 @@ def test_gateway_tasks_run_in_the_pool_and_the_rest_do_not(dags: dict[str, Any])
 
 def test_default_params_build_a_valid_plan(dags: dict[str, Any]) -> None:
     """The defaults a user sees in the trigger form are within every model limit (no paid surprise)."""
-    from airflow_provider_videogen.prompts import derive_seed, model_takes_seed, plan_variants, template_prompts
+    from airflow_provider_videogen.pipelines.prompts import (
+        derive_seed,
+        model_takes_seed,
+        plan_variants,
+        template_prompts,
+    )
 
     pipeline = {name: param.value for name, param in dags["videogen_pipeline"].params.items()}
     plan = plan_variants(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_videogen.prompts import derive_seed, plan_fingerprint, plan_variants, template_prompts
+from airflow_provider_videogen.pipelines.prompts import derive_seed, plan_fingerprint, plan_variants, template_prompts
 from tests.dags.helpers import task_states
 
 if TYPE_CHECKING:

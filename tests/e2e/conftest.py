@@ -20,7 +20,7 @@ import pytest
 from airflow_provider_videogen.simulator import SimulatorConfig, SimulatorServer
 from airflow_provider_videogen.testing.airflow_components import AirflowComponents
 
-DAG_FILES = Path(__file__).parent / "dag_files"
+DAG_FILES = Path(__file__).parents[1] / "dag_files" / "e2e"
 CONN_ID = "videogen_default"
 
 

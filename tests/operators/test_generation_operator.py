@@ -110,29 +110,3 @@ def test_dynamic_task_mapping(run_dag: Any, fast_sim: Any) -> None:
     ids = {xcom(dagrun, map_index=i)["id"] for i in range(3)}
     assert len(ids) == 3
     assert fast_sim.stats()["generation"]["creates"] == 3
-
-
-def test_fan_out_then_sensor(run_dag: Any, fast_sim: Any) -> None:
-    dagrun = run_dag("test_generation_fan_out_sensor")
-    assert dagrun.state == "success"
-    submitted = xcom(dagrun, task_id="submit")
-    assert submitted["state"] == "pending"
-    waited = xcom(dagrun, task_id="wait")
-    assert waited["id"] == submitted["id"] and waited["state"] == "succeeded"
-    assert fast_sim.stats()["generation"]["creates"] == 1
-
-
-def test_remix_sensor_keeps_the_first_segment(run_dag: Any, fast_sim: Any) -> None:
-    dagrun = run_dag("test_sensor_remix_partial")
-    assert dagrun.state == "success"
-    waited = xcom(dagrun, task_id="wait")
-    assert waited["partial"] is True and waited["video_urls"] and waited["remix_id"]
-    assert fast_sim.stats()["remix"]["creates"] == 1
-
-
-def test_sensor_in_poke_mode(run_dag: Any, fast_sim: Any) -> None:
-    dagrun = run_dag("test_sensor_poke_mode")
-    assert dagrun.state == "success"
-    waited = xcom(dagrun, task_id="wait")
-    assert waited["id"] == xcom(dagrun, task_id="submit")["id"] and waited["state"] == "succeeded"
-    assert fast_sim.stats()["generation"]["creates"] == 1

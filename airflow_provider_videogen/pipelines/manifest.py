@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.transfers.streaming import SHA256_KEY
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ SCHEMA_VERSION = 1
 Kind = Literal["clip", "remix"]
 
 
-class ManifestError(ValueError):
+class ManifestError(VideoGenError):
     """The run's results cannot be joined into a manifest (they do not belong together)."""
 
 

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.s3
+pytestmark = [pytest.mark.e2e, pytest.mark.s3]
 
 
 def test_make_demo_runs_the_pipeline_and_prints_a_summary(tmp_path: Path) -> None:

@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e  # a whole script in a subprocess: starts a simulator, renders, decodes
 
 
 def test_hook_demo_downloads_a_decodable_video(tmp_path: Path) -> None:

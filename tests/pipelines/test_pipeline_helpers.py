@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_videogen import chain
-from airflow_provider_videogen.manifest import (
+from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.models import SEED_RANGE
+from airflow_provider_videogen.pipelines import chain
+from airflow_provider_videogen.pipelines.manifest import (
     Manifest,
     ManifestError,
     archive_kwargs,
     build_manifest,
     finished_results,
 )
-from airflow_provider_videogen.models import SEED_RANGE
-from airflow_provider_videogen.prompts import (
+from airflow_provider_videogen.pipelines.prompts import (
     MAX_VARIANTS,
     PromptGenerationError,
     derive_seed,
@@ -214,11 +215,13 @@ def test_manifest_joins_by_variant_and_remote_id_and_lists_what_is_missing() -> 
 
 def test_results_that_do_not_belong_to_the_plan_are_refused() -> None:
     entry = {"index": 7, "kind": "clip", "variant": {"index": 7, "prompt": "?"}, "result": _result("x")}
-    with pytest.raises(ManifestError, match="not in the plan"):
+    with pytest.raises(ManifestError, match="not in the plan") as info:
         build_manifest(
             dag_id="d", run_id="r", logical_date=None, brief="b", prompt_source="llm", plan_id="x", plan=PLAN,
             clips=[entry],
         )  # fmt: skip
+    # One of the provider's errors (``except VideoGenError`` catches it), not a bad argument value.
+    assert isinstance(info.value, VideoGenError) and not isinstance(info.value, ValueError)
 
 
 # ---- the last-frame hand-off ------------------------------------------------------------------
