@@ -9,7 +9,6 @@ What a remix adds (both segments, and what a partially rendered remix becomes) i
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -20,6 +19,8 @@ from airflow_provider_videogen.models import ApiKind, VideoTask
 from airflow_provider_videogen.remix_result import ExtendFailurePolicy, remix_result_extras, settle_partial_remix
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from airflow.sdk import Context
 
     from airflow_provider_videogen.triggers.videogen import VideoTaskEvent

@@ -26,7 +26,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union, overload
@@ -40,6 +39,8 @@ from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.models import RemixReference
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook

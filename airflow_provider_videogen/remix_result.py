@@ -9,7 +9,6 @@ operator and the sensor (which may follow a remix) both apply this policy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -19,6 +18,8 @@ from airflow_provider_videogen.exceptions import VideoTaskFailedError
 from airflow_provider_videogen.models import REMIX_SEGMENT_SECONDS, TaskState, VideoTask
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import Context
 
 ExtendFailurePolicy = Literal["fail", "accept_first_segment"]

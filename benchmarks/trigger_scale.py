@@ -49,12 +49,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psutil
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Sequence
 
 CONN_ID = "videogen_bench"
 API_KEY = "bench-key"
@@ -76,7 +79,6 @@ def _child(args: argparse.Namespace) -> int:
     import faulthandler
     import gc
     import resource
-    import ssl
     import tracemalloc
 
     import httpcore._backends.auto as httpcore_auto

@@ -75,7 +75,8 @@ def test_the_wheel_carries_licence_type_marker_and_entry_points(wheel: Path) -> 
     assert "airflow_provider_videogen/py.typed" in names
     assert "airflow_provider_videogen/testing/pytest_plugin.py" in names
     assert not any(n.startswith(("tests/", "dags/", "scripts/")) for n in names)
-    assert "[apache_airflow_provider]" in entry_text and "[pytest11]" in entry_text
+    assert "[apache_airflow_provider]" in entry_text
+    assert "[pytest11]" in entry_text
     assert "videogen-simulator = airflow_provider_videogen.simulator.cli:main" in entry_text
 
 

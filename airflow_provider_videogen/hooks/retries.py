@@ -19,7 +19,6 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from airflow_provider_videogen.hooks.settings import ConnectionSettings
 
 #: Never wait longer than this for one retry, whatever Retry-After says.

@@ -13,9 +13,8 @@ import asyncio
 import json
 import ssl
 import weakref
-from collections.abc import AsyncGenerator, Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -34,6 +33,9 @@ from airflow_provider_videogen.hooks.redaction import mask_signed_query, redact,
 from airflow_provider_videogen.hooks.retries import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.settings import ConnectionSettings, Origin, url_origin
 from airflow_provider_videogen.models import ApiError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Generator
 
 USER_AGENT = f"airflow-provider-videogen/{__version__} httpx/{httpx.__version__}"
 #: How much of an undecodable body to show in an error.

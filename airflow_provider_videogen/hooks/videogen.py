@@ -12,7 +12,6 @@ read raw bodies. A sync ``httpx.Client`` serves operators, and ``a*`` methods us
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -53,6 +52,8 @@ from airflow_provider_videogen.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     pass
 
 GENERATION_CREATE_PATH = "/v1/videos/generations"

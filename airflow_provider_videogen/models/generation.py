@@ -168,7 +168,8 @@ def _check_against_spec(req: GenerationRequest, spec: ModelSpec) -> None:
             f"generation_type={mode!r} is not available for {name}; allowed: {allowed_values(spec.generation_types)}",
         )
     if mode == "REFERENCE":
-        assert spec.reference is not None
+        if spec.reference is None:
+            raise RuntimeError("internal error: spec.reference is unset")  # an invariant, kept under python -O
         ref = spec.reference
         if not 1 <= len(images) <= ref.max_images:
             raise FieldLimitError(

@@ -14,16 +14,18 @@ raises, so a gateway change is noticed instead of being polled until the deadlin
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.models.catalogue import REMIX_EXTENSION_PROGRESS
 from airflow_provider_videogen.models.errors import normalize_error_code
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # --------------------------------------------------------------------------------------------
 # Task state

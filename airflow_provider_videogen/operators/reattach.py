@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,6 +42,8 @@ from airflow_provider_videogen.exceptions import NotFoundError, VideoGenError
 from airflow_provider_videogen.models import LINK_TTL, ApiKind, TaskState, VideoTask
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 Action = Literal["submit", "reattach", "reuse", "refuse"]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
-from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import (
     REMIX_SEGMENT_SECONDS,
     ApiKind,
@@ -30,6 +28,11 @@ from airflow_provider_videogen.remix_result import (
     ExtendFailurePolicy,
     check_extend_failure_policy,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 __all__ = [
     "FIRST_SEGMENT_URL_KEY",

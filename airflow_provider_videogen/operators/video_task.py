@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +32,8 @@ from airflow_provider_videogen.operators.reattach import (
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.sdk import Context
 
 

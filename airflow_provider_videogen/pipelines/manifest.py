@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,6 +30,8 @@ from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.transfers.streaming import SHA256_KEY
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,8 @@ from airflow_provider_videogen.remix_result import ExtendFailurePolicy, check_ex
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.sdk import Context
 
 

@@ -508,7 +508,8 @@ class _Gateway:
                 return reject(
                     self._finish(fault, task_error(400, "invalid_parameters", problem, param=_REMIX_REFERENCE_FIELD))
                 )
-            assert reference is not None
+            if reference is None:
+                raise RuntimeError("internal error: reference is unset")  # an invariant, kept under python -O
             references.append(reference)
 
         if model is not None and model not in REMIX_MODELS and not model.endswith("-remix"):
@@ -637,7 +638,8 @@ class _Gateway:
                 self.sim.stats.downloads["not_found" if found is None else "not_ready"] += 1
             return cdn_error(404, "NoSuchKey", "The specified key does not exist.")
         task, ref = found
-        assert phase.finished_after is not None
+        if phase.finished_after is None:
+            raise RuntimeError("internal error: phase.finished_after is unset")  # an invariant, kept under python -O
         expires_mono = task.created_mono + phase.finished_after + self.sim.config.link_ttl_seconds
         if time.monotonic() >= expires_mono:
             with self.sim.lock:

@@ -40,18 +40,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
 from airflow_provider_videogen.testing.processes import signal_group
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from types import TracebackType
 
 __all__ = [
     "COMPONENTS",

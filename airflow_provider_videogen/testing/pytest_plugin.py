@@ -36,13 +36,14 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from mypy_boto3_s3 import S3Client
 
     from airflow_provider_videogen.simulator import SimulatorServer
@@ -148,8 +149,8 @@ def aws_conn_id(seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Iterator[Path]:
-    """Migrate the metadata database of ``$AIRFLOW_HOME`` once per session; yields the home."""
+def airflow_db() -> Path:
+    """Migrate the metadata database of ``$AIRFLOW_HOME`` once per session; returns the home."""
     if not os.environ.get("AIRFLOW_HOME"):
         raise pytest.UsageError(
             "airflow_db/run_dag need AIRFLOW_HOME set to a throwaway folder (and AIRFLOW__CORE__DAGS_FOLDER "
@@ -162,7 +163,7 @@ def airflow_db() -> Iterator[Path]:
     )
     if done.returncode != 0:
         raise RuntimeError(f"`airflow db migrate` failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    yield home
+    return home
 
 
 @pytest.fixture

@@ -116,7 +116,8 @@ class ArchiveCommit:
             outcome, condition = decision
             try:
                 if parts is None:
-                    assert body is not None
+                    if body is None:
+                        raise RuntimeError("internal error: body is unset")  # an invariant, kept under python -O
                     self._client.put_object(
                         Bucket=self._target.bucket,
                         Key=self._target.key,
@@ -182,7 +183,8 @@ class ArchiveCommit:
         metadata: dict[str, str],
         condition: dict[str, str],
     ) -> None:
-        assert self._writer.upload_id is not None
+        if self._writer.upload_id is None:
+            raise RuntimeError("internal error: self._writer.upload_id is unset")  # an invariant, kept under python -O
         completed = self._client.complete_multipart_upload(
             Bucket=self._target.bucket,
             Key=self._target.key,

@@ -81,7 +81,8 @@ class PartWriter:
 
     def take_small_body(self) -> bytes:
         """The whole body when it never reached one part (single ``PutObject``)."""
-        assert self.upload_id is None
+        if self.upload_id is not None:
+            raise RuntimeError("internal error: self.upload_id is already set")  # an invariant, kept under python -O
         body = bytes(self._buffer[: self._filled]) if self._buffer is not None else b""
         self._buffer = None
         return body
@@ -110,7 +111,8 @@ class PartWriter:
             self._executor = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="s3-part")
         while len(self._pending) >= self._concurrency:
             self._collect()
-        assert self._executor is not None
+        if self._executor is None:
+            raise RuntimeError("internal error: self._executor is unset")  # an invariant, kept under python -O
         number, self._next_part = self._next_part, self._next_part + 1
         self._pending.append((self._executor.submit(self._upload, number, part), part))
 
@@ -122,7 +124,8 @@ class PartWriter:
             self._free.append(part)
 
     def _upload(self, number: int, part: bytearray) -> CompletedPartTypeDef:
-        assert self.upload_id is not None
+        if self.upload_id is None:
+            raise RuntimeError("internal error: self.upload_id is unset")  # an invariant, kept under python -O
         answer = self._client.upload_part(
             Bucket=self._target.bucket,
             Key=self._target.key,

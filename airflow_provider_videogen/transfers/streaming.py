@@ -34,7 +34,6 @@ import hashlib
 import logging
 import re
 import time
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import httpx
@@ -65,6 +64,8 @@ from airflow_provider_videogen.transfers.settings import (
 from airflow_provider_videogen.transfers.verification import SNIFF_BYTES, Sniff, describe_bytes, sniff
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
@@ -339,7 +340,8 @@ class _Transfer:
     # ---- write ---------------------------------------------------------------------------
 
     def _finalize(self) -> ArchiveResult:
-        assert self._sniff is not None
+        if self._sniff is None:
+            raise RuntimeError("internal error: self._sniff is unset")  # an invariant, kept under python -O
         return ArchiveCommit(
             self._client,
             self._writer,

@@ -29,7 +29,6 @@ that later failed on another video is still announced by the successful retry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -54,6 +53,8 @@ from airflow_provider_videogen.transfers.streaming import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
     import jinja2
     from airflow.sdk import Context
     from mypy_boto3_s3 import S3Client
@@ -267,7 +268,8 @@ class VideoToS3Operator(BaseOperator):
         if done is not None:
             return done
         if ref.is_expired():
-            assert ref.expires_at is not None
+            if ref.expires_at is None:
+                raise RuntimeError("internal error: ref.expires_at is unset")  # an invariant, kept under python -O
             raise LinkExpiredError(
                 f"{ref.label}: the download link expired at {ref.expires_at.isoformat()} (links expire 24 h "
                 "after the task completed), so nothing was downloaded. Re-generate the video, or archive "

@@ -66,7 +66,8 @@ def test_create_connect_error_is_retried_because_nothing_was_sent(hook: VideoGen
         side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=CREATE)]
     )
     task = hook.submit_generation(REQUEST)
-    assert task.id == CREATE["id"] and route.call_count == 2
+    assert task.id == CREATE["id"]
+    assert route.call_count == 2
 
 
 @respx.mock
@@ -96,7 +97,8 @@ async def test_async_get_retries_connect_errors(hook: VideoGenHook) -> None:
         side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={**CREATE, "status": "processing"})]
     )
     task = await hook.aget_generation("task-unified-1-abcdefgh")
-    assert task.state.value == "running" and route.call_count == 2
+    assert task.state.value == "running"
+    assert route.call_count == 2
 
 
 def test_retry_after_forms() -> None:
@@ -112,8 +114,10 @@ def test_backoff_is_bounded_and_honours_retry_after() -> None:
     assert all(0.5 <= d <= 8.0 for d in delays)
     assert policy.delay(0, retry_after=5.0) >= 5.0
     assert policy.delay(0, retry_after=10_000) <= 120.0
-    assert not policy.should_retry_status("POST", 503) and policy.should_retry_status("GET", 503)
-    assert policy.should_retry_status("GET", 429) and not policy.should_retry_status("GET", 404)
+    assert not policy.should_retry_status("POST", 503)
+    assert policy.should_retry_status("GET", 503)
+    assert policy.should_retry_status("GET", 429)
+    assert not policy.should_retry_status("GET", 404)
 
 
 STATUS_URL = f"{BASE}/v1/tasks/task-unified-1-abcdefgh"
@@ -131,7 +135,8 @@ def flaky_then_running() -> list[object]:
 def assert_two_retries_logged(text: str) -> None:
     assert "GET /v1/tasks/task-unified-1-abcdefgh: ConnectError; retrying in" in text
     assert "GET /v1/tasks/task-unified-1-abcdefgh -> HTTP 503; retrying in" in text
-    assert "(retry 1 of 3)" in text and "(retry 2 of 3)" in text
+    assert "(retry 1 of 3)" in text
+    assert "(retry 2 of 3)" in text
 
 
 @respx.mock
@@ -159,5 +164,6 @@ def test_download_open_retries_only_what_was_never_sent(hook: VideoGenHook, log_
         assert response.status_code == 503
     assert route.call_count == 2
     retries = [line for line in log_text().splitlines() if "retrying in" in line]
-    assert len(retries) == 1 and "GET https://cdn.test/v/clip.mp4?...: ConnectError" in retries[0]
+    assert len(retries) == 1
+    assert "GET https://cdn.test/v/clip.mp4?...: ConnectError" in retries[0]
     assert "SIGNATURE" not in retries[0]

@@ -27,7 +27,8 @@ def test_fan_out_then_sensor(run_dag: Any, fast_sim: Any) -> None:
     submitted = xcom(dagrun, task_id="submit")
     assert submitted["state"] == "pending"
     waited = xcom(dagrun, task_id="wait")
-    assert waited["id"] == submitted["id"] and waited["state"] == "succeeded"
+    assert waited["id"] == submitted["id"]
+    assert waited["state"] == "succeeded"
     assert fast_sim.stats()["generation"]["creates"] == 1
 
 
@@ -35,7 +36,9 @@ def test_remix_sensor_keeps_the_first_segment(run_dag: Any, fast_sim: Any) -> No
     dagrun = run_dag("test_sensor_remix_partial")
     assert dagrun.state == "success"
     waited = xcom(dagrun, task_id="wait")
-    assert waited["partial"] is True and waited["video_urls"] and waited["remix_id"]
+    assert waited["partial"] is True
+    assert waited["video_urls"]
+    assert waited["remix_id"]
     assert fast_sim.stats()["remix"]["creates"] == 1
 
 
@@ -43,5 +46,6 @@ def test_sensor_in_poke_mode(run_dag: Any, fast_sim: Any) -> None:
     dagrun = run_dag("test_sensor_poke_mode")
     assert dagrun.state == "success"
     waited = xcom(dagrun, task_id="wait")
-    assert waited["id"] == xcom(dagrun, task_id="submit")["id"] and waited["state"] == "succeeded"
+    assert waited["id"] == xcom(dagrun, task_id="submit")["id"]
+    assert waited["state"] == "succeeded"
     assert fast_sim.stats()["generation"]["creates"] == 1

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
 from airflow_provider_videogen.models import TaskState, VideoTask
-from airflow_provider_videogen.simulator import SimulatorServer
 from tests.simulator.helpers import poll_until
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.simulator import SimulatorServer
 
 VEO = "veo3.1-fast"
 
@@ -222,7 +225,8 @@ def test_control_routes_need_no_key_and_never_show_keys(simulator: SimulatorServ
         changed = anonymous.post("/_sim/config", json={"rate_500": 1.0, "api_keys": ["secret-one"]})
         assert changed.status_code == 200
         assert changed.json()["rate_500"] == 1.0
-        assert "secret-one" not in changed.text and "secret-one" not in anonymous.get("/_sim/config").text
+        assert "secret-one" not in changed.text
+        assert "secret-one" not in anonymous.get("/_sim/config").text
         assert changed.json()["api_key_count"] == 1
 
         bad = anonymous.post("/_sim/config", json={"rate_5000": 1})
@@ -253,6 +257,8 @@ def test_reset_clears_tasks_stats_and_faults(client: httpx.Client, simulator: Si
     simulator.reset()
 
     stats = simulator.stats()
-    assert stats["tasks"] == {} and stats["generation"]["creates"] == 0 and stats["pending_responses"] == []
+    assert stats["tasks"] == {}
+    assert stats["generation"]["creates"] == 0
+    assert stats["pending_responses"] == []
     assert simulator.config.render_seconds == 1.0
     assert create(client).status_code == 200

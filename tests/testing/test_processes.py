@@ -43,4 +43,5 @@ def test_signal_group_reaches_the_whole_group_and_tolerates_a_gone_one() -> None
 
 def test_free_ports_are_distinct() -> None:
     ports = free_ports(5)
-    assert len(set(ports)) == 5 and all(1024 < port < 65536 for port in ports)
+    assert len(set(ports)) == 5
+    assert all(1024 < port < 65536 for port in ports)

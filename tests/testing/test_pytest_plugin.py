@@ -8,18 +8,24 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 import httpx
-import pytest
 
-from airflow_provider_videogen.simulator import SimulatorServer
+if TYPE_CHECKING:
+    import pytest
+
+    from airflow_provider_videogen.simulator import SimulatorServer
 
 
 def test_simulator_fixture_starts_clean(simulator: SimulatorServer) -> None:
     stats = simulator.stats()
 
-    assert stats["tasks"] == {} and stats["requests"]["total"] == 0 and stats["pending_responses"] == []
-    assert simulator.config.next_responses == [] and simulator.config.rate_503 == 0
+    assert stats["tasks"] == {}
+    assert stats["requests"]["total"] == 0
+    assert stats["pending_responses"] == []
+    assert simulator.config.next_responses == []
+    assert simulator.config.rate_503 == 0
 
 
 def test_videogen_conn_points_at_the_simulator(videogen_conn: str, simulator: SimulatorServer) -> None:
@@ -48,7 +54,8 @@ def test_the_plugin_is_a_pytest11_entry_point_of_the_package() -> None:
     ours = [ep for ep in entry_points(group="pytest11") if ep.value == PLUGIN]
 
     assert [ep.name for ep in ours] == [PLUGIN]  # named after the module: `-p <module>` finds it loaded
-    assert ours[0].dist is not None and ours[0].dist.name == "airflow-provider-videogen"
+    assert ours[0].dist is not None
+    assert ours[0].dist.name == "airflow-provider-videogen"
 
 
 def test_importing_the_plugin_has_no_side_effects() -> None:

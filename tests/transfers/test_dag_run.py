@@ -7,15 +7,16 @@ other test DAGs); it reads its video URL and bucket from the environment when it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.transfers.video_server import VideoServer
-
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mypy_boto3_s3 import S3Client
+
+    from tests.transfers.video_server import VideoServer
 
 pytestmark = pytest.mark.s3
 
@@ -74,7 +75,8 @@ def test_archive_in_a_dag_run_emits_an_asset_event_and_masks_the_signed_link(
         ).all()
         stored = str(rendered.rendered_fields)
         assert "5ecret0f7he9ateway" not in stored
-        assert "***" in stored and route_path in stored
+        assert "***" in stored
+        assert route_path in stored
     # The stand-in upstream @task logs its return value, signature included: that is the
     # decorator's doing (the videogen operators do not). Nothing else may show it.
     leaks = [line for line in capsys.readouterr().out.splitlines() if "5ecret0f7he9ateway" in line]
