@@ -30,7 +30,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 # The fast tier for the edit-test loop: everything but the slow markers (see pyproject's markers).
-FAST := not (dagrun or e2e or s3 or packaging or cluster or ui)
+FAST := not (dagrun or e2e or s3 or load or packaging or cluster or ui)
 
 unit: install
 	$(VENV)/bin/pytest -q -m "$(FAST)" $(PYTEST_ARGS)

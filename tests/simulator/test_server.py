@@ -65,6 +65,7 @@ async def _poll_raw(port: int, task_id: str, key: str) -> int:
         writer.close()
 
 
+@pytest.mark.load
 def test_a_thousand_concurrent_pollers(simulator: SimulatorServer) -> None:
     """1,000 pollers on 1,000 connections over 200 tasks, all at once: every answer is right."""
     simulator.configure(render_seconds=0.6)
