@@ -64,6 +64,7 @@ from airflow_provider_videogen.simulator.config import (
 from airflow_provider_videogen.simulator.faults import (
     REMIX_429_MESSAGE,
     DirectiveError,
+    Directives,
     EdgeFault,
     mangle,
     parse_directives,
@@ -346,6 +347,13 @@ class _Gateway:
             return task_error(status, code, message)
         return gateway_error(status, code, message)
 
+    @staticmethod
+    async def _hold(directives: Directives, response: Response) -> Response:
+        """``[sim:hold_answer=N]``: the task exists and is counted; its answer waits N seconds."""
+        if directives.hold_answer_seconds > 0:
+            await asyncio.sleep(directives.hold_answer_seconds)
+        return response
+
     # ---- unified API -----------------------------------------------------------------------
 
     async def create_generation(self, request: Request) -> Response:
@@ -396,7 +404,8 @@ class _Gateway:
         record["task_id"] = task.id
         response: Response = JSONResponse(generation_body(task, SUBMITTED, _base_url(request)))
         response = self._after_create(fault, directives.create_status, "generation", response)
-        return self._created("generation", model, record, self._finish(fault, response), accepted=True)
+        response = self._created("generation", model, record, self._finish(fault, response), accepted=True)
+        return await self._hold(directives, response)
 
     async def get_generation(self, request: Request, task_id: str) -> Response:
         self._count_request()
@@ -551,7 +560,8 @@ class _Gateway:
         record["task_id"] = task.id
         response: Response = JSONResponse(remix_body(task, SUBMITTED, _base_url(request), self.sim.config))
         response = self._after_create(fault, directives.create_status, "remix", response)
-        return self._created("remix", model, record, self._finish(fault, response), accepted=True)
+        response = self._created("remix", model, record, self._finish(fault, response), accepted=True)
+        return await self._hold(directives, response)
 
     async def get_remix(self, request: Request, task_id: str) -> Response:
         self._count_request()
