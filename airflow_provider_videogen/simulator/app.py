@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -347,6 +348,14 @@ class _Gateway:
             return task_error(status, code, message)
         return gateway_error(status, code, message)
 
+    def _configured_failure(self, directives: Directives, prompt: str | None) -> Directives:
+        """Apply ``fail_prompts_containing``: a ``[sim:fail=...]`` the test could not write in the prompt."""
+        if directives.fail_code is None and prompt:
+            for text, code in self.sim.config.fail_prompts_containing.items():
+                if text and text in prompt:
+                    return dataclasses.replace(directives, fail_code=code)
+        return directives
+
     @staticmethod
     async def _hold(directives: Directives, response: Response) -> Response:
         """``[sim:hold_answer=N]``: the task exists and is counted; its answer waits N seconds."""
@@ -385,7 +394,7 @@ class _Gateway:
             param, message = _problems(exc)
             return reject(self._finish(fault, gateway_error(400, "invalid_parameters", message, param=param)))
         try:
-            directives = parse_directives(req.prompt, remix=False)
+            directives = self._configured_failure(parse_directives(req.prompt, remix=False), req.prompt)
         except DirectiveError as exc:
             return reject(self._finish(fault, gateway_error(400, "invalid_parameters", str(exc), param="prompt")))
         if kind == "no_credits":
@@ -541,7 +550,9 @@ class _Gateway:
             param, message = _problems(exc, {"input_references": _REMIX_REFERENCE_FIELD})
             return reject(self._finish(fault, task_error(400, "invalid_parameters", message, param=param)))
         try:
-            directives = parse_directives(req.prompt, req.prompt_extend, remix=True)
+            directives = self._configured_failure(
+                parse_directives(req.prompt, req.prompt_extend, remix=True), req.prompt
+            )
         except DirectiveError as exc:
             return reject(self._finish(fault, task_error(400, "invalid_parameters", str(exc), param="prompt")))
         if kind == "no_credits":

@@ -277,3 +277,19 @@ def test_reset_clears_tasks_stats_and_faults(client: httpx.Client, simulator: Si
     assert stats["tasks"] == {} and stats["generation"]["creates"] == 0 and stats["pending_responses"] == []
     assert simulator.config.render_seconds == 1.0
     assert create(client).status_code == 200
+
+
+def test_fail_prompts_containing_fails_only_the_matching_task(client: httpx.Client, simulator: SimulatorServer) -> None:
+    simulator.configure(fail_prompts_containing={"second shot": "content_policy_violation"})
+    first = create(client, "a harbour, first shot [sim:render=0.2]").json()["id"]
+    second = create(client, "a harbour, second shot [sim:render=0.2]").json()["id"]
+
+    finals = {
+        task_id: poll_until(client, f"/v1/tasks/{task_id}", lambda body: body["status"] in ("completed", "failed"))[-1]
+        for task_id in (first, second)
+    }
+
+    assert finals[first]["status"] == "completed"
+    assert finals[second]["status"] == "failed"
+    assert finals[second]["error"]["code"] == "content_policy_violation"
+    assert simulator.stats()["generation"]["creates_accepted"] == 2  # created (and billed) all the same
