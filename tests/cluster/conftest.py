@@ -1,0 +1,104 @@
+"""One production-shaped cluster for every test in tests/cluster, torn down after the last one.
+
+Package scope: the cluster (PostgreSQL, Redis, api-server, dag-processor, two schedulers, two
+triggerers, two Celery workers of four slots) takes one to two minutes and about 2 GB to start,
+so the tests share it and run one after another; a test that kills a component starts a new
+one before it ends, so the next test finds the full shape. The simulator and the SeaweedFS
+server are this package's own, so a test elsewhere resetting the shared ones cannot remove a
+task the cluster is following.
+
+On a failing test, the tail of every component's log is attached to the report, and the
+cluster's home (a pytest temp directory, kept for the last three sessions) holds every log.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_videogen.simulator import SimulatorConfig, SimulatorServer
+from airflow_provider_videogen.testing.cluster import AirflowCluster
+from airflow_provider_videogen.testing.seaweedfs import SeaweedFS
+
+ROOT = Path(__file__).resolve().parents[2]
+DAG_FILES = Path(__file__).parent / "dag_files"
+POOL = "videogen_api"
+POOL_SLOTS = 8
+WORKER_CONCURRENCY = 4
+BUCKET = "videogen-cluster"
+
+
+@pytest.fixture(scope="package")
+def cluster_simulator() -> Iterator[SimulatorServer]:
+    """The gateway the cluster calls; task timing comes from ``[sim:render=N]`` in each prompt."""
+    with SimulatorServer(SimulatorConfig(render_seconds=2, time_scale=1.0)) as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+def cluster_s3() -> Iterator[SeaweedFS]:
+    with SeaweedFS() as server:
+        server.create_bucket(BUCKET)
+        yield server
+
+
+@pytest.fixture(scope="package")
+def cluster(
+    cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowCluster]:
+    """The cluster, healthy, with the ``videogen_api`` pool and the example DAGs beside the test DAGs."""
+    base = tmp_path_factory.mktemp("cluster")
+    dags = base / "dags"
+    dags.mkdir()
+    for source in [*DAG_FILES.glob("*.py"), *(ROOT / "dags").glob("videogen_*.py")]:
+        shutil.copy(source, dags / source.name)
+    connection = {
+        "conn_type": "videogen",
+        "host": cluster_simulator.url,
+        "password": cluster_simulator.api_key,
+        "extra": {"retry_backoff": 0.2},
+    }
+    env = {
+        "AIRFLOW_CONN_VIDEOGEN_DEFAULT": json.dumps(connection),
+        "AIRFLOW_CONN_AWS_DEFAULT": cluster_s3.connection_json(),
+        # Only the DAGs a test waits for are unpaused (AirflowApi.wait_for_dag): the daily
+        # example must not start its scheduled runs before the backfill test wants them.
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+    }
+    airflow = AirflowCluster(
+        dags_folder=dags,
+        home=base / "home",
+        env=env,
+        schedulers=2,
+        triggerers=2,
+        celery_workers=2,
+        worker_concurrency=WORKER_CONCURRENCY,
+        startup_timeout=300,
+    )
+    started = time.monotonic()
+    airflow.start()
+    try:
+        airflow.api.request(
+            "POST",
+            "/pools",
+            json={"name": POOL, "slots": POOL_SLOTS, "include_deferred": False, "description": "gateway submissions"},
+            expect=(200, 201, 409),
+        )
+        print(f"\n[cluster] healthy in {time.monotonic() - started:.0f} s (home {airflow.home})")
+        yield airflow
+    finally:
+        airflow.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    airflow = getattr(item, "funcargs", {}).get("cluster")
+    if report.failed and isinstance(airflow, AirflowCluster):
+        report.sections.append(("Cluster component logs (tails)", airflow.log_tails(60)))
