@@ -22,6 +22,12 @@ What it adds to the components it inherits:
   so a task instance's ``hostname`` names the Celery worker that ran it and a triggerer job's
   ``hostname`` names the triggerer, as on a real cluster where each runs on its own node. Tests
   use it to kill the process that holds a task or a trigger.
+* **A supervisor**, as Kubernetes or systemd is in production: a component that exits on its
+  own after the start (not one :meth:`kill` stopped) is logged in :attr:`crashes` and started
+  again within a second. Airflow 3.3.2 needs it with two schedulers: both run the asset
+  orphanage check, and when tasks emit events for new assets (``VideoToS3Operator`` reports one
+  per archived object) they can race to activate the same asset, and the loser's scheduler
+  exits with ``duplicate key value violates unique constraint "asset_active_pkey"``.
 * **Fast failure detection**, see :data:`FAST_FAILURE_DETECTION` (each setting says its
   production default). Production keeps the defaults: a heartbeat missed for a few seconds on a
   busy node must not fail a healthy task.
@@ -42,6 +48,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -116,6 +123,7 @@ class AirflowCluster(AirflowComponents):
     :param postgres_max_connections: PostgreSQL's ``max_connections`` (100 by default there):
         every component keeps a connection pool, and every Celery pool process its result
         backend connection.
+    :param restart_crashed: restart a component that exits on its own once the cluster is up.
 
     Other parameters are :class:`~.airflow_components.AirflowComponents`'; ``parallelism``
     defaults to all the workers' slots (each scheduler may have that many tasks running).
@@ -133,6 +141,7 @@ class AirflowCluster(AirflowComponents):
         worker_concurrency: int = 4,
         fast_failure_detection: bool = True,
         postgres_max_connections: int = 300,
+        restart_crashed: bool = True,
         parallelism: int | None = None,
         startup_timeout: float = 240.0,
         stop_grace: float = 8.0,
@@ -161,6 +170,12 @@ class AirflowCluster(AirflowComponents):
         self.worker_concurrency = worker_concurrency
         self.fast_failure_detection = fast_failure_detection
         self.postgres_max_connections = postgres_max_connections
+        self.restart_crashed = restart_crashed
+        #: ``(component, exit code, time.time())`` of every component that exited on its own.
+        self.crashes: list[tuple[str, int, float]] = []
+        self._lock = threading.RLock()
+        self._supervisor: threading.Thread | None = None
+        self._supervising = threading.Event()
         self.redis_port = 0
         self._postgres: Any = None
         self._postgres_uri = ""
@@ -221,6 +236,35 @@ class AirflowCluster(AirflowComponents):
         super()._spawn(name, {**env, COMPONENT_NAME_VARIABLE: name})
 
     # ---- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        super().start()
+        if self.restart_crashed:
+            self._supervising.set()
+            self._supervisor = threading.Thread(target=self._supervise, name="cluster-supervisor", daemon=True)
+            self._supervisor.start()
+
+    def _supervise(self) -> None:
+        while self._supervising.is_set():
+            with self._lock:
+                for name, component in list(self._running.items()):
+                    code = component.process.poll()
+                    if code is None or not self._supervising.is_set():
+                        continue
+                    self.crashes.append((name, code, time.time()))
+                    print(f"[cluster] {name} exited with code {code}; starting it again", file=sys.stderr)
+                    component.log_file.close()
+                    del self._running[name]
+                    self._spawn(name, self.environment())
+            time.sleep(1.0)
+
+    def kill(self, name: str, *, timeout: float = 10.0) -> int:
+        with self._lock:
+            return super().kill(name, timeout=timeout)
+
+    def start_component(self, name: str) -> int:
+        with self._lock:
+            return super().start_component(name)
 
     def _prepare(self) -> None:
         super()._prepare()
@@ -284,6 +328,10 @@ class AirflowCluster(AirflowComponents):
 
     def stop(self) -> None:
         """Stop Airflow's components, then Redis, then PostgreSQL; idempotent, safe after a failed start."""
+        self._supervising.clear()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=10)
+            self._supervisor = None
         try:
             super_home = self._home
             owns_home = self._owns_home

@@ -96,6 +96,8 @@ def cluster(cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS) -> Iterat
         yield airflow
     finally:
         airflow.stop()
+        crashes = [(name, code, time.strftime("%H:%M:%S", time.gmtime(at))) for name, code, at in airflow.crashes]
+        print(f"\n[cluster] components that exited on their own and were restarted: {crashes or 'none'}")
         if _FAILED:
             print(f"\n[cluster] a test failed ({', '.join(_FAILED)}): logs kept in {base}")
         else:

@@ -103,7 +103,8 @@ def test_scheduler_killed_mid_run_the_other_completes_it(
         what="in progress",
         poll=0.5,
     )
-    victim = "scheduler-1"
+    victim, survivor = "scheduler-1", "scheduler-2"
+    assert survivor in cluster.names("scheduler")
     pid = cluster.kill(victim)
     try:
         assert_gone(pid)
@@ -114,4 +115,7 @@ def test_scheduler_killed_mid_run_the_other_completes_it(
     assert run["state"] == "success", [(ti["map_index"], ti["state"]) for ti in tis]
     assert len(tis) == SCHEDULER_TASKS
     assert creates(cluster_simulator, "[scheduler-kill]") == SCHEDULER_TASKS
-    print(f"\n[scheduler-kill] killed {victim} (pid {pid}); run succeeded; creates {SCHEDULER_TASKS}")
+    print(
+        f"\n[scheduler-kill] killed {victim} (pid {pid}); {survivor} completed the run; creates {SCHEDULER_TASKS}; "
+        f"restarts after crashes so far: {cluster.crashes}"
+    )
