@@ -26,7 +26,7 @@ from airflow_provider_videogen.testing.seaweedfs import SeaweedFS
 from tests.cluster.conftest import BUCKET
 from tests.cluster.helpers import create_records, wait_for_end
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # the first test also starts the cluster
 
 PIPELINE = "videogen_pipeline"
 DAILY = "videogen_daily"

@@ -20,7 +20,7 @@ from airflow_provider_videogen.testing.cluster import AirflowCluster
 from tests.cluster.dag_files.cluster_dags import FAILOVER_TASKS, SCHEDULER_TASKS
 from tests.cluster.helpers import assert_gone, creates, restart, running_job_ids, wait_for_end, wait_until
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # the first test also starts the cluster
 
 TASK_ID = "generate"
 

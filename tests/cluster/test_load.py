@@ -23,7 +23,7 @@ from tests.cluster.conftest import POOL_SLOTS, WORKER_CONCURRENCY
 from tests.cluster.dag_files.cluster_dags import LOAD_POLL, LOAD_RENDER, LOAD_TASKS
 from tests.cluster.helpers import creates, running_job_ids, wait_for_end
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # the first test also starts the cluster
 
 DAG_ID = "cluster_load"
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -71,7 +71,7 @@ def test_200_mapped_generations_on_celery_with_two_triggerers(
     before = {name: tree_cpu_seconds(pid) for name, pid in triggerers.items()}
     started = time.monotonic()
     run_id = api.trigger(DAG_ID)
-    run, tis = wait_for_end(api, DAG_ID, run_id, timeout=420)
+    run, tis = wait_for_end(api, DAG_ID, run_id, timeout=900, poll=5)
     wall = time.monotonic() - started
     after = {name: tree_cpu_seconds(pid) for name, pid in triggerers.items()}
 
