@@ -20,7 +20,7 @@ $(STAMP): $(LOCK) pyproject.toml
 	@touch $(STAMP)
 
 lock:
-	uv pip compile pyproject.toml --extra dev --extra simulator --python-version 3.11 -o $(LOCK)
+	uv pip compile pyproject.toml --extra dev --extra simulator --extra cluster --python-version 3.11 -o $(LOCK)
 
 lint: install
 	$(VENV)/bin/ruff check .
