@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import statistics
 from collections.abc import Callable
@@ -49,7 +50,7 @@ def test_fixed_polling_waits_poll_interval_whatever_the_render_says() -> None:
     polls = follow(
         PollSchedule(INTERVAL, adaptive=False, estimated_time=ESTIMATE, submitted_at=0.0), 180, linear_progress(180)
     )
-    assert len(polls) == 13 and all(b - a == INTERVAL for a, b in zip(polls, polls[1:]))
+    assert len(polls) == 13 and all(b - a == INTERVAL for a, b in itertools.pairwise(polls))
 
 
 def test_a_correct_estimate_costs_a_few_polls_and_sees_the_end_within_an_interval() -> None:
