@@ -99,24 +99,33 @@ class PollSchedule:
         *,
         estimated_time: float | None = None,
         submitted_at: float | None = None,
+        sent_at: float | None = None,
     ) -> None:
-        """Record one answer of a render still in progress.
+        """Record one answer of a render still in progress, received at ``now``.
+
+        The gateway measured ``progress`` somewhere between sending (``sent_at``) and receiving:
+        the midpoint is taken, so a busy event loop that reads the answer late does not make
+        the render look slower than it is. A query that took longer than an interval (the hook
+        retried it) is dated when it was received.
 
         ``estimated_time`` and ``submitted_at`` fill in what the schedule was not given (a
         sensor watching a task someone else submitted learns them from the first answer).
         """
         self._answers += 1
+        at = now
+        if sent_at is not None and 0 <= now - sent_at <= self.poll_interval:
+            at = (sent_at + now) / 2
         if self.estimated_time is None and estimated_time is not None and estimated_time > 0:
             self.estimated_time = float(estimated_time)
         if self.submitted_at is None and submitted_at is not None:
-            self.submitted_at = min(float(submitted_at), now)  # a gateway clock ahead of ours
+            self.submitted_at = min(float(submitted_at), at)  # a gateway clock ahead of ours
         if progress <= 0:
             return
         self._stalled = self._last is not None and progress <= self._last[1]
         if self._first is None:
-            self._first = (now, progress)
+            self._first = (at, progress)
         if not self._stalled:
-            self._last = (now, progress)
+            self._last = (at, progress)
 
     # ---- predictions -------------------------------------------------------------------------
 

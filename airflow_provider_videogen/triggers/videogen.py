@@ -175,7 +175,8 @@ class VideoTaskTrigger(BaseTrigger):
         last_state: TaskState | None = None
         await self._sleep(schedule.next_wait(time.time()))
         while True:
-            if time.time() >= self.deadline:
+            sent = time.time()
+            if sent >= self.deadline:
                 return self._timeout_event(last_progress)
             try:
                 task = await hook.aget_task(self.api, self.remote_task_id)
@@ -213,6 +214,7 @@ class VideoTaskTrigger(BaseTrigger):
             schedule.observe(
                 now,
                 task.progress,
+                sent_at=sent,
                 estimated_time=task.estimated_time,
                 submitted_at=task.created_at.timestamp() if task.created_at else None,
             )
