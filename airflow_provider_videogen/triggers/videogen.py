@@ -46,6 +46,9 @@ TRANSIENT_POLL_ERRORS: tuple[type[Exception], ...] = (
 )
 #: Longest sleep between polls after failures.
 MAX_FAILURE_BACKOFF = 300.0
+#: A progress line is logged when the state (or remix segment) changes, else at most this often:
+#: a log line costs about as much CPU as parsing the answer, and a triggerer runs thousands.
+LOG_PROGRESS_EVERY = 60.0
 
 
 class VideoTaskEvent(BaseModel):
@@ -172,7 +175,8 @@ class VideoTaskTrigger(BaseTrigger):
         schedule = self.schedule()
         failures = 0
         last_progress: int | None = None
-        last_state: TaskState | None = None
+        logged: tuple[TaskState, str] | None = None  # state and remix segment of the last progress line
+        logged_at = logged_progress = 0.0
         await self._sleep(schedule.next_wait(time.time()))
         while True:
             sent = time.time()
@@ -206,9 +210,9 @@ class VideoTaskTrigger(BaseTrigger):
                     status="error", task_id=self.remote_task_id, api=self.api, message=str(exc), retryable=False
                 )
             failures = 0
+            last_progress = task.progress
             if task.state.is_terminal:
-                if task.progress != last_progress or task.state != last_state:
-                    self._log_progress(task)
+                self._log_progress(task)
                 return self.event_for(task, self.api)
             now = time.time()
             schedule.observe(
@@ -219,9 +223,10 @@ class VideoTaskTrigger(BaseTrigger):
                 submitted_at=task.created_at.timestamp() if task.created_at else None,
             )
             wait = schedule.next_wait(now)
-            if task.progress != last_progress or task.state != last_state:
+            phase = (task.state, task.segment if self.api is ApiKind.REMIX else "")
+            if phase != logged or (task.progress != logged_progress and now - logged_at >= LOG_PROGRESS_EVERY):
                 self._log_progress(task, wait)
-                last_progress, last_state = task.progress, task.state
+                logged, logged_at, logged_progress = phase, now, task.progress
             await self._sleep(wait)
 
     async def _sleep(self, seconds: float) -> None:
