@@ -1,8 +1,28 @@
-"""1,000 ``VideoTaskTrigger``\\s in one event loop: a shared client against a client per poll.
+"""1,000 ``VideoTaskTrigger``\\s in one event loop: how many polls, and what each costs.
 
-A triggerer runs every deferred task's trigger in one asyncio loop on one core. What one status
-query costs there decides how many video tasks a triggerer can wait for. This benchmark runs
-``--triggers`` triggers against the gateway simulator, each variant in a fresh process:
+A triggerer runs every deferred task's trigger in one asyncio loop on one core, and every status
+query counts against the gateway's rate limit. Two suites, each variant in a fresh process,
+against the gateway simulator (its own process, so its CPU never counts against a variant):
+
+**polling** (default; issue 18): fixed vs adaptive polling, and CPU per poll vs a floor.
+``--triggers`` renders are created one by one over ``--create-window`` seconds, each handed to
+the trigger process the moment it exists (as a deferral would), with the arguments the operator
+gives its trigger (``estimated_time``, submission time, ``max_poll_interval``). The gateway says
+``--estimate`` seconds; each true render time is drawn within +-``--scatter`` of the estimate
+times the scenario's factor, the same draws for every variant of a scenario:
+
+* scenarios ``scatter`` (factor 1), ``estimate-3x-long`` (renders 3x faster than estimated) and
+  ``estimate-3x-short`` (3x slower);
+* variants ``fixed`` (the shipped trigger, ``adaptive_polling=False``), ``adaptive`` (the
+  default), and, in ``scatter`` only, ``floor``: a bare ``httpx.AsyncClient.get`` plus
+  ``json.loads`` per poll on the fixed schedule, same concurrency and pool size, no trigger, no
+  parsing into ``VideoTask``, no logging: what any poller pays.
+
+The defaults scale a 180 s render polled every 15 s (12:1, ``max_poll_interval`` 180 s) down to
+60 s / 5 s / 60 s: 200 polls/s offered by 1,000 fixed-polling triggers. The last line printed is
+``polls per video: fixed <median> / adaptive <median>`` (scatter scenario).
+
+**clients** (issue 3): the shared client against a client per poll, fixed polling:
 
 * ``shared``: :class:`VideoTaskTrigger` as shipped: every trigger of a connection polls through
   one ``httpx.AsyncClient`` per event loop (``hooks/transport.py:shared_async_client``);
@@ -14,23 +34,21 @@ query costs there decides how many video tasks a triggerer can wait for. This be
 
 Everything else is identical: the same trigger loop, the same parsing into ``VideoTask``, the
 same sleeps, the same simulator load (same number of tasks, render time and poll interval).
+Its defaults (50 s renders, a 5 s poll interval: 200 polls/s, ~11 per trigger) leave the shared
+client headroom on 2 cores.
 
-Measured per variant, in the trigger process only (the simulator runs in its own process):
-CPU seconds per poll, peak RSS and its increase over the same process idle after its imports,
-TCP connections opened (counted at httpcore's network backend, exact) and the most open at once
-(counted in-process, cross-checked by sampling the process's sockets from outside), the delay
-from remote completion to the trigger's event, and the event loop's lag.
+Measured per variant, in the trigger process only: CPU seconds per poll, polls per video, the
+delay from remote completion to the trigger's event, the event loop's lag, and (clients) peak
+RSS over the idle process, TCP connections opened (counted at httpcore's network backend) and
+the most open at once (counted in-process and sampled from outside).
 
-The defaults (50 s renders, a 5 s poll interval: 200 polls/s, ~11 per trigger) leave the shared
-client headroom on 2 cores, so the table shows per-poll costs, not a saturated loop; the issue's
-2 s interval (``--render-seconds 30 --poll-interval 2``, 500 polls/s) saturates even the shared
-client at ``POOL_SIZE = 50`` on such a machine.
-
-Run from the repository root (about 3.5 minutes for 1,000 triggers on 2 cores)::
+Run from the repository root (polling: about 15 minutes for 1,000 renders on 2 cores, most of it
+the 3x-slow scenario; clients: about 3.5 minutes)::
 
     .venv/bin/python benchmarks/trigger_scale.py
-    .venv/bin/python benchmarks/trigger_scale.py --triggers 200 --render-seconds 20 --poll-interval 2
-    .venv/bin/python benchmarks/trigger_scale.py --variants shared,per-poll,per-poll-cached-ssl --json out.json
+    .venv/bin/python benchmarks/trigger_scale.py --quick          # 50 renders, seconds: checks it runs
+    .venv/bin/python benchmarks/trigger_scale.py --scenarios scatter --triggers 300
+    .venv/bin/python benchmarks/trigger_scale.py --suite clients --variants shared,per-poll,per-poll-cached-ssl
 
 Exits 1 when a trigger does not end with a ``success`` event (or a variant fails to run).
 """
@@ -900,10 +918,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--triggers", type=int, default=1000, help="concurrent triggers (default: %(default)s)")
     parser.add_argument("--render-seconds", type=float, default=50.0, help="clients: render time (default: 50)")
-    parser.add_argument(
-        "--poll-interval", type=float, help="trigger poll interval (default: 3 for polling, 5 for clients)"
-    )
-    parser.add_argument("--estimate", type=float, default=36.0, help="polling: estimated_time, s (default: 36)")
+    parser.add_argument("--poll-interval", type=float, help="trigger poll interval (default: 5)")
+    parser.add_argument("--estimate", type=float, default=60.0, help="polling: estimated_time, s (default: 60)")
     parser.add_argument(
         "--max-poll-interval",
         type=float,
@@ -914,7 +930,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scenarios", default=",".join(SCENARIOS), help=f"polling: from {', '.join(SCENARIOS)} (default: all)"
     )
     parser.add_argument(
-        "--create-window", type=float, default=6.0, help="polling: seconds over which renders are created (default 6)"
+        "--create-window", type=float, default=10.0, help="polling: seconds over which renders are created (default 10)"
     )
     parser.add_argument(
         "--variants",
@@ -964,7 +980,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report["clients"], clients_failed = run_clients_suite(sim, variants, clients_args)
             failed |= clients_failed
         if args.suite in ("polling", "all"):  # last: its headline is the last line printed
-            args.poll_interval = args.poll_interval or 3.0
+            args.poll_interval = args.poll_interval or 5.0
             if args.max_poll_interval is None:  # the default 180 s at a 15 s interval, scaled the same way
                 args.max_poll_interval = args.poll_interval * 180 / 15
             report["polling"], polling_failed = run_polling_suite(sim, args)
