@@ -321,15 +321,13 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
         trigger = self._trigger(task)
+        how = f"every {self.poll_interval:g}s" + (
+            f" near the end (adaptive; estimate {task.estimated_time}s)" if self.adaptive_polling else ""
+        )
         if self.deferrable:
-            self.log.info(
-                "Deferring: remote task %s is %s; polling every %ss in the triggerer",
-                task.id,
-                task.state.value,
-                self.poll_interval,
-            )
+            self.log.info("Deferring: remote task %s is %s; polling %s", task.id, task.state.value, how)
             self.defer(trigger=trigger, method_name="execute_complete")
-        self.log.info("Polling remote task %s in the worker every %ss", task.id, self.poll_interval)
+        self.log.info("Polling remote task %s in the worker %s", task.id, how)
         event = asyncio.run(trigger.wait(hook=self.hook))
         return self._complete(context, event)
 
