@@ -29,6 +29,7 @@ from airflow_provider_videogen.operators.reattach import (
     UncertainPolicy,
     stored_record,
 )
+from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -62,7 +63,13 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     :param videogen_conn_id: the ``videogen`` connection.
     :param deferrable: wait in the triggerer (default), freeing the worker slot while the video
         renders; ``False`` polls in the worker with the same code.
-    :param poll_interval: seconds between status queries.
+    :param poll_interval: seconds between status queries once the render should be nearly done
+        (all along with ``adaptive_polling=False``): a finished video is seen within about this.
+    :param adaptive_polling: wait until the render should be nearly done (from the gateway's
+        ``estimated_time`` and the progress rate) before polling every ``poll_interval``, so a
+        render in flight costs a few status queries instead of one per interval.
+    :param max_poll_interval: the longest wait between two status queries (default 180 s, or
+        ``poll_interval`` if longer), which bounds what a wrong estimate costs.
     :param timeout: how long one try waits for the remote task. A timed-out try fails; its retry
         re-attaches to the same remote task instead of paying again.
     :param wait_for_completion: ``False`` returns right after submission (fan out, then wait with
@@ -85,6 +92,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         timeout: timedelta | float = timedelta(hours=1),
         wait_for_completion: bool = True,
         on_uncertain_submission: UncertainPolicy = "fail",
+        adaptive_polling: bool = True,
+        max_poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,8 +105,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         if on_uncertain_submission not in ("fail", "resubmit"):
             raise ValueError(f"on_uncertain_submission={on_uncertain_submission!r}; allowed: 'fail', 'resubmit'")
         self.on_uncertain_submission = on_uncertain_submission
-        if self.poll_interval <= 0:
-            raise ValueError(f"poll_interval={poll_interval} must be > 0 seconds")
+        self.adaptive_polling = adaptive_polling
+        self.max_poll_interval = resolve_max_poll_interval(self.poll_interval, max_poll_interval)
 
     # ---- what subclasses provide ---------------------------------------------------------------
 
@@ -138,16 +147,14 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             return self._result(context, task)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
-        trigger = self._trigger(task.id)
+        trigger = self._trigger(task)
+        how = f"every {self.poll_interval:g}s" + (
+            f" near the end (adaptive; estimate {task.estimated_time}s)" if self.adaptive_polling else ""
+        )
         if self.deferrable:
-            self.log.info(
-                "Deferring: remote task %s is %s; polling every %ss in the triggerer",
-                task.id,
-                task.state.value,
-                self.poll_interval,
-            )
+            self.log.info("Deferring: remote task %s is %s; polling %s", task.id, task.state.value, how)
             self.defer(trigger=trigger, method_name="execute_complete")
-        self.log.info("Polling remote task %s in the worker every %ss", task.id, self.poll_interval)
+        self.log.info("Polling remote task %s in the worker %s", task.id, how)
         event = asyncio.run(trigger.wait(hook=self.hook))
         return self._complete(context, event)
 
@@ -155,13 +162,20 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         """Resume after the trigger fired: check the event and turn it into a result or a failure."""
         return self._complete(context, VideoTaskEvent.from_payload(event))
 
-    def _trigger(self, task_id: str) -> VideoTaskTrigger:
+    def _trigger(self, task: VideoTask) -> VideoTaskTrigger:
+        now = time.time()
         return VideoTaskTrigger(
             videogen_conn_id=self.videogen_conn_id,
-            remote_task_id=task_id,
+            remote_task_id=task.id,
             api=self.api,
             poll_interval=self.poll_interval,
-            deadline=time.time() + self.wait_timeout,
+            deadline=now + self.wait_timeout,
+            adaptive_polling=self.adaptive_polling,
+            max_poll_interval=self.max_poll_interval,
+            estimated_time=task.estimated_time,
+            # The gateway's creation time (a re-attached task was submitted by an earlier try);
+            # never later than now, in case the gateway's clock runs ahead of ours.
+            submitted_at=min(now, task.created_at.timestamp()) if task.created_at else now,
         )
 
     # ---- submission that cannot double-bill --------------------------------------------------

@@ -14,6 +14,7 @@ from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask
 from airflow_provider_videogen.remix_result import ExtendFailurePolicy, check_extend_failure_policy
+from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -31,6 +32,12 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
 
     :param task_id_to_watch: the remote task id (templated), e.g. ``"{{ ti.xcom_pull('gen')['id'] }}"``.
     :param api: ``"generation"`` or ``"remix"``.
+    :param poll_interval: seconds between status queries near the end of the render (deferrable),
+        or between pokes (``deferrable=False``).
+    :param adaptive_polling: deferrable only: wait until the render should be nearly done (from
+        the gateway's estimate and the progress rate) before polling every ``poll_interval``.
+    :param max_poll_interval: the longest wait between two status queries (default 180 s, or
+        ``poll_interval`` if longer).
     :param on_extend_failure: remix only, as on ``VideoRemixOperator``: fail (keeping the 8 s clip
         in XCom) or accept the first segment when the extension failed.
     """
@@ -47,6 +54,8 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         deferrable: bool = True,
         poll_interval: float = 15.0,
         on_extend_failure: ExtendFailurePolicy = "fail",
+        adaptive_polling: bool = True,
+        max_poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
@@ -57,6 +66,8 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
+        self.adaptive_polling = adaptive_polling
+        self.max_poll_interval = resolve_max_poll_interval(self.poll_interval, max_poll_interval)
         check_extend_failure_policy(on_extend_failure)
         self.on_extend_failure = on_extend_failure
 
@@ -79,6 +90,11 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
                 api=self.api,
                 poll_interval=self.poll_interval,
                 deadline=time.time() + float(self.timeout),
+                adaptive_polling=self.adaptive_polling,
+                max_poll_interval=self.max_poll_interval,
+                # What the first query said (the gateway's clock, never ahead of ours).
+                estimated_time=task.estimated_time,
+                submitted_at=min(time.time(), task.created_at.timestamp()) if task.created_at else None,
             ),
             method_name="execute_complete",
         )

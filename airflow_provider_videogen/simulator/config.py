@@ -86,6 +86,13 @@ class SimulatorConfig(BaseModel):
     #: Multiplies ``render_seconds`` (0.1 = ten times faster). Fixed per task at creation.
     #: Does not apply to ``[sim:render=N]``, ``link_ttl_seconds`` or ``slow_seconds``.
     time_scale: float = Field(default=1.0, ge=0)
+    #: Each task's real render time is drawn uniformly within +-this share of the configured one
+    #: (``render_seconds * time_scale``; seeded by ``seed``), while its ``estimated_time`` stays at
+    #: the configured one: renders scatter around their estimate, as real ones do.
+    render_scatter: float = Field(default=0.0, ge=0, lt=1)
+    #: ``estimated_time`` = configured render time x this, rounded up: 3 makes every render 3x
+    #: faster than the gateway says, 1/3 three times slower. ``[sim:estimate=N]`` overrides it.
+    estimate_factor: float = Field(default=1.0, gt=0)
     #: Share of the render time a task spends ``pending``/``queued`` before ``processing``.
     pending_fraction: float = Field(default=0.1, ge=0, le=1)
     #: Download links stop working this many seconds after the task finished (not scaled).

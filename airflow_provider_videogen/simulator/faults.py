@@ -21,6 +21,10 @@ test the happy path.
 ``[sim:render=<seconds>]``
     This task takes exactly ``<seconds>`` of wall time (float). Deliberately NOT multiplied by
     ``time_scale``, so a test can rely on the number it wrote whatever the global speed.
+``[sim:estimate=<seconds>]``
+    Unified API: ``task_info.estimated_time`` says ``<seconds>`` (rounded up) whatever the task's
+    real render time, so a render can be made faster or slower than its estimate. Without it
+    the estimate is the configured render time times ``estimate_factor`` (see the config).
 ``[sim:create_status=<status>]``
     The create request is handled and the task IS created (and billed, and counted in
     ``creates_accepted``), but the answer is an error with this HTTP status. Proves that a
@@ -108,6 +112,7 @@ class Directives:
     fail_code: str | None = None
     extend_fail: bool = False
     render_seconds: float | None = None
+    estimate_seconds: float | None = None
     create_status: int | None = None
     hold_answer_seconds: float = 0.0
     stall_progress: int | None = None
@@ -147,6 +152,10 @@ def _directive(name: str, raw: str | None, remix: bool) -> dict[str, object]:
     if name == "render":
         seconds = _number(name, raw)
         return {"render_seconds": seconds}
+    if name == "estimate":
+        if remix:
+            raise DirectiveError("[sim:estimate] applies to the unified API (POST /v1/videos/generations) only")
+        return {"estimate_seconds": _number(name, raw)}
     if name == "create_status":
         status = int(_number(name, raw))
         if not 400 <= status <= 599:
@@ -165,7 +174,7 @@ def _directive(name: str, raw: str | None, remix: bool) -> dict[str, object]:
         return {name: True}
     raise DirectiveError(
         f"unknown simulator directive [sim:{name}]; known: fail, generate_fail, extend_fail, render, "
-        "create_status, hold_answer, progress_stall, empty_results, result_data"
+        "estimate, create_status, hold_answer, progress_stall, empty_results, result_data"
     )
 
 

@@ -11,6 +11,10 @@ progress 0, then ``processing`` with progress growing linearly (1-99), then ``co
 ``T``. A remix's progress 0-49 is the first 8 s segment and 50-99 the 7 s extension;
 ``remix_id_extend`` appears from 50. Failures are described in :mod:`.faults`.
 
+A generation task's ``task_info.estimated_time`` need not be its real render time: the config's
+``render_scatter`` and ``estimate_factor`` and the ``[sim:estimate=N]`` directive set them apart,
+so clients that schedule polls from the estimate can be tested against wrong estimates.
+
 All public methods of :class:`SimulatorState` are thread-safe: the event loop thread handles
 requests while a test thread calls ``reset``/``configure``/``stats``.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import random
 import secrets
 import string
 import threading
@@ -490,6 +495,7 @@ class SimulatorState:
         self._remix_aliases: dict[str, str] = {}
         self._tokens: dict[str, MediaRef] = {}
         self._seq = itertools.count(1235905)
+        self._scatter_rng = random.Random(self._config.seed)
         self.stats = Stats()
 
     # ---- settings --------------------------------------------------------------------------
@@ -510,6 +516,8 @@ class SimulatorState:
             merged = {**self._config.model_dump(), **settings}
             new = SimulatorConfig.model_validate(merged)
             self.faults.load(new, set(settings))
+            if "seed" in settings:
+                self._scatter_rng = random.Random(new.seed)
             self._config = self._strip_consumables(new)
             return self._config
 
@@ -522,14 +530,25 @@ class SimulatorState:
             self.tasks.clear()
             self._remix_aliases.clear()
             self._tokens.clear()
+            self._scatter_rng = random.Random(self._config.seed)
             self.stats = Stats()
 
     # ---- tasks -----------------------------------------------------------------------------
 
     def _render_time(self, directives: Directives) -> float:
+        """The task's real render time: the directive's exactly, else the configured one, scattered."""
         if directives.render_seconds is not None:
             return directives.render_seconds
-        return self._config.render_time()
+        scatter = self._config.render_scatter
+        factor = 1 + self._scatter_rng.uniform(-scatter, scatter) if scatter else 1.0
+        return self._config.render_time() * factor
+
+    def _estimate(self, directives: Directives) -> int:
+        """``task_info.estimated_time``: what the gateway says, which the real render may not keep."""
+        if directives.estimate_seconds is not None:
+            return math.ceil(directives.estimate_seconds)
+        nominal = directives.render_seconds if directives.render_seconds is not None else self._config.render_time()
+        return math.ceil(nominal * self._config.estimate_factor)
 
     def _media_seconds(self, seconds: float) -> float:
         cap = self._config.media_max_seconds
@@ -566,7 +585,7 @@ class SimulatorState:
                 directives=directives,
                 n=req.n or 1,
                 video_duration=duration,
-                estimated_time=math.ceil(render),
+                estimated_time=self._estimate(directives),
                 billing_rule=rule,
                 credits=credits,
             )

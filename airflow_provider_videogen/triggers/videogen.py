@@ -1,11 +1,17 @@
 """Trigger that waits for a remote video task in the triggerer, holding no worker slot.
 
 What it serializes is deliberately small: the connection id, the remote id, which API, the
-poll interval and a wall-clock deadline. No key, no headers, no response bodies: the trigger
+polling numbers (interval, longest wait, the render's estimate and submission time) and a
+wall-clock deadline. No key, no headers, no response bodies: the trigger
 table is readable by anyone with database access, and a trigger rebuilt from these arguments
 (after a triggerer restart, or on another triggerer) must continue the same remote task, not
 start a new one. The deadline is an absolute epoch time, not a remaining duration, so that a
 restart does not extend it.
+
+When to poll is decided by :class:`~airflow_provider_videogen.triggers.polling.PollSchedule`
+(adaptive polling: wait until the render should be nearly done, then every ``poll_interval``).
+Its progress history lives in memory only; a rebuilt trigger starts a new schedule, which may
+poll a little more but never misses the end or the deadline.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask, is_retryable_task_error
+from airflow_provider_videogen.triggers.polling import PollSchedule, resolve_max_poll_interval
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -41,6 +48,9 @@ TRANSIENT_POLL_ERRORS: tuple[type[Exception], ...] = (
 )
 #: Longest sleep between polls after failures.
 MAX_FAILURE_BACKOFF = 300.0
+#: A progress line is logged when the state (or remix segment) changes, else at most this often:
+#: a log line costs about as much CPU as parsing the answer, and a triggerer runs thousands.
+LOG_PROGRESS_EVERY = 60.0
 
 
 class VideoTaskEvent(BaseModel):
@@ -82,10 +92,17 @@ class VideoTaskTrigger(BaseTrigger):
     :param videogen_conn_id: the ``videogen`` connection (resolved in the triggerer, never serialized).
     :param remote_task_id: the remote task id returned at submission.
     :param api: ``"generation"`` or ``"remix"``: which query endpoint to poll.
-    :param poll_interval: seconds between status queries.
+    :param poll_interval: seconds between status queries near the end of a render (all along
+        with ``adaptive_polling=False``); never less between two queries.
     :param deadline: wall-clock epoch seconds after which a ``timeout`` event is sent.
     :param max_consecutive_failures: polls that may fail in a row (after the hook's own retries)
         before the trigger gives up with an ``error`` event.
+    :param adaptive_polling: wait until the render should be nearly done (from ``estimated_time``
+        and the progress rate) instead of polling every ``poll_interval`` from the start.
+    :param max_poll_interval: the longest wait between two queries (default: 180 s, or
+        ``poll_interval`` when that is longer).
+    :param estimated_time: the gateway's render estimate in seconds (``task_info.estimated_time``).
+    :param submitted_at: wall-clock epoch seconds of the submission.
     """
 
     def __init__(
@@ -97,6 +114,10 @@ class VideoTaskTrigger(BaseTrigger):
         poll_interval: float,
         deadline: float,
         max_consecutive_failures: int = 5,
+        adaptive_polling: bool = True,
+        max_poll_interval: float | None = None,
+        estimated_time: float | None = None,
+        submitted_at: float | None = None,
     ) -> None:
         super().__init__()
         self.videogen_conn_id = videogen_conn_id
@@ -105,6 +126,10 @@ class VideoTaskTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline)
         self.max_consecutive_failures = int(max_consecutive_failures)
+        self.adaptive_polling = bool(adaptive_polling)
+        self.max_poll_interval = resolve_max_poll_interval(self.poll_interval, max_poll_interval)
+        self.estimated_time = float(estimated_time) if estimated_time is not None else None
+        self.submitted_at = float(submitted_at) if submitted_at is not None else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -116,7 +141,22 @@ class VideoTaskTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "max_consecutive_failures": self.max_consecutive_failures,
+                "adaptive_polling": self.adaptive_polling,
+                "max_poll_interval": self.max_poll_interval,
+                "estimated_time": self.estimated_time,
+                "submitted_at": self.submitted_at,
             },
+        )
+
+    def schedule(self) -> PollSchedule:
+        """A fresh polling schedule from the serialized numbers (no history)."""
+        return PollSchedule(
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            deadline=self.deadline,
+            adaptive=self.adaptive_polling,
+            estimated_time=self.estimated_time,
+            submitted_at=self.submitted_at,
         )
 
     def _hook(self) -> VideoGenHook:
@@ -134,11 +174,15 @@ class VideoTaskTrigger(BaseTrigger):
         connection it already resolved.
         """
         hook = hook or self._hook()
+        schedule = self.schedule()
         failures = 0
         last_progress: int | None = None
-        last_state: TaskState | None = None
+        logged: tuple[TaskState, str] | None = None  # state and remix segment of the last progress line
+        logged_at = logged_progress = 0.0
+        await self._sleep(schedule.next_wait(time.time()))
         while True:
-            if time.time() >= self.deadline:
+            sent = time.time()
+            if sent >= self.deadline:
                 return self._timeout_event(last_progress)
             try:
                 task = await hook.aget_task(self.api, self.remote_task_id)
@@ -168,19 +212,41 @@ class VideoTaskTrigger(BaseTrigger):
                     status="error", task_id=self.remote_task_id, api=self.api, message=str(exc), retryable=False
                 )
             failures = 0
-            if task.progress != last_progress or task.state != last_state:
-                self._log_progress(task)
-                last_progress, last_state = task.progress, task.state
+            last_progress = task.progress
             if task.state.is_terminal:
+                self._log_progress(task)
                 return self.event_for(task, self.api)
-            await self._sleep(self.poll_interval)
+            now = time.time()
+            schedule.observe(
+                now,
+                task.progress,
+                sent_at=sent,
+                estimated_time=task.estimated_time,
+                submitted_at=task.created_at.timestamp() if task.created_at else None,
+            )
+            wait = schedule.next_wait(now)
+            phase = (task.state, task.segment if self.api is ApiKind.REMIX else "")
+            if phase != logged or (task.progress != logged_progress and now - logged_at >= LOG_PROGRESS_EVERY):
+                self._log_progress(task, wait)
+                logged, logged_at, logged_progress = phase, now, task.progress
+            await self._sleep(wait)
 
     async def _sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, min(seconds, self.deadline - time.time())))
 
-    def _log_progress(self, task: VideoTask) -> None:
+    def _log_progress(self, task: VideoTask, next_in: float | None = None) -> None:
         where = f" ({task.segment})" if self.api is ApiKind.REMIX and not task.state.is_terminal else ""
-        self.log.info("Remote task %s: %s, %d%%%s", task.id, task.state.value, task.progress, where)
+        if next_in is None:
+            self.log.info("Remote task %s: %s, %d%%%s", task.id, task.state.value, task.progress, where)
+        else:
+            self.log.info(
+                "Remote task %s: %s, %d%%%s; next check in %.1fs",
+                task.id,
+                task.state.value,
+                task.progress,
+                where,
+                next_in,
+            )
 
     def _timeout_event(self, last_progress: int | None) -> VideoTaskEvent:
         return VideoTaskEvent(

@@ -29,6 +29,7 @@ with DAG("test_remix_deferrable", schedule=None, start_date=START, catchup=False
         prompt_extend="The camera flies out to sea",
         size="1280x720",
         input_references=["{{ dag_run.conf['reference'] }}", "https://images.example.com/style.png"],
+        adaptive_polling=False,  # poll through both segments, so both are logged
         **FAST,
     )
 

@@ -36,6 +36,7 @@ def make_trigger(task_id: str) -> VideoTaskTrigger:
         api=ApiKind.REMIX,
         poll_interval=0.1,
         deadline=time.time() + 30,
+        adaptive_polling=False,  # poll through both segments, so both are logged
     )
 
 

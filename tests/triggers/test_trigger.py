@@ -49,6 +49,10 @@ def test_serialize_holds_ids_and_numbers_only(hook: VideoGenHook, simulator: Any
         "poll_interval",
         "deadline",
         "max_consecutive_failures",
+        "adaptive_polling",
+        "max_poll_interval",
+        "estimated_time",
+        "submitted_at",
     }
     text = json.dumps(kwargs).lower()
     assert simulator.api_key.lower() not in text
