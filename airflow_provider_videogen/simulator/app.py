@@ -314,6 +314,8 @@ class _Gateway:
                 elif index == 0:
                     yield body
             finished = True
+            with self.sim.lock:
+                self.sim.stats.fault("stream_completed")
         finally:
             if not finished:
                 with self.sim.lock:

@@ -40,7 +40,8 @@ requests (filter by ``method`` and ``path`` prefix; ``times``; ``retry_after``; 
 ``malformed``; a raw ``body``, ``pad_bytes`` of leading JSON whitespace, a ``trickle_seconds``
 pause before each byte, a ``location`` header). An answer streamed with ``pad_bytes`` or
 ``trickle_seconds`` that the client abandons before its end is counted as the fault source
-``stream_abandoned``. ``rate_429`` / ``rate_500`` / ``rate_502`` / ``rate_503``: random answers on
+``stream_abandoned`` (when the server notices), one sent to its end as ``stream_completed``.
+``rate_429`` / ``rate_500`` / ``rate_502`` / ``rate_503``: random answers on
 ``/v1`` routes from an RNG seeded with ``seed`` (429 and 503 carry ``Retry-After:
 retry_after_seconds``). ``get_status``: every ``GET /v1/...`` answers this status.
 ``slow_seconds``: delay before every ``/v1`` answer. ``malformed``: every ``/v1`` answer is an

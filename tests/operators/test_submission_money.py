@@ -145,7 +145,7 @@ def test_local_configuration_errors_leave_no_marker(
 
 def test_a_body_that_cannot_be_encoded_leaves_no_marker(simulator: SimulatorServer, videogen_conn: str) -> None:
     store = Store()
-    with pytest.raises(VideoGenError, match="cannot be built.*nothing was sent"):
+    with pytest.raises(VideoGenError, match=r"cannot be built.*nothing was sent"):
         run_try(store, 1, "a cat", extra_params={"guidance": float("nan")})
     assert IN_FLIGHT_KEY not in store.rows
     run_try(store, 2, "a cat", extra_params={"guidance": 1.5})  # the next try is not refused
