@@ -237,7 +237,16 @@ class VideoGenHook(BaseHook):
     @staticmethod
     def _decode(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
         try:
-            return redact_value(decode_json(response, key), key)  # type: ignore[no-any-return]
+            body = decode_json(response, key)
+            try:
+                return redact_value(body, key)  # type: ignore[no-any-return]
+            except RecursionError:
+                raise InvalidResponseError(
+                    "the JSON answer is nested too deeply to be a task",
+                    status_code=response.status_code,
+                    method=method,
+                    url=redact_url(response.request.url),
+                ) from None
         except VideoGenHTTPError as exc:
             if method == "POST":
                 exc.submission_uncertain = True

@@ -326,3 +326,12 @@ def test_connection_with_a_wrong_key(simulator: SimulatorServer, monkeypatch: py
     assert not ok
     assert "refused the API key" in message
     assert "sk-wrong-key-1234" not in message
+
+
+def test_a_deeply_nested_answer_is_an_invalid_response(
+    simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = connect(monkeypatch, simulator, max_retries=0)
+    simulator.configure(next_responses=[answer('{"a": ' * 900 + "1" + "}" * 900)])
+    with pytest.raises(InvalidResponseError):
+        hook.get_generation(TASK_ID)

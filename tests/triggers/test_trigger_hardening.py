@@ -50,8 +50,9 @@ def body(raw: str, **fault: Any) -> dict[str, Any]:
         f'{{"id": "{TASK_ID}", "status": "processing", "created": 1e20}}',
         f'{{"id": "{TASK_ID}", "status": "processing", "task_info": {{"video_duration": 1{"0" * 400}}}}}',
         "[" * 100_000 + "]" * 100_000,  # deeper than the JSON parser's recursion limit
+        '{"a": ' * 900 + "1" + "}" * 900,  # parseable, too deep for anything after the parser
     ],
-    ids=["timestamp 1e20", "duration 10**400", "deep nesting"],
+    ids=["timestamp 1e20", "duration 10**400", "deep nesting", "parseable deep nesting"],
 )
 async def test_a_malformed_answer_ends_in_one_error_event(conn: str, simulator: SimulatorServer, raw: str) -> None:
     simulator.configure(next_responses=[body(raw)])
