@@ -6,7 +6,8 @@ lines, the S3 archive, frame extraction), so no two places redact differently.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -16,11 +17,44 @@ if TYPE_CHECKING:
 _MIN_MASKED_QUERY = 8
 
 
+def _forms(secret: str) -> tuple[str, ...]:
+    """The key as it may appear in text: as is, JSON-escaped, or as a Python repr escapes it."""
+    escaped = json.dumps(secret)[1:-1]
+    return tuple(dict.fromkeys((secret, escaped, repr(secret)[1:-1])))
+
+
 def redact(text: str, secret: str | None) -> str:
     """Remove the API key from text that came from elsewhere (an error page may echo headers)."""
-    if secret and secret in text:
-        return text.replace(secret, "***")
+    if not secret:
+        return text
+    for form in _forms(secret):
+        if form and form in text:
+            text = text.replace(form, "***")
     return text
+
+
+def redact_value(value: Any, secret: str | None) -> Any:
+    """``value`` (a parsed JSON body: dicts, lists, strings) with the key removed from every string."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {redact(str(k), secret) if isinstance(k, str) else k: redact_value(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_value(item, secret) for item in value]
+    return value
+
+
+def scrub_exception(exc: BaseException, secret: str | None) -> BaseException:
+    """Remove the key from an exception's text and string attributes, in place; return it."""
+    if not secret:
+        return exc
+    exc.args = tuple(redact(a, secret) if isinstance(a, str) else a for a in exc.args)
+    for name, attr in list(vars(exc).items()):
+        if isinstance(attr, str):
+            setattr(exc, name, redact(attr, secret))
+    return exc
 
 
 def redact_url(url: str | httpx.URL) -> str:

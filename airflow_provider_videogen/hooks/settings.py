@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.hooks.connection_form import DEFAULT_BASE_URL
+from airflow_provider_videogen.hooks.extras import POOL_SIZE, parse_extras
 
 if TYPE_CHECKING:
     import httpx
@@ -21,11 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Default connections per client (connection extra ``pool_size``). One triggerer shares one
-#: async client per connection, so this bounds the TCP connections it opens to the gateway
-#: however many triggers it runs. Small on purpose: httpcore rescans its pool on every request,
-#: so CPU per poll grows with the pool (benchmarks/README.md: 10 beats 50 at 1,000 triggers).
-POOL_SIZE = 10
+__all__ = ["POOL_SIZE", "ConnectionSettings", "settings_from_connection"]
 
 #: ``(scheme, host, port)`` of a URL.
 Origin = tuple[str, str, int | None]
@@ -53,6 +50,7 @@ class ConnectionSettings:
     max_retries: int = 5
     retry_backoff: float = 1.0
     retry_backoff_max: float = 30.0
+    query_timeout: float = 120.0
     cancel_path: str | None = None
     verify_ssl: bool = True
     pool_size: int = POOL_SIZE
@@ -67,45 +65,82 @@ class ConnectionSettings:
 
 
 def settings_from_connection(conn: Connection) -> ConnectionSettings:
-    """Turn an Airflow connection into :class:`ConnectionSettings`.
+    """Turn an Airflow connection into :class:`ConnectionSettings`, or say what is wrong with it.
 
     ``host`` may be a full URL (``http://127.0.0.1:8000``) or a bare host name; a bare host uses
-    the ``schema`` field (or extra ``scheme``) as URL scheme, ``https`` by default.
+    the ``schema`` field (or extra ``scheme``) as URL scheme, ``https`` by default. Every extra
+    is checked against :class:`~.extras.ConnectionExtras`; the key is stripped of surrounding
+    whitespace (file-based secrets backends often add a newline) and refused, without being
+    shown, if it holds anything a header cannot carry. All of this happens before any request.
     """
-    extra = conn.extra_dejson or {}
+    try:
+        extras = parse_extras(conn.extra_dejson, conn.conn_id)
+    except ValueError as exc:
+        raise VideoGenError(str(exc)) from None
     host = (conn.host or "").strip().rstrip("/")
     if not host:
         base_url = DEFAULT_BASE_URL
     elif "://" in host:
         base_url = host
     else:
-        scheme = str(extra.get("scheme") or conn.schema or "https").lower()
+        scheme = extras.scheme or str(conn.schema or "https").lower()
         if scheme not in ("http", "https"):
             scheme = "https"
         base_url = f"{scheme}://{host}"
         if conn.port:
             base_url += f":{conn.port}"
-    api_key = conn.password or str(extra.get("api_key") or "")
-    if not api_key:
-        raise VideoGenError(f"Connection {conn.conn_id!r} has no API key: put it in the 'API Key' (password) field.")
-
-    def number(name: str, default: float) -> float:
-        value = extra.get(name)
-        return default if value in (None, "") else float(value)
-
-    verify = extra.get("verify_ssl", True)
+    check_base_url(base_url, conn.conn_id)
+    api_key = check_api_key(conn.password or extras.api_key or "", conn.conn_id)
     return ConnectionSettings(
         base_url=base_url,
         api_key=api_key,
-        timeout=number("timeout", 30.0),
-        connect_timeout=number("connect_timeout", 10.0),
-        max_retries=int(number("max_retries", 5)),
-        retry_backoff=number("retry_backoff", 1.0),
-        retry_backoff_max=number("retry_backoff_max", 30.0),
-        cancel_path=extra.get("cancel_path") or None,
-        pool_size=int(number("pool_size", POOL_SIZE)),
-        verify_ssl=str(verify).lower() not in ("false", "0", "no"),
+        timeout=extras.timeout,
+        connect_timeout=extras.connect_timeout,
+        query_timeout=extras.query_timeout,
+        max_retries=extras.max_retries,
+        retry_backoff=extras.retry_backoff,
+        retry_backoff_max=extras.retry_backoff_max,
+        cancel_path=extras.cancel_path,
+        # The module's POOL_SIZE when the extra is unset (benchmarks/trigger_scale.py overrides it).
+        pool_size=extras.pool_size if "pool_size" in extras.model_fields_set else POOL_SIZE,
+        verify_ssl=extras.verify_ssl,
     )
+
+
+def check_base_url(base_url: str, conn_id: str | None) -> None:
+    """Refuse a base URL httpx could not send to (``htps://``, no host), naming the connection."""
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise VideoGenError(f"Connection {conn_id!r}: base URL {base_url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise VideoGenError(
+            f"Connection {conn_id!r}: base URL {base_url!r} must be http:// or https:// followed by a host"
+        )
+
+
+def check_api_key(raw: str, conn_id: str | None) -> str:
+    """The key without surrounding whitespace; refuse one with characters a header cannot carry.
+
+    The error names the position and kind of the bad character, never the key: an HTTP library's
+    own error (``Illegal header value b'Bearer ...'``) would print it in full.
+    """
+    key = raw.strip()
+    if not key:
+        raise VideoGenError(f"Connection {conn_id!r} has no API key: put it in the 'API Key' (password) field.")
+    for position, char in enumerate(key, start=1):
+        if not 0x21 <= ord(char) <= 0x7E:
+            kind = (
+                "a space"
+                if char == " "
+                else ("a control character" if ord(char) < 0x20 or ord(char) == 0x7F else "a non-ASCII character")
+            )
+            raise VideoGenError(
+                f"Connection {conn_id!r}: the API key contains {kind} at position {position} of {len(key)}; "
+                "an API key is printable ASCII without spaces. Check the secret's value (the key is not shown)."
+            )
+    return key
 
 
 def mask_api_key(secret: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,8 +30,8 @@ from airflow_provider_videogen.exceptions import (
     ServerError,
     VideoGenHTTPError,
 )
-from airflow_provider_videogen.hooks.redaction import mask_signed_query, redact, redact_url
-from airflow_provider_videogen.hooks.retries import RetryPolicy, parse_retry_after
+from airflow_provider_videogen.hooks.redaction import mask_signed_query, redact, redact_url, redact_value
+from airflow_provider_videogen.hooks.retries import NOT_SENT_ERRORS, RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.settings import ConnectionSettings, Origin, url_origin
 from airflow_provider_videogen.models import ApiError
 
@@ -40,6 +41,12 @@ if TYPE_CHECKING:
 USER_AGENT = f"airflow-provider-videogen/{__version__} httpx/{httpx.__version__}"
 #: How much of an undecodable body to show in an error.
 BODY_EXCERPT_CHARS = 200
+#: Largest JSON answer the hook reads. A task answer is a few KiB; a bigger one is a broken or
+#: hostile gateway, and parsing 300 MiB of JSON would take about 900 MiB of a triggerer's memory.
+MAX_JSON_BODY_BYTES = 4 * 1024 * 1024
+#: Transport errors that prove the request never left this machine (nothing can have been
+#: created): the ones the retry policy may retry, and a URL scheme httpx cannot send to.
+UNSENT_ERRORS: tuple[type[Exception], ...] = (*NOT_SENT_ERRORS, httpx.UnsupportedProtocol)
 
 
 def masking_request_hook(home: Origin | None = None) -> Callable[[httpx.Request], None]:
@@ -99,6 +106,105 @@ def build_client_kwargs(settings: ConnectionSettings, ssl_context: ssl.SSLContex
 
 
 # ---------------------------------------------------------------------------------------------
+# Sending one request: a bounded body in a bounded time
+# ---------------------------------------------------------------------------------------------
+
+
+class TotalTimeout(httpx.ReadTimeout):
+    """The answer did not arrive whole within the request's total time limit.
+
+    httpx's timeouts bound each read, so a server sending a byte a second never trips them; this
+    bounds the whole exchange. A ``ReadTimeout``, so the retry policy treats it like one: a query
+    is retried, a create is reported as possibly received (its bytes were sent).
+    """
+
+
+def _too_large(response: httpx.Response, limit: int) -> InvalidResponseError:
+    request = response.request
+    return InvalidResponseError(
+        f"the answer is larger than {limit // (1024 * 1024)} MiB, the most the hook reads for a JSON answer; "
+        "a task answer is a few KiB",
+        status_code=response.status_code,
+        method=request.method,
+        url=redact_url(request.url),
+    )
+
+
+def _check_length(response: httpx.Response, limit: int) -> None:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and len(declared) < 20 and int(declared) > limit:
+        raise _too_large(response, limit)
+
+
+def _buffered(response: httpx.Response, chunks: list[bytes]) -> httpx.Response:
+    """A fully read copy of a streamed answer (decoded already, so without encoding headers)."""
+    headers = [
+        (k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")
+    ]
+    return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request)
+
+
+def send_bounded(
+    client: httpx.Client,
+    request: httpx.Request,
+    *,
+    follow_redirects: bool,
+    time_limit: float,
+    limit: int = MAX_JSON_BODY_BYTES,
+) -> httpx.Response:
+    """Send ``request`` and read its answer, at most ``limit`` bytes and ``time_limit`` seconds in all.
+
+    Streamed, so an oversized answer is refused after ``limit`` bytes instead of being read
+    whole. The time is checked between chunks: the total is bounded by ``time_limit`` plus one
+    read timeout.
+    """
+    started = time.monotonic()
+    response = client.send(request, stream=True, follow_redirects=follow_redirects)
+    try:
+        _check_length(response, limit)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(response, limit)
+            chunks.append(chunk)
+            if time.monotonic() - started > time_limit:
+                raise TotalTimeout(f"the answer took longer than {time_limit:g}s in all", request=request)
+    finally:
+        response.close()
+    return _buffered(response, chunks)
+
+
+async def asend_bounded(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    follow_redirects: bool,
+    time_limit: float,
+    limit: int = MAX_JSON_BODY_BYTES,
+) -> httpx.Response:
+    """:func:`send_bounded` for the event loop, where the time limit is exact (``asyncio.timeout``)."""
+    try:
+        async with asyncio.timeout(time_limit):
+            response = await client.send(request, stream=True, follow_redirects=follow_redirects)
+            try:
+                _check_length(response, limit)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(response, limit)
+                    chunks.append(chunk)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise TotalTimeout(f"the answer took longer than {time_limit:g}s in all", request=request) from None
+    return _buffered(response, chunks)
+
+
+# ---------------------------------------------------------------------------------------------
 # Responses and errors
 # ---------------------------------------------------------------------------------------------
 
@@ -117,7 +223,7 @@ def decode_json(response: httpx.Response, secret: str | None = None) -> dict[str
     request = response.request
     try:
         body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidResponseError(
             f"the body is not JSON ({response.headers.get('content-type', 'no content type')}): "
             f"{excerpt(response, secret)!r}",
@@ -141,9 +247,10 @@ def error_for_response(response: httpx.Response, secret: str | None = None) -> V
     status = response.status_code
     try:
         body: Any = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         body = None
-    api = ApiError.from_body(body)
+    # Everything the gateway wrote may echo the key (a proxy reflecting headers): redact all of it.
+    api = ApiError.from_body(redact_value(body, secret))
     common: dict[str, Any] = {
         "status_code": status,
         "api_code": api.code,
@@ -151,6 +258,14 @@ def error_for_response(response: httpx.Response, secret: str | None = None) -> V
         "url": redact_url(request.url),
         "param": api.param,
     }
+    if 300 <= status < 400:
+        location = response.headers.get("location", "")
+        return BadRequestError(
+            f"the gateway answered with a redirect to {redact_url(location) if location else 'nowhere'}, which is "
+            "not followed for a create: its body would be sent again to another address (perhaps over plain "
+            "http). Nothing was created; set the connection's base URL to the address the gateway uses",
+            **common,
+        )
     if body is None or (not api.message and not api.code):
         message = f"undecodable error body: {excerpt(response, secret)!r}"
         if status < 500 and status not in (401, 402, 403, 404, 413, 429) and body is None:

@@ -12,14 +12,19 @@ read raw bodies. A sync ``httpx.Client`` serves operators, and ``a*`` methods us
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 from airflow.sdk import BaseHook
 
 from airflow_provider_videogen.exceptions import (
+    InvalidRequestError,
     InvalidResponseError,
     NotFoundError,
     SubmissionUncertainError,
@@ -28,7 +33,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenHTTPError,
 )
 from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
-from airflow_provider_videogen.hooks.redaction import redact_url
+from airflow_provider_videogen.hooks.redaction import redact, redact_url, redact_value, scrub_exception
 from airflow_provider_videogen.hooks.retries import RetryPolicy
 from airflow_provider_videogen.hooks.settings import (
     ConnectionSettings,
@@ -37,10 +42,13 @@ from airflow_provider_videogen.hooks.settings import (
     settings_from_connection,
 )
 from airflow_provider_videogen.hooks.transport import (
+    UNSENT_ERRORS,
+    asend_bounded,
     build_client_kwargs,
     decode_json,
     error_for_response,
     masking_request_hook,
+    send_bounded,
     shared_async_client,
 )
 from airflow_provider_videogen.models import (
@@ -52,9 +60,7 @@ from airflow_provider_videogen.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
-
-    pass
+    from collections.abc import Callable, Iterator, Sequence
 
 GENERATION_CREATE_PATH = "/v1/videos/generations"
 GENERATION_QUERY_PATH = "/v1/tasks/{task_id}"
@@ -142,30 +148,85 @@ class VideoGenHook(BaseHook):
             del self.__dict__["_client"]
 
     # ---- requests: the retry policy's one loop, then our exceptions --------------------------
+    #
+    # Order matters for money: the connection is resolved and the request built (and its body
+    # encoded) first; ``before_send`` (the operators' in-flight marker) runs only then, right
+    # before the first byte is sent, so an error that happens locally leaves no marker behind.
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        client, key = self._client, self.settings.api_key
+    def _request(
+        self, method: str, path: str, *, before_send: Callable[[], None] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        settings = self.settings
+        client, key = self._client, settings.api_key
+        request = self._build(client, method, path, key, **kwargs)
+        if before_send is not None:
+            before_send()
         try:
             response = self._retry.send(
-                lambda: client.request(method, path, **kwargs), method=method, target=path, log=self.log
+                lambda: send_bounded(
+                    client, request, follow_redirects=method != "POST", time_limit=settings.query_timeout
+                ),
+                method=method,
+                target=path,
+                log=self.log,
             )
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:
             raise self._transport_error(method, path, exc) from None
+        except VideoGenError as exc:
+            raise self._scrubbed(exc, method, key) from None
         return self._body(method, response, key)
 
-    async def _arequest(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _arequest(
+        self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """The async request; ``deadline`` (epoch seconds, a trigger's) bounds it with its retries."""
         settings = await self.asettings()
         shared = await shared_async_client(settings)
+        key = settings.api_key
+        request = self._build(shared.client, method, path, key, **kwargs)
+        budget = settings.query_timeout
 
         async def send() -> httpx.Response:
+            limit = budget if deadline is None else max(0.001, min(budget, deadline - time.time()))
             async with shared.gate:
-                return await shared.client.request(method, path, **kwargs)
+                return await asend_bounded(shared.client, request, follow_redirects=method != "POST", time_limit=limit)
 
+        remaining = None if deadline is None else deadline - time.time()
         try:
-            response = await shared.retry.asend(send, method=method, target=path, log=self.log)
-        except httpx.TransportError as exc:
+            if remaining is not None and remaining <= 0:
+                raise httpx.ReadTimeout("the deadline had passed before the request", request=request)
+            async with asyncio.timeout(remaining):
+                response = await shared.retry.asend(send, method=method, target=path, log=self.log)
+        except TimeoutError:
+            raise VideoGenConnectionError(
+                f"{method} {settings.base_url}{path}: the deadline passed before the gateway answered"
+            ) from None
+        except httpx.HTTPError as exc:
             raise self._transport_error(method, path, exc) from None
-        return self._body(method, response, settings.api_key)
+        except VideoGenError as exc:
+            raise self._scrubbed(exc, method, key) from None
+        return self._body(method, response, key)
+
+    def _build(
+        self, client: httpx.Client | httpx.AsyncClient, method: str, path: str, key: str, **kwargs: Any
+    ) -> httpx.Request:
+        """The request with its body encoded; an error here provably sent nothing."""
+        try:
+            return client.build_request(method, path, **kwargs)
+        except (TypeError, ValueError, httpx.InvalidURL) as exc:
+            raise VideoGenError(
+                redact(
+                    f"{method} {path}: the request cannot be built ({type(exc).__name__}: {exc}); nothing was sent", key
+                )
+            ) from None
+
+    @staticmethod
+    def _scrubbed(exc: VideoGenError, method: str, key: str) -> VideoGenError:
+        """An error raised while reading an answer: key removed; a create's answer left it uncertain."""
+        if method == "POST" and isinstance(exc, InvalidResponseError):
+            exc.submission_uncertain = True
+        scrub_exception(exc, key)
+        return exc
 
     def _body(self, method: str, response: httpx.Response, key: str) -> dict[str, Any]:
         """The final answer's JSON body, or the exception its status means."""
@@ -176,34 +237,57 @@ class VideoGenHook(BaseHook):
     @staticmethod
     def _decode(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
         try:
-            return decode_json(response, key)
+            body = decode_json(response, key)
+            try:
+                return redact_value(body, key)  # type: ignore[no-any-return]
+            except RecursionError:
+                raise InvalidResponseError(
+                    "the JSON answer is nested too deeply to be a task",
+                    status_code=response.status_code,
+                    method=method,
+                    url=redact_url(response.request.url),
+                ) from None
         except VideoGenHTTPError as exc:
             if method == "POST":
                 exc.submission_uncertain = True
-            raise
+            raise scrub_exception(exc, key) from None
 
     @staticmethod
     def _http_error(method: str, response: httpx.Response, key: str) -> VideoGenHTTPError:
         exc = error_for_response(response, key)
         # A 5xx to a create may come from a proxy after the upstream accepted the job.
         exc.submission_uncertain = method == "POST" and response.status_code >= 500
+        scrub_exception(exc, key)
         return exc
 
-    def _transport_error(self, method: str, path: str, exc: httpx.TransportError) -> VideoGenError:
+    def _transport_error(self, method: str, path: str, exc: httpx.HTTPError) -> VideoGenError:
         base = self._settings.base_url if self._settings else "the gateway"
-        if method == "POST" and not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+        key = self._settings.api_key if self._settings else None
+        if method == "POST" and not isinstance(exc, UNSENT_ERRORS):
             return SubmissionUncertainError(
                 f"POST {base}{path}: {type(exc).__name__} after the request was sent; the job may have been "
                 "created and may be billed. It is not resubmitted automatically: check the gateway's task "
                 "list before submitting again."
             )
-        return VideoGenConnectionError(f"{method} {base}{path}: {type(exc).__name__}: {exc or 'no detail'}")
+        if not isinstance(exc, httpx.TransportError):  # a body httpx could not decode, too many redirects
+            return InvalidResponseError(
+                redact(f"{type(exc).__name__}: {exc or 'no detail'}", key), method=method, url=f"{base}{path}"
+            )
+        return VideoGenConnectionError(
+            redact(f"{method} {base}{path}: {type(exc).__name__}: {exc or 'no detail'}", key)
+        )
 
     # ---- unified generation API ----------------------------------------------------------
 
-    def submit_generation(self, request: GenerationRequest) -> VideoTask:
-        """Create a generation task. Never retried once sent: a duplicate would be billed."""
-        body = self._request("POST", GENERATION_CREATE_PATH, json=request.to_api_body())
+    def submit_generation(
+        self, request: GenerationRequest, *, before_send: Callable[[], None] | None = None
+    ) -> VideoTask:
+        """Create a generation task. Never retried once sent: a duplicate would be billed.
+
+        ``before_send`` runs once the request is built, immediately before it is sent (the
+        operators write their in-flight marker there).
+        """
+        body = self._request("POST", GENERATION_CREATE_PATH, json=request.to_api_body(), before_send=before_send)
         task = self._parse(ApiKind.GENERATION, body, uncertain=True)
         self.log.info(
             "Submitted %s generation %s: %s credits reserved (%s), estimated %ss",
@@ -223,10 +307,10 @@ class VideoGenHook(BaseHook):
 
     # ---- 15 s remix API -------------------------------------------------------------------
 
-    def submit_remix(self, request: RemixRequest) -> VideoTask:
+    def submit_remix(self, request: RemixRequest, *, before_send: Callable[[], None] | None = None) -> VideoTask:
         """Create a 15 s remix task (multipart/form-data, the only body this API accepts)."""
         parts = self._remix_parts(request)
-        body = self._request("POST", REMIX_CREATE_PATH, files=parts)
+        body = self._request("POST", REMIX_CREATE_PATH, files=parts, before_send=before_send)
         task = self._parse(ApiKind.REMIX, body, uncertain=True)
         self.log.info(
             "Submitted %s remix %s with %d reference(s): %s",
@@ -261,11 +345,12 @@ class VideoGenHook(BaseHook):
     # ---- either API ------------------------------------------------------------------------
 
     def get_task(self, api: ApiKind, task_id: str) -> VideoTask:
-        body = self._request("GET", QUERY_PATHS[api].format(task_id=task_id))
+        body = self._request("GET", task_path(QUERY_PATHS[api], task_id))
         return self._parse(api, body)
 
-    async def aget_task(self, api: ApiKind, task_id: str) -> VideoTask:
-        body = await self._arequest("GET", QUERY_PATHS[api].format(task_id=task_id))
+    async def aget_task(self, api: ApiKind, task_id: str, *, deadline: float | None = None) -> VideoTask:
+        """Query a task; ``deadline`` (epoch seconds) bounds the query and its retries (a trigger's)."""
+        body = await self._arequest("GET", task_path(QUERY_PATHS[api], task_id), deadline=deadline)
         return self._parse(api, body)
 
     async def acancel(self, api: ApiKind, task_id: str) -> bool:
@@ -273,14 +358,18 @@ class VideoGenHook(BaseHook):
         settings = await self.asettings()
         if not settings.cancel_path:
             return False
-        await self._arequest("POST", settings.cancel_path.format(task_id=task_id, api=api.value))
+        check_task_id(task_id)
+        await self._arequest("POST", settings.cancel_path.format(task_id=quote(task_id, safe=""), api=api.value))
         return True
 
     def _parse(self, api: ApiKind, body: dict[str, Any], *, uncertain: bool = False) -> VideoTask:
+        """The task in an answer (already redacted); any malformed answer is :class:`InvalidResponseError`."""
         try:
             return VideoTask.from_response(api, body)
-        except ValueError as exc:
-            err = InvalidResponseError(f"unexpected {api.value} task body ({exc}): {str(body)[:200]!r}")
+        except (ValueError, TypeError, OverflowError, OSError, KeyError, AttributeError, RecursionError) as exc:
+            key = self._settings.api_key if self._settings else None
+            detail = redact(f"{type(exc).__name__}: {exc}"[:300], key)
+            err = InvalidResponseError(f"unexpected {api.value} task body ({detail}): {redact(str(body)[:200], key)!r}")
             err.submission_uncertain = uncertain
             raise err from None
 
@@ -330,7 +419,7 @@ class VideoGenHook(BaseHook):
     def chat_completion(self, messages: Sequence[dict[str, str]], *, model: str, **params: Any) -> str:
         """Ask the gateway's OpenAI-compatible chat API; return the first choice's text."""
         body = self._request("POST", CHAT_COMPLETIONS_PATH, json={"model": model, "messages": list(messages), **params})
-        try:
+        try:  # the body is redacted already (a model asked to repeat its input may echo the key)
             return str(body["choices"][0]["message"]["content"])
         except (KeyError, IndexError, TypeError):
             raise InvalidResponseError(
@@ -340,19 +429,65 @@ class VideoGenHook(BaseHook):
     # ---- UI test button ----------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the base URL and the key without creating (or paying for) anything.
+        """Check the base URL and the key without creating (or paying for) anything; say what was checked.
 
-        It queries a task id that cannot exist: "not found" proves the gateway answered and
-        accepted the key; 401/403 proves the key is wrong.
+        It queries a task id that cannot exist. Only "not found" (404) proves both that the
+        gateway answered and that it accepted the key (it authenticates before it looks the task
+        up); 401/403 proves the key is refused. Any other answer (400 included) proves that
+        something answered, not that the key works, and is reported as a failure.
         """
+        not_checked = "Not checked: the key's access to each model, and the account's credits."
         try:
-            self._request("GET", GENERATION_QUERY_PATH.format(task_id=self._CONNECTION_PROBE_ID))
-        except NotFoundError:
-            return True, f"Connected to {self.settings.base_url}; the API key was accepted."
+            settings = self.settings
+            self._request("GET", task_path(GENERATION_QUERY_PATH, self._CONNECTION_PROBE_ID))
+        except NotFoundError as exc:
+            if exc.api_code is None:  # a web server's own 404 page, not the gateway's answer
+                return False, (
+                    f"{settings.base_url} answered 404 without the gateway's error body: the base URL may point "
+                    f"to another server, and the API key could not be verified: {exc}"
+                )
+            return True, (
+                f"Connected to {settings.base_url}: a query for a made-up task id was authenticated and answered "
+                f"'not found', so the API key was accepted. Nothing was created. {not_checked}"
+            )
         except VideoGenHTTPError as exc:
-            if exc.status == 400:
-                return True, f"Connected to {self.settings.base_url}; the API key was accepted."
-            return False, str(exc)
+            if exc.status in (401, 403):
+                return False, f"The gateway refused the API key: {exc}"
+            return False, (
+                f"Something answered at the base URL, but with HTTP {exc.status} instead of 'not found' for a "
+                f"made-up task id, so the API key could not be verified: {exc}"
+            )
         except VideoGenError as exc:
             return False, str(exc)
-        return True, f"Connected to {self.settings.base_url}."
+        return False, (
+            f"{settings.base_url} answered a query for a task id that cannot exist as if it existed: this does "
+            "not look like the video gateway, and the API key could not be verified."
+        )
+
+
+#: What a remote task id may contain before it is put into a URL path: the gateway's ids are
+#: letters, digits, ``-`` and ``_`` (``task-unified-...``, ``video_...``); ``.`` and ``:`` are
+#: allowed after the first character. Anything else (``/``, ``..``, ``?``) could send the
+#: authenticated request to another endpoint of the gateway.
+TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,255}$")
+
+
+def check_task_id(task_id: str) -> str:
+    """Refuse a remote task id that is not a plain token, before any request."""
+    if not isinstance(task_id, str) or not TASK_ID_PATTERN.fullmatch(task_id):
+        raise InvalidRequestError(
+            "remote task id",
+            [
+                (
+                    "task_id",
+                    f"task_id={str(task_id)[:80]!r} is not a remote task id: allowed are 1-256 letters, digits, "
+                    "'-', '_', '.' and ':', starting with a letter or digit",
+                )
+            ],
+        )
+    return task_id
+
+
+def task_path(template: str, task_id: str) -> str:
+    """``template`` with a checked, quoted task id in place of ``{task_id}``."""
+    return template.format(task_id=quote(check_task_id(task_id), safe=""))

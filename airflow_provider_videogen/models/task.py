@@ -102,27 +102,42 @@ def parse_status(raw: Any) -> TaskState:
 
 
 def parse_progress(raw: Any) -> int:
-    """``61``, ``61.0``, ``"61"`` or ``"61%"`` -> 61, clamped to 0..100; anything else -> 0."""
+    """``61``, ``61.0``, ``"61"`` or ``"61%"`` -> 61, clamped to 0..100; anything else -> 0.
+
+    A number too large to be a float (``10**400``) is clamped like any other large number.
+    """
     if raw is None or isinstance(raw, bool):
         return 0
-    if isinstance(raw, (int, float)):
-        value = float(raw)
+    if isinstance(raw, int):
+        return min(100, max(0, raw))
+    if isinstance(raw, float):
+        value = raw
     else:
         text = str(raw).strip().rstrip("%").strip()
         try:
             value = float(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             return 0
     if math.isnan(value):
         return 0
     return int(min(100, max(0, value)))
 
 
-def _timestamp(raw: Any) -> datetime | None:
-    if raw in (None, "", 0):
+def _timestamp(raw: Any, name: str = "timestamp") -> datetime | None:
+    """A Unix time or an ISO 8601 string; an unreadable string is ``None``, an impossible number an error.
+
+    A number out of the calendar's range (``1e20``, ``1e400``) is a broken answer, not a missing
+    value: the times decide whether a finished video's links may be re-used.
+    """
+    if raw is None or raw == "" or (isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw == 0):
         return None
+    if isinstance(raw, bool):
+        raise ValueError(f"{name} is {raw!r}, not a time")
     if isinstance(raw, (int, float)):
-        return datetime.fromtimestamp(float(raw), tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(float(raw), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"{name} {str(raw)[:40]} is not a possible Unix time") from None
     try:
         parsed = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except ValueError:
@@ -207,12 +222,12 @@ class VideoTask(BaseModel):
             video_urls=urls,
             error_code=normalize_error_code(error.get("code")),
             error_message=error.get("message") or None,
-            credits_reserved=_float(usage.get("credits_reserved")),
+            credits_reserved=_float(usage.get("credits_reserved"), "usage.credits_reserved"),
             billing_rule=usage.get("billing_rule"),
-            estimated_time=_int(info.get("estimated_time")),
-            video_duration=_int(info.get("video_duration")),
-            created_at=_timestamp(data.get("created")),
-            completed_at=_timestamp(data.get("completed_at") or data.get("finished_at")),
+            estimated_time=_int(info.get("estimated_time"), "task_info.estimated_time"),
+            video_duration=_int(info.get("video_duration"), "task_info.video_duration"),
+            created_at=_timestamp(data.get("created"), "created"),
+            completed_at=_timestamp(data.get("completed_at") or data.get("finished_at"), "completed_at"),
             raw=dict(body),
         )
 
@@ -271,8 +286,8 @@ class VideoTask(BaseModel):
             remix_id_extend=video.get("remix_id_extend") or None,
             error_code=error_code,
             error_message=error_message,
-            created_at=_timestamp(video.get("created_at") or outer.get("submit_time")),
-            completed_at=_timestamp(video.get("completed_at") or outer.get("finish_time")),
+            created_at=_timestamp(video.get("created_at") or outer.get("submit_time"), "created_at"),
+            completed_at=_timestamp(video.get("completed_at") or outer.get("finish_time"), "completed_at"),
             raw=dict(body),
         )
 
@@ -329,15 +344,25 @@ def _is_envelope(body: Mapping[str, Any]) -> bool:
     )
 
 
-def _float(raw: Any) -> float | None:
+def _float(raw: Any, name: str = "number") -> float | None:
+    """A number, tolerantly: junk (``"n/a"``) is ``None``; one no float can hold is an error."""
+    if raw is None or isinstance(raw, bool):
+        return None
     try:
-        return None if raw is None else float(raw)
+        value = float(raw)
     except (TypeError, ValueError):
         return None
+    except OverflowError:
+        raise ValueError(f"{name} {str(raw)[:40]}... is out of range") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} is {value}, not a finite number")
+    return value
 
 
-def _int(raw: Any) -> int | None:
-    try:
-        return None if raw is None else int(raw)
-    except (TypeError, ValueError):
+def _int(raw: Any, name: str = "number") -> int | None:
+    value = _float(raw, name)
+    if value is None:
         return None
+    if abs(value) > 2**53:
+        raise ValueError(f"{name} {str(raw)[:40]} is out of range")
+    return int(value)

@@ -14,10 +14,18 @@ try of that task instance; the operators record the remote id there the moment i
 | a remix whose extension failed, with ``accept_first_segment``  | re-use its first 8 s            |
 | a remote task that succeeded, links expired or about to        | submit (the video is gone)      |
 | a remote task that failed or was cancelled                     | submit (a failure is not billed)|
-| a remote task the gateway no longer knows (404)                | submit                          |
+| a remote task the gateway no longer knows (404 twice in a row)  | submit                          |
 | a remote task for a *different* request (edited DAG, then cleared) | submit                      |
-| a submission in flight with no id (crash or lost answer mid-POST) | fail, unless                 |
-|                                                                |  ``on_uncertain_submission="resubmit"`` |
+| a submission in flight with no id (crash or lost answer mid-POST), | fail, unless                 |
+| whatever record an earlier try left                            |  ``on_uncertain_submission="resubmit"`` |
+
+The in-flight marker is written only once the request is built, immediately before its first
+byte is sent, and deleted when the create provably never left the machine (refused
+connection, bad local configuration) or when its answer is recorded. A marker for this
+request that no record answers means a create may be rendering that nobody knows the id of,
+however the recorded task (if any) ended: every later try refuses, until a human looks.
+A single 404 for the stored id is confirmed by a second query before anything is resubmitted,
+so one misrouted answer (a proxy, a restarted node) does not bill twice.
 
 "Cleared" counts as a new try of the same task instance: with Airflow's default
 ``[state_store] clear_on_success = False`` the store survives a clear, so clearing a
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,8 +52,12 @@ from airflow_provider_videogen.models import LINK_TTL, ApiKind, TaskState, Video
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import TypeAlias
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
+
+    #: ``submit(request, before_send)``: sends the create; calls ``before_send`` right before sending.
+    Submit: TypeAlias = Callable[[BaseModel, Callable[[], None]], VideoTask]
 
 Action = Literal["submit", "reattach", "reuse", "refuse"]
 UncertainPolicy = Literal["fail", "resubmit"]
@@ -52,6 +65,8 @@ UncertainPolicy = Literal["fail", "resubmit"]
 #: Task state store keys. Renaming them breaks re-attach for tasks in flight during an upgrade.
 RECORD_KEY = "videogen_remote_task"
 IN_FLIGHT_KEY = "videogen_submission_in_flight"
+#: Pause before the second query that confirms a 404 for a stored task.
+NOT_FOUND_CONFIRM_DELAY = 2.0
 #: How long the store keeps the record: long enough to re-use a finished video until its links expire.
 RECORD_RETENTION = LINK_TTL * 2
 
@@ -68,6 +83,9 @@ class SubmissionRecord(BaseModel):
     submitted_at: datetime
     credits_reserved: float | None = None
     try_number: int | None = None
+    #: ``started_at`` of the in-flight marker this record answers: a marker left behind by a
+    #: crash between writing the record and deleting the marker is recognised as answered.
+    marker_started_at: datetime | None = None
 
 
 class InFlightMarker(BaseModel):
@@ -108,13 +126,13 @@ def decide(
     ``remote`` is ``None`` when there is no record or the gateway answered 404 for it.
     """
     now = now or utcnow()
+    if marker is not None and marker.fingerprint == current_fingerprint and not _answered(record, marker):
+        return Decision(
+            "refuse",
+            f"an earlier try (try {marker.try_number}) started submitting this request at "
+            f"{marker.started_at.isoformat()} and never learned whether the gateway accepted it",
+        )
     if record is None:
-        if marker is not None and marker.fingerprint == current_fingerprint:
-            return Decision(
-                "refuse",
-                f"an earlier try (try {marker.try_number}) started submitting this request at "
-                f"{marker.started_at.isoformat()} and never learned whether the gateway accepted it",
-            )
         return Decision("submit", "no earlier submission for this task instance")
     if record.fingerprint != current_fingerprint:
         return Decision("submit", f"the stored task {record.id} was submitted for a different request")
@@ -132,6 +150,11 @@ def decide(
         "submit",
         f"task {record.id} ended {remote.state.value} ({remote.error_code or 'no code'}); failures are not billed",
     )
+
+
+def _answered(record: SubmissionRecord | None, marker: InFlightMarker) -> bool:
+    """True when ``record`` is the answer to ``marker`` (the try crashed before deleting the marker)."""
+    return record is not None and record.marker_started_at is not None and record.marker_started_at == marker.started_at
 
 
 def load_model(cls: type[BaseModel], raw: Any) -> Any:
@@ -182,9 +205,7 @@ class SubmissionGuard:
         self.accept_partial = accept_partial
         self.try_number = try_number
 
-    def submit_or_reattach(
-        self, request: BaseModel, submit: Callable[[BaseModel], VideoTask], describe: Callable[[BaseModel], str]
-    ) -> VideoTask:
+    def submit_or_reattach(self, request: BaseModel, submit: Submit, describe: Callable[[BaseModel], str]) -> VideoTask:
         """The remote task for ``request``: an earlier try's when it can still serve, else a new one."""
         store, print_ = self.store, fingerprint(request)
         if store is None:
@@ -192,12 +213,7 @@ class SubmissionGuard:
             return self._submit(request, submit, describe, print_)
         record = load_model(SubmissionRecord, store.get(RECORD_KEY))
         marker = load_model(InFlightMarker, store.get(IN_FLIGHT_KEY))
-        remote: VideoTask | None = None
-        if record is not None:
-            try:
-                remote = self.hook.get_task(record.api, record.id)
-            except NotFoundError:
-                remote = None
+        remote = self._remote(record) if record is not None else None
         decision = decide(record, marker, remote, print_, accept_partial=self.accept_partial)
         if decision.action == "refuse" and self.on_uncertain == "resubmit":
             self.log.warning("%s; resubmitting because on_uncertain_submission='resubmit'", decision.reason)
@@ -214,27 +230,53 @@ class SubmissionGuard:
             self.log.info("Submitting a new task: %s", decision.reason)
         return self._submit(request, submit, describe, print_)
 
+    def _remote(self, record: SubmissionRecord) -> VideoTask | None:
+        """What the gateway says about the stored task; ``None`` only after two 404s in a row.
+
+        One 404 may be a proxy routing the query to the wrong place or a node that has not
+        caught up; resubmitting on it would bill a second video while the first renders.
+        """
+        for attempt in range(2):
+            try:
+                return self.hook.get_task(record.api, record.id)
+            except NotFoundError:
+                if attempt == 0:
+                    self.log.warning(
+                        "The gateway answered 404 for stored task %s; asking again in %.0fs before resubmitting",
+                        record.id,
+                        NOT_FOUND_CONFIRM_DELAY,
+                    )
+                    time.sleep(NOT_FOUND_CONFIRM_DELAY)
+        return None
+
     def _submit(
         self,
         request: BaseModel,
-        submit: Callable[[BaseModel], VideoTask],
+        submit: Submit,
         describe: Callable[[BaseModel], str],
         print_: str,
     ) -> VideoTask:
         store = self.store
         self.log.info("Submitting %s", describe(request))
-        if store is not None:
-            marker = InFlightMarker(fingerprint=print_, started_at=utcnow(), try_number=self.try_number)
-            store.set(IN_FLIGHT_KEY, marker.model_dump(mode="json"), retention=RECORD_RETENTION)
+        written: list[InFlightMarker] = []
+
+        def before_send() -> None:
+            # Called by the hook once the connection is resolved and the request built: only
+            # from here on can the gateway have seen anything.
+            if store is not None and not written:
+                marker = InFlightMarker(fingerprint=print_, started_at=utcnow(), try_number=self.try_number)
+                store.set(IN_FLIGHT_KEY, marker.model_dump(mode="json"), retention=RECORD_RETENTION)
+                written.append(marker)
+
         try:
-            task = submit(request)
+            task = submit(request, before_send)
         except VideoGenError as exc:
             if exc.submission_uncertain:
                 raise AirflowFailException(
                     f"{exc} The create request may have reached the gateway; not retrying automatically, "
                     "because a second submission would be billed again."
                 ) from None
-            if store is not None:
+            if store is not None and written:
                 store.delete(IN_FLIGHT_KEY)
             raise
         if store is not None:
@@ -246,6 +288,7 @@ class SubmissionGuard:
                 submitted_at=utcnow(),
                 credits_reserved=task.credits_reserved,
                 try_number=self.try_number,
+                marker_started_at=written[0].started_at if written else None,
             )
             store.set(RECORD_KEY, record.model_dump(mode="json"), retention=RECORD_RETENTION)
             store.delete(IN_FLIGHT_KEY)

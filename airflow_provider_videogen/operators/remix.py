@@ -30,7 +30,7 @@ from airflow_provider_videogen.remix_result import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
@@ -137,8 +137,8 @@ class VideoRemixOperator(BaseVideoTaskOperator):
             fields["size"] = self.size
         return validate(RemixRequest, "RemixRequest", **fields)  # type: ignore[no-any-return]
 
-    def submit(self, hook: VideoGenHook, request: Any) -> VideoTask:
-        return hook.submit_remix(request)
+    def submit(self, hook: VideoGenHook, request: Any, before_send: Callable[[], None] | None = None) -> VideoTask:
+        return hook.submit_remix(request, before_send=before_send)
 
     def describe_request(self, request: Any) -> str:
         refs = request.input_references

@@ -33,7 +33,7 @@ from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow.sdk import Context
 
@@ -114,7 +114,10 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         """Build (and so validate) the request from the rendered fields."""
         raise NotImplementedError
 
-    def submit(self, hook: VideoGenHook, request: BaseModel) -> VideoTask:
+    def submit(
+        self, hook: VideoGenHook, request: BaseModel, before_send: Callable[[], None] | None = None
+    ) -> VideoTask:
+        """Send the create request; the hook calls ``before_send`` once it is built, right before sending."""
         raise NotImplementedError
 
     def describe_request(self, request: BaseModel) -> str:
@@ -193,4 +196,6 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             accept_partial=self.on_extend_failure == "accept_first_segment",
             try_number=getattr(context.get("ti"), "try_number", None),
         )
-        return guard.submit_or_reattach(request, lambda r: self.submit(self.hook, r), self.describe_request)
+        return guard.submit_or_reattach(
+            request, lambda r, before_send: self.submit(self.hook, r, before_send), self.describe_request
+        )

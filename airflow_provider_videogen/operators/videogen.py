@@ -8,7 +8,7 @@ from airflow_provider_videogen.models import ApiKind, GenerationRequest, VideoTa
 from airflow_provider_videogen.operators.video_task import BaseVideoTaskOperator, validate
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
@@ -98,8 +98,8 @@ class VideoGenerationOperator(BaseVideoTaskOperator):
         fields = {k: v for k, v in fields.items() if v is not None and not (k == "extra_params" and not v)}
         return validate(GenerationRequest, "GenerationRequest", **fields)  # type: ignore[no-any-return]
 
-    def submit(self, hook: VideoGenHook, request: Any) -> VideoTask:
-        return hook.submit_generation(request)
+    def submit(self, hook: VideoGenHook, request: Any, before_send: Callable[[], None] | None = None) -> VideoTask:
+        return hook.submit_generation(request, before_send=before_send)
 
     def describe_request(self, request: Any) -> str:
         seconds = request.billed_seconds()

@@ -34,7 +34,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from email.utils import formatdate
 from typing import Any, Literal
 
@@ -44,7 +44,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from airflow_provider_videogen import __version__
@@ -284,8 +284,44 @@ class _Gateway:
         code, message = status_error(status)
         if api == "remix" and status == 429:
             message = REMIX_429_MESSAGE
-        headers = {"Retry-After": _retry_after(fault.retry_after)} if fault.retry_after is not None else None
-        return gateway_error(status, fault.code or code, fault.message or message, headers=headers)
+        headers = {"Retry-After": _retry_after(fault.retry_after)} if fault.retry_after is not None else {}
+        if fault.location is not None:
+            headers["Location"] = fault.location
+        response = gateway_error(status, fault.code or code, fault.message or message, headers=headers)
+        body = fault.body.encode() if fault.body is not None else bytes(response.body)
+        if fault.pad_bytes or fault.trickle_seconds:
+            return StreamingResponse(
+                self._stream(body, fault.pad_bytes, fault.trickle_seconds),
+                status_code=status,
+                headers=headers,
+                media_type="application/json",
+            )
+        if fault.body is not None:
+            return Response(body, status_code=status, headers=headers, media_type="application/json")
+        return response
+
+    async def _stream(self, body: bytes, pad_bytes: int, trickle: float) -> AsyncIterator[bytes]:
+        """``pad_bytes`` of JSON whitespace then ``body``, generated lazily; a byte per ``trickle`` seconds."""
+        finished = False
+        try:
+            left = pad_bytes
+            while left > 0:
+                chunk = min(left, DOWNLOAD_CHUNK_BYTES)
+                left -= chunk
+                yield b" " * chunk
+            for index in range(len(body)):
+                if trickle:
+                    await asyncio.sleep(trickle)
+                    yield body[index : index + 1]
+                elif index == 0:
+                    yield body
+            finished = True
+            with self.sim.lock:
+                self.sim.stats.fault("stream_completed")
+        finally:
+            if not finished:
+                with self.sim.lock:
+                    self.sim.stats.fault("stream_abandoned")
 
     @staticmethod
     def _finish(fault: EdgeFault | None, response: Response) -> Response:

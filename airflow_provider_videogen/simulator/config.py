@@ -60,6 +60,16 @@ class ResponseFault(BaseModel):
     #: Error ``code``/``message`` in the body (defaults depend on ``status``).
     code: str | None = None
     message: str | None = None
+    #: Raw body (sent as ``application/json``) instead of the error body: a hostile or broken
+    #: gateway's answer, e.g. with overflowing numbers or an echoed header.
+    body: str | None = None
+    #: JSON whitespace sent before ``body`` (or the error body), streamed without a
+    #: ``Content-Length``: an answer of any size that is still valid JSON.
+    pad_bytes: int = Field(default=0, ge=0)
+    #: Send the body one byte at a time, waiting this many seconds before each byte.
+    trickle_seconds: float = Field(default=0.0, ge=0)
+    #: ``Location`` header (for 3xx answers).
+    location: str | None = None
 
     @field_validator("method")
     @classmethod

@@ -45,7 +45,11 @@ Gateway-wide faults (config, ``SimulatorServer.configure`` or ``POST /_sim/confi
 ------------------------------------------------------------------------------------
 ``next_responses``: a queue of :class:`~.config.ResponseFault` answers for the next matching
 requests (filter by ``method`` and ``path`` prefix; ``times``; ``retry_after``; ``after_create``;
-``malformed``). ``rate_429`` / ``rate_500`` / ``rate_502`` / ``rate_503``: random answers on
+``malformed``; a raw ``body``, ``pad_bytes`` of leading JSON whitespace, a ``trickle_seconds``
+pause before each byte, a ``location`` header). An answer streamed with ``pad_bytes`` or
+``trickle_seconds`` that the client abandons before its end is counted as the fault source
+``stream_abandoned`` (when the server notices), one sent to its end as ``stream_completed``.
+``rate_429`` / ``rate_500`` / ``rate_502`` / ``rate_503``: random answers on
 ``/v1`` routes from an RNG seeded with ``seed`` (429 and 503 carry ``Retry-After:
 retry_after_seconds``). ``get_status``: every ``GET /v1/...`` answers this status.
 ``slow_seconds``: delay before every ``/v1`` answer. ``malformed``: every ``/v1`` answer is an
@@ -231,6 +235,10 @@ class EdgeFault:
     malformed: MalformedKind | None = None
     after_create: bool = False
     delay: float = 0.0
+    body: str | None = None
+    pad_bytes: int = 0
+    trickle_seconds: float = 0.0
+    location: str | None = None
 
     @property
     def replaces_answer(self) -> bool:
@@ -283,6 +291,10 @@ class FaultState:
                         malformed=fault.malformed,
                         after_create=fault.after_create,
                         delay=delay + fault.delay,
+                        body=fault.body,
+                        pad_bytes=fault.pad_bytes,
+                        trickle_seconds=fault.trickle_seconds,
+                        location=fault.location,
                     )
             if not api_route:
                 return None

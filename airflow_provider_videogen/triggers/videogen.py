@@ -30,6 +30,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenConnectionError,
     VideoGenError,
 )
+from airflow_provider_videogen.hooks.redaction import redact
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask, is_retryable_task_error
 from airflow_provider_videogen.triggers.polling import PollSchedule, resolve_max_poll_interval
@@ -82,8 +83,14 @@ class VideoTaskEvent(BaseModel):
     def from_payload(cls, payload: Any) -> VideoTaskEvent:
         """Parse an event; refuse anything that is not one of ours rather than guess."""
         if not isinstance(payload, dict) or "status" not in payload or "task_id" not in payload:
-            raise VideoGenError(f"Unexpected trigger event {payload!r}: expected a VideoTaskTrigger event")
-        return cls.model_validate(payload)
+            raise VideoGenError(f"Unexpected trigger event {str(payload)[:200]!r}: expected a VideoTaskTrigger event")
+        try:
+            return cls.model_validate(payload)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            raise VideoGenError(
+                f"Unreadable trigger event for remote task {str(payload.get('task_id'))[:100]!r}: "
+                f"{type(exc).__name__}: {str(exc)[:300]}"
+            ) from None
 
 
 class VideoTaskTrigger(BaseTrigger):
@@ -163,7 +170,23 @@ class VideoTaskTrigger(BaseTrigger):
         return VideoGenHook(videogen_conn_id=self.videogen_conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        event = await self.wait()
+        """Yield exactly one event, whatever happens while polling.
+
+        A trigger that raises leaves the deferred task without an answer and the reason in the
+        triggerer's log only; an ``error`` event (redacted like every hook error) reaches the task.
+        """
+        hook = self._hook()
+        try:
+            event = await self.wait(hook)
+        except Exception as exc:
+            key = hook._settings.api_key if hook._settings else None
+            event = VideoTaskEvent(
+                status="error",
+                task_id=self.remote_task_id,
+                api=self.api,
+                message=redact(f"the trigger failed: {type(exc).__name__}: {str(exc)[:500]}", key),
+                retryable=True,
+            )
         yield TriggerEvent(event.to_payload())
 
     async def wait(self, hook: VideoGenHook | None = None) -> VideoTaskEvent:
@@ -185,7 +208,7 @@ class VideoTaskTrigger(BaseTrigger):
             if sent >= self.deadline:
                 return self._timeout_event(last_progress)
             try:
-                task = await hook.aget_task(self.api, self.remote_task_id)
+                task = await hook.aget_task(self.api, self.remote_task_id, deadline=self.deadline)
             except TRANSIENT_POLL_ERRORS as exc:
                 failures += 1
                 if failures >= self.max_consecutive_failures:

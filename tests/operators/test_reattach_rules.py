@@ -43,6 +43,14 @@ def remote(
         (RECORD.model_copy(update={"fingerprint": "other"}), None, remote(TaskState.RUNNING), "submit"),
         (None, InFlightMarker(fingerprint=PRINT, started_at=NOW), None, "refuse"),
         (None, InFlightMarker(fingerprint="other", started_at=NOW), None, "submit"),
+        (RECORD, InFlightMarker(fingerprint=PRINT, started_at=NOW), remote(TaskState.FAILED), "refuse"),
+        (RECORD, InFlightMarker(fingerprint=PRINT, started_at=NOW), remote(TaskState.RUNNING), "refuse"),
+        (
+            RECORD.model_copy(update={"marker_started_at": NOW}),
+            InFlightMarker(fingerprint=PRINT, started_at=NOW),
+            remote(TaskState.RUNNING),
+            "reattach",
+        ),
     ],
     ids=[
         "nothing stored",
@@ -57,6 +65,9 @@ def remote(
         "different request",
         "submission in doubt",
         "doubt about another request",
+        "lost answer after an older failed task",
+        "lost answer while an older task runs",
+        "marker the record answers (crash between the writes)",
     ],
 )
 def test_decision_table(
