@@ -10,7 +10,6 @@ with the waiting (trigger, worker polling).
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,9 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_videogen.cancellation import cancel_on_kill
 from airflow_provider_videogen.completion import VideoTaskCompletion, publish_remote_id
+from airflow_provider_videogen.deadlines import deferral_timeout, isoformat_epoch, wait_deadline
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
@@ -63,8 +64,15 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     :param deferrable: wait in the triggerer (default), freeing the worker slot while the video
         renders; ``False`` polls in the worker with the same code.
     :param poll_interval: seconds between status queries.
-    :param timeout: how long one try waits for the remote task. A timed-out try fails; its retry
-        re-attaches to the same remote task instead of paying again.
+    :param timeout: how long to wait for the remote task, counted from its **first submission**,
+        not from each try: a retry or clear that re-attaches keeps the original deadline (and
+        re-uses the video if it finished meanwhile). Airflow's own deferral timeout is set a
+        little later (:data:`~airflow_provider_videogen.deadlines.DEFERRAL_GRACE`) as a safety
+        net for a lost trigger; the trigger's clean ``timeout`` event wins when both apply.
+    :param cancel_on_kill: when a user kills the task (mark failed/success, clear) while it waits,
+        ask the gateway to cancel the remote task, where the connection has a ``cancel_path``
+        extra (the gateway documents none). Without one, the log says the render continues and
+        is billed. Deferred: the trigger's ``on_kill``; ``deferrable=False``: this operator's.
     :param wait_for_completion: ``False`` returns right after submission (fan out, then wait with
         :class:`~airflow_provider_videogen.sensors.videogen.VideoTaskSensor`).
     :param on_uncertain_submission: what a try does when an earlier try may have created a task
@@ -75,6 +83,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     api: ApiKind
     operator_extra_links = (VideoLink(),)
     ui_color = "#f3e5f5"
+    #: The remote task this worker is polling (``deferrable=False``), for :meth:`on_kill`.
+    _polled_remote_id: str | None = None
 
     def __init__(
         self,
@@ -85,9 +95,11 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         timeout: timedelta | float = timedelta(hours=1),
         wait_for_completion: bool = True,
         on_uncertain_submission: UncertainPolicy = "fail",
+        cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.cancel_on_kill = cancel_on_kill
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
@@ -132,13 +144,15 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             # Nothing was sent, nothing billed; a retry would render the same values.
             raise AirflowFailException(str(exc)) from None
         task = self._submit_or_reattach(context, request)
-        publish_remote_id(context, task.id)
+        publish_remote_id(context, task.id, task.can_cancel)
+        if task.estimated_time is not None and task.state.is_in_progress:
+            self.log.info("Remote task %s: the gateway estimates %d s of rendering", task.id, task.estimated_time)
         if not self.wait_for_completion:
             self.log.info("wait_for_completion=False: returning remote task %s without waiting", task.id)
             return self._result(context, task)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
-        trigger = self._trigger(task.id)
+        trigger = self._trigger(task.id, self._deadline(context, task))
         if self.deferrable:
             self.log.info(
                 "Deferring: remote task %s is %s; polling every %ss in the triggerer",
@@ -146,22 +160,51 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
                 task.state.value,
                 self.poll_interval,
             )
-            self.defer(trigger=trigger, method_name="execute_complete")
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=deferral_timeout(trigger.deadline))
         self.log.info("Polling remote task %s in the worker every %ss", task.id, self.poll_interval)
-        event = asyncio.run(trigger.wait(hook=self.hook))
+        self._polled_remote_id = task.id
+        try:
+            event = asyncio.run(trigger.wait(hook=self.hook))
+        finally:
+            self._polled_remote_id = None
         return self._complete(context, event)
+
+    def on_kill(self) -> None:
+        """``deferrable=False``: the worker is told to stop while polling; cancel or say it is billed.
+
+        (A deferred task has no worker process to kill: the trigger's ``on_kill`` does this there.)
+        """
+        remote_id = getattr(self, "_polled_remote_id", None)
+        if remote_id:
+            cancel_on_kill(self.hook, self.api, remote_id, enabled=self.cancel_on_kill, log=self.log)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: check the event and turn it into a result or a failure."""
         return self._complete(context, VideoTaskEvent.from_payload(event))
 
-    def _trigger(self, task_id: str) -> VideoTaskTrigger:
+    def _deadline(self, context: Context, task: VideoTask) -> float:
+        """``timeout`` after this remote task's first submission (see :mod:`airflow_provider_videogen.deadlines`)."""
+        record = self.submission(context)
+        first = record.submitted_at if record is not None and record.id == task.id else None
+        deadline = wait_deadline(self.wait_timeout, first)
+        if first is not None:
+            self.log.info(
+                "Waiting for remote task %s until %s: timeout %ss counted from its first submission at %s",
+                task.id,
+                isoformat_epoch(deadline),
+                self.wait_timeout,
+                first.isoformat(timespec="seconds"),
+            )
+        return deadline
+
+    def _trigger(self, task_id: str, deadline: float) -> VideoTaskTrigger:
         return VideoTaskTrigger(
             videogen_conn_id=self.videogen_conn_id,
             remote_task_id=task_id,
             api=self.api,
             poll_interval=self.poll_interval,
-            deadline=time.time() + self.wait_timeout,
+            deadline=deadline,
+            cancel_on_kill=self.cancel_on_kill,
         )
 
     # ---- submission that cannot double-bill --------------------------------------------------

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import BaseModel, ConfigDict
 
+from airflow_provider_videogen.cancellation import acancel_on_kill
 from airflow_provider_videogen.exceptions import (
     InvalidResponseError,
     RateLimitedError,
@@ -86,6 +87,9 @@ class VideoTaskTrigger(BaseTrigger):
     :param deadline: wall-clock epoch seconds after which a ``timeout`` event is sent.
     :param max_consecutive_failures: polls that may fail in a row (after the hook's own retries)
         before the trigger gives up with an ``error`` event.
+    :param cancel_on_kill: when a user kills the waiting task, ask the gateway to cancel the
+        remote task (where the connection has a ``cancel_path``); see
+        :mod:`airflow_provider_videogen.cancellation`.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class VideoTaskTrigger(BaseTrigger):
         poll_interval: float,
         deadline: float,
         max_consecutive_failures: int = 5,
+        cancel_on_kill: bool = True,
     ) -> None:
         super().__init__()
         self.videogen_conn_id = videogen_conn_id
@@ -105,6 +110,7 @@ class VideoTaskTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline)
         self.max_consecutive_failures = int(max_consecutive_failures)
+        self.cancel_on_kill = bool(cancel_on_kill)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -116,6 +122,7 @@ class VideoTaskTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "max_consecutive_failures": self.max_consecutive_failures,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -216,23 +223,11 @@ class VideoTaskTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """A user marked the deferred task failed/success or cleared it.
+        """A user marked the deferred task failed/success or cleared it: cancel, or say it is billed.
 
-        No cancel endpoint is documented, so by default the remote task keeps rendering and is
-        billed; say so plainly, with its id. Where the connection configures ``cancel_path``,
-        call it.
+        Airflow calls this only for a user's action, not when a triggerer stops or hands the
+        trigger to another one; so cancelling here never stops a render that a restarted
+        triggerer is about to pick up again. ``cleanup()`` (every exit) is left alone for the
+        same reason.
         """
-        try:
-            cancelled = await self._hook().acancel(self.api, self.remote_task_id)
-        except VideoGenError as exc:
-            self.log.warning("Cancelling remote task %s failed: %s; it may still be billed.", self.remote_task_id, exc)
-            return
-        if cancelled:
-            self.log.warning("Asked the gateway to cancel remote task %s.", self.remote_task_id)
-        else:
-            self.log.warning(
-                "Task killed by a user, but remote task %s (%s API) keeps running and will be billed: the "
-                "gateway documents no cancel endpoint (set 'cancel_path' in the connection extras if yours has one).",
-                self.remote_task_id,
-                self.api.value,
-            )
+        await acancel_on_kill(self._hook(), self.api, self.remote_task_id, enabled=self.cancel_on_kill, log=self.log)

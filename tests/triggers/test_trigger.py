@@ -49,6 +49,7 @@ def test_serialize_holds_ids_and_numbers_only(hook: VideoGenHook, simulator: Any
         "poll_interval",
         "deadline",
         "max_consecutive_failures",
+        "cancel_on_kill",
     }
     text = json.dumps(kwargs).lower()
     assert simulator.api_key.lower() not in text
