@@ -10,6 +10,7 @@ with the waiting (trigger, worker polling).
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -154,13 +155,17 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
         trigger = self._trigger(task.id, self._deadline(context, task))
         if self.deferrable:
+            safety_net = deferral_timeout(trigger.deadline)
             self.log.info(
-                "Deferring: remote task %s is %s; polling every %ss in the triggerer",
+                "Deferring: remote task %s is %s; polling every %ss in the triggerer until %s "
+                "(Airflow's deferral timeout, a safety net for a lost trigger: %s)",
                 task.id,
                 task.state.value,
                 self.poll_interval,
+                isoformat_epoch(trigger.deadline),
+                isoformat_epoch(time.time() + safety_net.total_seconds()),
             )
-            self.defer(trigger=trigger, method_name="execute_complete", timeout=deferral_timeout(trigger.deadline))
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=safety_net)
         self.log.info("Polling remote task %s in the worker every %ss", task.id, self.poll_interval)
         self._polled_remote_id = task.id
         try:
