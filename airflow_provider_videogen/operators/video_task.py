@@ -23,6 +23,7 @@ from airflow_provider_videogen.completion import VideoTaskCompletion, publish_re
 from airflow_provider_videogen.deadlines import deferral_timeout, isoformat_epoch, wait_deadline
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
+from airflow_provider_videogen.lineage import LineageFacts, gateway_origin, operator_lineage
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask, explain_validation_error
 from airflow_provider_videogen.operators.reattach import (
@@ -36,6 +37,7 @@ from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTas
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -86,6 +88,11 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     ui_color = "#f3e5f5"
     #: The remote task this worker is polling (``deferrable=False``), for :meth:`on_kill`.
     _polled_remote_id: str | None = None
+    #: What this process learned for OpenLineage (the resumed process after deferral learns it anew).
+    _seen_task: VideoTask | None = None
+    _seen_record: SubmissionRecord | None = None
+    _seen_try: int | None = None
+    _seen_error: str | None = None
 
     def __init__(
         self,
@@ -121,6 +128,9 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     def submit(self, hook: VideoGenHook, request: BaseModel) -> VideoTask:
         raise NotImplementedError
 
+    def describe_lineage(self, facts: LineageFacts) -> None:
+        """Add what the request asked for (duration, size/quality, input datasets) from the rendered fields."""
+
     def describe_request(self, request: BaseModel) -> str:
         """One log line saying what is about to be paid for."""
         return f"{self.api.value} request for {getattr(request, 'model', '?')}"
@@ -140,11 +150,20 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
 
     def execute(self, context: Context) -> Any:
         try:
+            return self._execute(context)
+        except Exception as exc:
+            self._seen_error = str(exc)
+            raise
+
+    def _execute(self, context: Context) -> Any:
+        self._seen_try = getattr(context.get("ti"), "try_number", None)
+        try:
             request = self.build_request()
         except InvalidRequestError as exc:
             # Nothing was sent, nothing billed; a retry would render the same values.
             raise AirflowFailException(str(exc)) from None
         task = self._submit_or_reattach(context, request)
+        self._seen_task, self._seen_record = task, self.submission(context)
         publish_remote_id(context, task.id, task.can_cancel)
         if task.estimated_time is not None and task.state.is_in_progress:
             self.log.info("Remote task %s: the gateway estimates %d s of rendering", task.id, task.estimated_time)
@@ -172,6 +191,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             event = asyncio.run(trigger.wait(hook=self.hook))
         finally:
             self._polled_remote_id = None
+        if event.task is not None:
+            self._seen_task = event.task
         return self._complete(context, event)
 
     def on_kill(self) -> None:
@@ -185,7 +206,45 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: check the event and turn it into a result or a failure."""
-        return self._complete(context, VideoTaskEvent.from_payload(event))
+        self._seen_try = getattr(context.get("ti"), "try_number", None)
+        self._seen_record = self.submission(context)
+        try:
+            parsed = VideoTaskEvent.from_payload(event)
+            if parsed.task is not None:
+                self._seen_task = parsed.task
+            return self._complete(context, parsed)
+        except Exception as exc:
+            self._seen_error = str(exc)
+            raise
+
+    # ---- OpenLineage (optional extra) ----------------------------------------------------------
+
+    def lineage_facts(self) -> LineageFacts:
+        """What this run rendered and paid for, from what this process saw (see :mod:`..lineage`)."""
+        task, record = self._seen_task, self._seen_record
+        facts = LineageFacts(api=self.api.value, error=self._seen_error)
+        facts.remote_task_id = task.id if task is not None else (record.id if record is not None else None)
+        facts.model = (task.model if task is not None else None) or getattr(self, "model", None)
+        facts.credits_reserved = task.credits_reserved if task is not None else None
+        if facts.credits_reserved is None and record is not None:
+            facts.credits_reserved = record.credits_reserved
+        if record is not None and record.try_number is not None and self._seen_try is not None:
+            facts.reused = record.try_number != self._seen_try  # submitted by an earlier try (or run)
+        facts.can_cancel = task.can_cancel if task is not None else None
+        try:
+            facts.gateway = gateway_origin(self.hook.settings.base_url)
+        except Exception:  # lineage must never fail the task: no connection, no source
+            facts.gateway = None
+        self.describe_lineage(facts)
+        return facts
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Called by the OpenLineage provider after success: remote id, what was paid for, inputs."""
+        return operator_lineage(self.lineage_facts())
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        """Called by the OpenLineage provider after a failure: as on success, plus ``errorMessage``."""
+        return operator_lineage(self.lineage_facts(), failed=True)
 
     def _deadline(self, context: Context, task: VideoTask) -> float:
         """``timeout`` after this remote task's first submission (see :mod:`airflow_provider_videogen.deadlines`)."""
