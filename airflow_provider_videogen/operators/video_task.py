@@ -27,11 +27,13 @@ from airflow_provider_videogen.lineage import LineageFacts, gateway_origin, oper
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask, explain_validation_error
 from airflow_provider_videogen.operators.reattach import (
+    Decision,
     SubmissionGuard,
     SubmissionRecord,
     UncertainPolicy,
     stored_record,
 )
+from airflow_provider_videogen.operators.resumable import report_decision
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -76,6 +78,10 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         ask the gateway to cancel the remote task, where the connection has a ``cancel_path``
         extra (the gateway documents none). Without one, the log says the render continues and
         is billed. Deferred: the trigger's ``on_kill``; ``deferrable=False``: this operator's.
+    :param durable: ``ResumableJobMixin``'s argument, same meaning: ``True`` (default) re-attaches
+        a retry or clear to the task an earlier try paid for (:mod:`.reattach`); ``False`` submits
+        on every try. Decisions are reported as the mixin's ``resumable_job.*`` counters and span
+        (:mod:`.resumable`).
     :param wait_for_completion: ``False`` returns right after submission (fan out, then wait with
         :class:`~airflow_provider_videogen.sensors.videogen.VideoTaskSensor`).
     :param on_uncertain_submission: what a try does when an earlier try may have created a task
@@ -104,10 +110,12 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         wait_for_completion: bool = True,
         on_uncertain_submission: UncertainPolicy = "fail",
         cancel_on_kill: bool = True,
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.cancel_on_kill = cancel_on_kill
+        self.durable = durable
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
@@ -277,13 +285,20 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         return stored_record(context.get("task_state_store"))
 
     def _submit_or_reattach(self, context: Context, request: BaseModel) -> VideoTask:
+        ti = context.get("ti")
+
+        def report(decision: Decision, record: SubmissionRecord | None, remote: VideoTask | None) -> None:
+            report_decision(type(self).__name__, decision, record, remote, ti)
+
         guard = SubmissionGuard(
-            store=context.get("task_state_store"),
+            store=context.get("task_state_store") if self.durable else None,
+            on_decision=report,
+            durable=self.durable,
             api=self.api,
             hook=self.hook,
             log=self.log,
             on_uncertain=self.on_uncertain_submission,
             accept_partial=self.on_extend_failure == "accept_first_segment",
-            try_number=getattr(context.get("ti"), "try_number", None),
+            try_number=getattr(ti, "try_number", None),
         )
         return guard.submit_or_reattach(request, lambda r: self.submit(self.hook, r), self.describe_request)

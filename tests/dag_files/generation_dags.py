@@ -140,3 +140,16 @@ with DAG("test_generation_deadline_from_first_submission", schedule=None, start_
         retry_delay=timedelta(0),
         **FAST,
     )
+
+with DAG("test_generation_not_durable", schedule=None, start_date=START, catchup=False):
+    # durable=False (ResumableJobMixin's argument): the retry submits again instead of re-using.
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:render=3] A dog surfing, twice",
+        timeout=timedelta(seconds=2),
+        retries=1,
+        retry_delay=timedelta(seconds=2),
+        durable=False,
+        **FAST,
+    )
