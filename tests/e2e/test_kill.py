@@ -82,7 +82,7 @@ def test_triggerer_restart_keeps_the_render_and_a_kill_cancels_it(
     wait_for("the new triggerer to poll the same remote task", lambda: polls(sim, remote_id) >= seen + 2)
     assert cancels(sim) == cancels_before, "a triggerer restart cancelled the remote task"
     assert ti_state(airflow_components, dag_id, run_id) == "deferred"
-    assert sim.stats()["tasks"][remote_id]["status"] == "processing"
+    assert sim.stats()["tasks"][remote_id]["status"] in ("pending", "processing")  # still rendering
 
     api.set_task_instance_state(dag_id, run_id, TASK_ID, "failed")
     wait_for("the cancel request", lambda: cancels(sim) == cancels_before + 1)
