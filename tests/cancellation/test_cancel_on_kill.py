@@ -134,3 +134,22 @@ def test_operator_passes_cancel_on_kill_to_its_trigger() -> None:
     op = VideoGenerationOperator(task_id="gen", model="veo3.1-fast", prompt="a cat", cancel_on_kill=False)
     _, kwargs = op._trigger("task-unified-1-abcdefgh", time.time() + 10).serialize()
     assert kwargs["cancel_on_kill"] is False
+
+
+def test_without_cancel_path_the_log_says_the_render_is_billed(
+    hook: VideoGenHook, simulator: Any, monkeypatch: pytest.MonkeyPatch, log_text: Any
+) -> None:
+    import json
+
+    conn = {"conn_type": "videogen", "host": simulator.url, "password": simulator.api_key, "extra": {}}
+    monkeypatch.setenv("AIRFLOW_CONN_VIDEOGEN_NO_CANCEL", json.dumps(conn))
+    task_id = slow_task(hook)
+    op = VideoGenerationOperator(
+        task_id="gen", model="veo3.1-fast", prompt="a cat", deferrable=False, videogen_conn_id="videogen_no_cancel"
+    )
+    op._polled_remote_id = task_id
+    op.on_kill()
+    assert cancels(simulator) == 0
+    text = log_text()
+    assert f"remote task {task_id} (generation API) keeps running and will be billed" in text
+    assert "cancel_path" in text
