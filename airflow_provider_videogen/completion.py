@@ -79,6 +79,8 @@ class VideoTaskCompletion:
         if event.status == "failed":
             return self.on_remote_failure(context, event)
         if event.status == "timeout":
+            if not getattr(self, "durable", True):
+                raise VideoTaskTimeoutError(f"{event.message}. durable=False: a retry submits a new task (billed).")
             raise VideoTaskTimeoutError(
                 f"{event.message}. The timeout counts from the first submission: a retry of this task "
                 f"re-attaches to remote task {event.task_id} instead of submitting again, re-uses the video "

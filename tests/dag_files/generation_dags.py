@@ -142,7 +142,8 @@ with DAG("test_generation_deadline_from_first_submission", schedule=None, start_
     )
 
 with DAG("test_generation_not_durable", schedule=None, start_date=START, catchup=False):
-    # durable=False (ResumableJobMixin's argument): the retry submits again instead of re-using.
+    # durable=False (ResumableJobMixin's argument): the retry submits again instead of re-using
+    # the first try's task; each try waits 2 s for a 3 s render, so both time out.
     VideoGenerationOperator(
         task_id="generate",
         model="veo3.1-fast",

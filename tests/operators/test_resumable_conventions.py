@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk._shared.observability.metrics import stats
+from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -26,17 +27,16 @@ NOW = datetime(2026, 3, 1, 12, tzinfo=timezone.utc)
 PRINT = "f" * 32
 
 
-class RecordingStats:
-    """A metrics backend that keeps what it was sent (Airflow's ``StatsLogger`` protocol, counters only)."""
+class RecordingStats(NoStatsLogger):
+    """Airflow's no-op metrics backend, keeping the counters it was sent."""
 
     def __init__(self) -> None:
         self.counters: list[tuple[str, dict[str, Any]]] = []
 
-    def incr(self, stat: str, count: int = 1, rate: float = 1, *, tags: dict[str, Any] | None = None) -> None:
+    def incr(  # type: ignore[override]
+        self, stat: str, count: int = 1, rate: float = 1, *, tags: dict[str, Any] | None = None
+    ) -> None:
         self.counters.append((stat, dict(tags or {})))
-
-    def __getattr__(self, name: str) -> Any:  # decr, gauge, timing, timer: not used here
-        return lambda *args, **kwargs: None
 
     def names(self) -> list[str]:
         return [name for name, _ in self.counters if name.startswith("resumable_job.")]
@@ -48,7 +48,7 @@ def recorded() -> Iterator[RecordingStats]:
     saved = (stats._factory, stats._export_legacy_names)
     stats.initialize(factory=lambda: backend, export_legacy_names=False)
     yield backend
-    stats.initialize(factory=saved[0] or stats.NoStatsLogger, export_legacy_names=saved[1])
+    stats.initialize(factory=saved[0] or NoStatsLogger, export_legacy_names=saved[1])
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +145,12 @@ def test_a_retry_reports_reconnect_and_re_use(run_dag: Any, fast_sim: Any, recor
     ]
 
 
-def test_durable_false_submits_on_every_try(run_dag: Any, fast_sim: Any, recorded: RecordingStats) -> None:
+def test_durable_false_submits_on_every_try(
+    run_dag: Any, fast_sim: Any, recorded: RecordingStats, log_text: Any
+) -> None:
     dagrun = run_dag("test_generation_not_durable")
-    assert dagrun.state == "success"
+    # Each try submits a 3 s render and waits 2 s: both time out, and the retry paid again.
+    assert dagrun.state == "failed"
     assert fast_sim.stats()["generation"]["creates"] == 2  # what durable=True exists to prevent
     assert recorded.names() == []
+    assert "durable=False: a retry submits a new task" in log_text()
