@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_videogen.exceptions import VideoGenError, VideoTaskFailedError, VideoTaskTimeoutError
-from airflow_provider_videogen.links.videogen import REMOTE_TASK_ID_KEY, VIDEO_EXPIRES_KEY, VIDEO_URL_KEY
+from airflow_provider_videogen.links.videogen import (
+    CAN_CANCEL_KEY,
+    REMOTE_TASK_ID_KEY,
+    VIDEO_EXPIRES_KEY,
+    VIDEO_URL_KEY,
+)
 from airflow_provider_videogen.models import ApiKind, VideoTask
 from airflow_provider_videogen.remix_result import ExtendFailurePolicy, remix_result_extras, settle_partial_remix
 
@@ -36,10 +41,14 @@ class SubmissionFacts(Protocol):
     def credits_reserved(self) -> float | None: ...
 
 
-def publish_remote_id(context: Context, remote_id: str) -> None:
-    """Push the remote id, and an empty video link so the UI has one to read while the task is deferred."""
+def publish_remote_id(context: Context, remote_id: str, can_cancel: bool | None = None) -> None:
+    """Push the remote id, whether the gateway says it can be cancelled, and an empty video link.
+
+    The empty link gives the UI something to read while the task is deferred.
+    """
     ti = context["ti"]
     ti.xcom_push(key=REMOTE_TASK_ID_KEY, value=remote_id)
+    ti.xcom_push(key=CAN_CANCEL_KEY, value=can_cancel)
     ti.xcom_push(key=VIDEO_URL_KEY, value="")
 
 
@@ -70,9 +79,13 @@ class VideoTaskCompletion:
         if event.status == "failed":
             return self.on_remote_failure(context, event)
         if event.status == "timeout":
+            if not getattr(self, "durable", True):
+                raise VideoTaskTimeoutError(f"{event.message}. durable=False: a retry submits a new task (billed).")
             raise VideoTaskTimeoutError(
-                f"{event.message}. A retry of this task re-attaches to remote task {event.task_id} "
-                "instead of submitting again."
+                f"{event.message}. The timeout counts from the first submission: a retry of this task "
+                f"re-attaches to remote task {event.task_id} instead of submitting again, re-uses the video "
+                "if it finished meanwhile and otherwise does not wait again; to wait longer, raise 'timeout' "
+                "and clear the task."
             )
         # status == "error": the trigger could not learn the task's state
         if event.retryable:
@@ -121,6 +134,7 @@ class VideoTaskCompletion:
             "submitted_at": isoformat(record.submitted_at if record else task.created_at),
             "completed_at": isoformat(task.completed_at),
             "expires_at": isoformat(expires),
+            "can_cancel": task.can_cancel,
         }
         result.update(self.result_extras(task))
         if task.video_urls:

@@ -362,6 +362,13 @@ class VideoGenHook(BaseHook):
         await self._arequest("POST", settings.cancel_path.format(task_id=quote(task_id, safe=""), api=api.value))
         return True
 
+    def cancel(self, api: ApiKind, task_id: str) -> bool:
+        """Sync :meth:`acancel`, for an operator's ``on_kill`` in the worker (no event loop to use)."""
+        if not self.settings.cancel_path:
+            return False
+        self._request("POST", self.settings.cancel_path.format(task_id=task_id, api=api.value))
+        return True
+
     def _parse(self, api: ApiKind, body: dict[str, Any], *, uncertain: bool = False) -> VideoTask:
         """The task in an answer (already redacted); any malformed answer is :class:`InvalidResponseError`."""
         try:

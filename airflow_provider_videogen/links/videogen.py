@@ -1,8 +1,10 @@
-"""Extra link "Video" on the video operators and the sensor.
+"""Extra link on the video operators and the sensor: the gateway's download URL, valid 24 h.
 
-The link is read from XCom (``video_url``, pushed when the task completes), so it keeps
-working after the worker is gone. Download links expire 24 h after the remote task completed;
-the link is left empty once ``video_expires_at`` has passed rather than pointing at an error.
+In Airflow 3 the worker calls ``get_link()`` once, when the task ends, and stores the answer
+(XCom ``_link_VideoLink``); the UI shows that stored value and never calls ``get_link()``
+again. So the link cannot go empty when the gateway's URL expires: it keeps pointing at a URL
+that stops working 24 h after the render completed. Its name says so. For a link that lasts,
+archive the video (``VideoToS3Operator``) and follow the archive.
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ if TYPE_CHECKING:
 VIDEO_URL_KEY = "video_url"
 VIDEO_EXPIRES_KEY = "video_expires_at"
 REMOTE_TASK_ID_KEY = "videogen_task_id"
+#: Whether the gateway said, at submission, that the remote task could be cancelled (``task_info.can_cancel``).
+CAN_CANCEL_KEY = "videogen_can_cancel"
 
 
 class VideoLink(BaseOperatorLink):
-    """The finished video's URL while it is valid."""
+    """The finished video's download URL, as the task saw it when it ended (expires 24 h after the render)."""
 
-    name = "Video"
+    name = "Video (URL expires 24 h after render)"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Computed once, at the end of the task: empty if the task had no video or its URL had already expired."""
         url = XCom.get_value(ti_key=ti_key, key=VIDEO_URL_KEY)
         if not url:
             return ""

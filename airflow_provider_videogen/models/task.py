@@ -188,7 +188,12 @@ class VideoTask(BaseModel):
     error_message: str | None = None
     credits_reserved: float | None = None
     billing_rule: str | None = None
+    #: ``usage.user_group``: the gateway's pricing group for the key (seeds 000, 002).
+    user_group: str | None = None
+    #: ``task_info.estimated_time``: the gateway's estimate of the render time, in seconds.
     estimated_time: int | None = None
+    #: ``task_info.can_cancel``: whether the gateway says the task can still be cancelled.
+    can_cancel: bool | None = None
     video_duration: int | None = None
     created_at: datetime | None = None
     completed_at: datetime | None = None
@@ -224,6 +229,8 @@ class VideoTask(BaseModel):
             error_message=error.get("message") or None,
             credits_reserved=_float(usage.get("credits_reserved"), "usage.credits_reserved"),
             billing_rule=usage.get("billing_rule"),
+            user_group=_str(usage.get("user_group")),
+            can_cancel=info.get("can_cancel") if isinstance(info.get("can_cancel"), bool) else None,
             estimated_time=_int(info.get("estimated_time"), "task_info.estimated_time"),
             video_duration=_int(info.get("video_duration"), "task_info.video_duration"),
             created_at=_timestamp(data.get("created"), "created"),
@@ -357,6 +364,10 @@ def _float(raw: Any, name: str = "number") -> float | None:
     if not math.isfinite(value):
         raise ValueError(f"{name} is {value}, not a finite number")
     return value
+
+
+def _str(raw: Any) -> str | None:
+    return str(raw) if isinstance(raw, (str, int)) and not isinstance(raw, bool) and raw != "" else None
 
 
 def _int(raw: Any, name: str = "number") -> int | None:

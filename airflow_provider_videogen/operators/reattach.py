@@ -184,6 +184,9 @@ class SubmissionGuard:
     :param on_uncertain: ``"fail"`` or ``"resubmit"`` when an earlier try may have created a task
         but never learned its id.
     :param accept_partial: a remix whose extension failed counts as a result to re-use.
+    :param on_decision: told each decision, the stored record and what the gateway said about it
+        (metrics and spans: :mod:`.resumable`).
+    :param durable: ``False`` when the caller chose not to re-attach (``store`` is then ``None``).
     """
 
     def __init__(
@@ -196,6 +199,8 @@ class SubmissionGuard:
         on_uncertain: UncertainPolicy,
         accept_partial: bool,
         try_number: int | None,
+        on_decision: Callable[[Decision, SubmissionRecord | None, VideoTask | None], None] | None = None,
+        durable: bool = True,
     ) -> None:
         self.store = store
         self.api = api
@@ -204,17 +209,24 @@ class SubmissionGuard:
         self.on_uncertain = on_uncertain
         self.accept_partial = accept_partial
         self.try_number = try_number
+        self.on_decision = on_decision
+        self.durable = durable
 
     def submit_or_reattach(self, request: BaseModel, submit: Submit, describe: Callable[[BaseModel], str]) -> VideoTask:
         """The remote task for ``request``: an earlier try's when it can still serve, else a new one."""
         store, print_ = self.store, fingerprint(request)
         if store is None:
-            self.log.warning("No task_state_store in the context: re-attach after a retry is disabled for this run")
+            if self.durable:
+                self.log.warning("No task_state_store in the context: re-attach after a retry is disabled for this run")
+            else:
+                self.log.warning("durable=False: this try submits without looking for an earlier try's task")
             return self._submit(request, submit, describe, print_)
         record = load_model(SubmissionRecord, store.get(RECORD_KEY))
         marker = load_model(InFlightMarker, store.get(IN_FLIGHT_KEY))
         remote = self._remote(record) if record is not None else None
         decision = decide(record, marker, remote, print_, accept_partial=self.accept_partial)
+        if self.on_decision is not None:
+            self.on_decision(decision, record, remote)
         if decision.action == "refuse" and self.on_uncertain == "resubmit":
             self.log.warning("%s; resubmitting because on_uncertain_submission='resubmit'", decision.reason)
         elif decision.action == "refuse":

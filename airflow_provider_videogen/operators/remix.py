@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
+from airflow_provider_videogen.lineage import dataset_name
 from airflow_provider_videogen.models import (
     REMIX_SEGMENT_SECONDS,
     ApiKind,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.lineage import LineageFacts
 
 __all__ = [
     "FIRST_SEGMENT_URL_KEY",
@@ -139,6 +141,13 @@ class VideoRemixOperator(BaseVideoTaskOperator):
 
     def submit(self, hook: VideoGenHook, request: Any, before_send: Callable[[], None] | None = None) -> VideoTask:
         return hook.submit_remix(request, before_send=before_send)
+
+    def describe_lineage(self, facts: LineageFacts) -> None:
+        facts.duration = sum(REMIX_SEGMENT_SECONDS)
+        facts.size = self.size or None
+        facts.inputs = [
+            name for name in map(dataset_name, as_reference_list(self.input_references)) if name is not None
+        ]
 
     def describe_request(self, request: Any) -> str:
         refs = request.input_references

@@ -18,23 +18,29 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ValidationError
 
+from airflow_provider_videogen.cancellation import cancel_on_kill
 from airflow_provider_videogen.completion import VideoTaskCompletion, publish_remote_id
+from airflow_provider_videogen.deadlines import deferral_timeout, isoformat_epoch, wait_deadline
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
+from airflow_provider_videogen.lineage import LineageFacts, gateway_origin, operator_lineage
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask, explain_validation_error
 from airflow_provider_videogen.operators.reattach import (
+    Decision,
     SubmissionGuard,
     SubmissionRecord,
     UncertainPolicy,
     stored_record,
 )
+from airflow_provider_videogen.operators.resumable import report_decision
 from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
 
 
@@ -70,8 +76,19 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         render in flight costs a few status queries instead of one per interval.
     :param max_poll_interval: the longest wait between two status queries (default 180 s, or
         ``poll_interval`` if longer), which bounds what a wrong estimate costs.
-    :param timeout: how long one try waits for the remote task. A timed-out try fails; its retry
-        re-attaches to the same remote task instead of paying again.
+    :param timeout: how long to wait for the remote task, counted from its **first submission**,
+        not from each try: a retry or clear that re-attaches keeps the original deadline (and
+        re-uses the video if it finished meanwhile). Airflow's own deferral timeout is set a
+        little later (:data:`~airflow_provider_videogen.deadlines.DEFERRAL_GRACE`) as a safety
+        net for a lost trigger; the trigger's clean ``timeout`` event wins when both apply.
+    :param cancel_on_kill: when a user kills the task (mark failed/success, clear) while it waits,
+        ask the gateway to cancel the remote task, where the connection has a ``cancel_path``
+        extra (the gateway documents none). Without one, the log says the render continues and
+        is billed. Deferred: the trigger's ``on_kill``; ``deferrable=False``: this operator's.
+    :param durable: ``ResumableJobMixin``'s argument, same meaning: ``True`` (default) re-attaches
+        a retry or clear to the task an earlier try paid for (:mod:`.reattach`); ``False`` submits
+        on every try. Decisions are reported as the mixin's ``resumable_job.*`` counters and span
+        (:mod:`.resumable`).
     :param wait_for_completion: ``False`` returns right after submission (fan out, then wait with
         :class:`~airflow_provider_videogen.sensors.videogen.VideoTaskSensor`).
     :param on_uncertain_submission: what a try does when an earlier try may have created a task
@@ -82,6 +99,13 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     api: ApiKind
     operator_extra_links = (VideoLink(),)
     ui_color = "#f3e5f5"
+    #: The remote task this worker is polling (``deferrable=False``), for :meth:`on_kill`.
+    _polled_remote_id: str | None = None
+    #: What this process learned for OpenLineage (the resumed process after deferral learns it anew).
+    _seen_task: VideoTask | None = None
+    _seen_record: SubmissionRecord | None = None
+    _seen_try: int | None = None
+    _seen_error: str | None = None
 
     def __init__(
         self,
@@ -94,9 +118,13 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         on_uncertain_submission: UncertainPolicy = "fail",
         adaptive_polling: bool = True,
         max_poll_interval: float | None = None,
+        cancel_on_kill: bool = True,
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.cancel_on_kill = cancel_on_kill
+        self.durable = durable
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
@@ -120,6 +148,9 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         """Send the create request; the hook calls ``before_send`` once it is built, right before sending."""
         raise NotImplementedError
 
+    def describe_lineage(self, facts: LineageFacts) -> None:
+        """Add what the request asked for (duration, size/quality, input datasets) from the rendered fields."""
+
     def describe_request(self, request: BaseModel) -> str:
         """One log line saying what is about to be paid for."""
         return f"{self.api.value} request for {getattr(request, 'model', '?')}"
@@ -139,40 +170,129 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
 
     def execute(self, context: Context) -> Any:
         try:
+            return self._execute(context)
+        except Exception as exc:
+            self._seen_error = str(exc)
+            raise
+
+    def _execute(self, context: Context) -> Any:
+        self._seen_try = getattr(context.get("ti"), "try_number", None)
+        try:
             request = self.build_request()
         except InvalidRequestError as exc:
             # Nothing was sent, nothing billed; a retry would render the same values.
             raise AirflowFailException(str(exc)) from None
         task = self._submit_or_reattach(context, request)
-        publish_remote_id(context, task.id)
+        self._seen_task, self._seen_record = task, self.submission(context)
+        publish_remote_id(context, task.id, task.can_cancel)
+        if task.estimated_time is not None and task.state.is_in_progress:
+            self.log.info("Remote task %s: the gateway estimates %d s of rendering", task.id, task.estimated_time)
         if not self.wait_for_completion:
             self.log.info("wait_for_completion=False: returning remote task %s without waiting", task.id)
             return self._result(context, task)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
-        trigger = self._trigger(task)
+        trigger = self._trigger(task, self._deadline(context, task))
         how = f"every {self.poll_interval:g}s" + (
             f" near the end (adaptive; estimate {task.estimated_time}s)" if self.adaptive_polling else ""
         )
         if self.deferrable:
-            self.log.info("Deferring: remote task %s is %s; polling %s", task.id, task.state.value, how)
-            self.defer(trigger=trigger, method_name="execute_complete")
+            safety_net = deferral_timeout(trigger.deadline)
+            self.log.info(
+                "Deferring: remote task %s is %s; polling %s in the triggerer until %s "
+                "(Airflow's deferral timeout, a safety net for a lost trigger: %s)",
+                task.id,
+                task.state.value,
+                how,
+                isoformat_epoch(trigger.deadline),
+                isoformat_epoch(time.time() + safety_net.total_seconds()),
+            )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=safety_net)
         self.log.info("Polling remote task %s in the worker %s", task.id, how)
-        event = asyncio.run(trigger.wait(hook=self.hook))
+        self._polled_remote_id = task.id
+        try:
+            event = asyncio.run(trigger.wait(hook=self.hook))
+        finally:
+            self._polled_remote_id = None
+        if event.task is not None:
+            self._seen_task = event.task
         return self._complete(context, event)
+
+    def on_kill(self) -> None:
+        """``deferrable=False``: the worker is told to stop while polling; cancel or say it is billed.
+
+        (A deferred task has no worker process to kill: the trigger's ``on_kill`` does this there.)
+        """
+        remote_id = getattr(self, "_polled_remote_id", None)
+        if remote_id:
+            cancel_on_kill(self.hook, self.api, remote_id, enabled=self.cancel_on_kill, log=self.log)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: check the event and turn it into a result or a failure."""
-        return self._complete(context, VideoTaskEvent.from_payload(event))
+        self._seen_try = getattr(context.get("ti"), "try_number", None)
+        self._seen_record = self.submission(context)
+        try:
+            parsed = VideoTaskEvent.from_payload(event)
+            if parsed.task is not None:
+                self._seen_task = parsed.task
+            return self._complete(context, parsed)
+        except Exception as exc:
+            self._seen_error = str(exc)
+            raise
 
-    def _trigger(self, task: VideoTask) -> VideoTaskTrigger:
+    # ---- OpenLineage (optional extra) ----------------------------------------------------------
+
+    def lineage_facts(self) -> LineageFacts:
+        """What this run rendered and paid for, from what this process saw (see :mod:`..lineage`)."""
+        task, record = self._seen_task, self._seen_record
+        facts = LineageFacts(api=self.api.value, error=self._seen_error)
+        facts.remote_task_id = task.id if task is not None else (record.id if record is not None else None)
+        facts.model = (task.model if task is not None else None) or getattr(self, "model", None)
+        facts.credits_reserved = task.credits_reserved if task is not None else None
+        if facts.credits_reserved is None and record is not None:
+            facts.credits_reserved = record.credits_reserved
+        if record is not None and record.try_number is not None and self._seen_try is not None:
+            facts.reused = record.try_number != self._seen_try  # submitted by an earlier try (or run)
+        facts.can_cancel = task.can_cancel if task is not None else None
+        try:
+            facts.gateway = gateway_origin(self.hook.settings.base_url)
+        except Exception:  # lineage must never fail the task: no connection, no source
+            facts.gateway = None
+        self.describe_lineage(facts)
+        return facts
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Called by the OpenLineage provider after success: remote id, what was paid for, inputs."""
+        return operator_lineage(self.lineage_facts())
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        """Called by the OpenLineage provider after a failure: as on success, plus ``errorMessage``."""
+        return operator_lineage(self.lineage_facts(), failed=True)
+
+    def _deadline(self, context: Context, task: VideoTask) -> float:
+        """``timeout`` after this remote task's first submission (see :mod:`airflow_provider_videogen.deadlines`)."""
+        record = self.submission(context)
+        first = record.submitted_at if record is not None and record.id == task.id else None
+        deadline = wait_deadline(self.wait_timeout, first)
+        if first is not None:
+            self.log.info(
+                "Waiting for remote task %s until %s: timeout %ss counted from its first submission at %s",
+                task.id,
+                isoformat_epoch(deadline),
+                self.wait_timeout,
+                first.isoformat(timespec="seconds"),
+            )
+        return deadline
+
+    def _trigger(self, task: VideoTask, deadline: float) -> VideoTaskTrigger:
         now = time.time()
         return VideoTaskTrigger(
             videogen_conn_id=self.videogen_conn_id,
             remote_task_id=task.id,
             api=self.api,
             poll_interval=self.poll_interval,
-            deadline=now + self.wait_timeout,
+            deadline=deadline,
+            cancel_on_kill=self.cancel_on_kill,
             adaptive_polling=self.adaptive_polling,
             max_poll_interval=self.max_poll_interval,
             estimated_time=task.estimated_time,
@@ -187,14 +307,21 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         return stored_record(context.get("task_state_store"))
 
     def _submit_or_reattach(self, context: Context, request: BaseModel) -> VideoTask:
+        ti = context.get("ti")
+
+        def report(decision: Decision, record: SubmissionRecord | None, remote: VideoTask | None) -> None:
+            report_decision(type(self).__name__, decision, record, remote, ti)
+
         guard = SubmissionGuard(
-            store=context.get("task_state_store"),
+            store=context.get("task_state_store") if self.durable else None,
+            on_decision=report,
+            durable=self.durable,
             api=self.api,
             hook=self.hook,
             log=self.log,
             on_uncertain=self.on_uncertain_submission,
             accept_partial=self.on_extend_failure == "accept_first_segment",
-            try_number=getattr(context.get("ti"), "try_number", None),
+            try_number=getattr(ti, "try_number", None),
         )
         return guard.submit_or_reattach(
             request, lambda r, before_send: self.submit(self.hook, r, before_send), self.describe_request

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_videogen.lineage import dataset_name
 from airflow_provider_videogen.models import ApiKind, GenerationRequest, VideoTask
 from airflow_provider_videogen.operators.video_task import BaseVideoTaskOperator, validate
 
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.lineage import LineageFacts
 
 #: Operator parameters that are fields of :class:`GenerationRequest` (and templated).
 REQUEST_FIELDS: tuple[str, ...] = (
@@ -101,7 +103,20 @@ class VideoGenerationOperator(BaseVideoTaskOperator):
     def submit(self, hook: VideoGenHook, request: Any, before_send: Callable[[], None] | None = None) -> VideoTask:
         return hook.submit_generation(request, before_send=before_send)
 
+    def describe_lineage(self, facts: LineageFacts) -> None:
+        facts.duration = self.duration if isinstance(self.duration, int) else _int_or_none(self.duration)
+        facts.quality = self.quality
+        facts.size = self.aspect_ratio
+        facts.inputs = [name for name in map(dataset_name, self.image_urls or []) if name is not None]
+
     def describe_request(self, request: Any) -> str:
         seconds = request.billed_seconds()
         paid = f"{seconds} s of video" if seconds else "video of the model's default length"
         return f"{request.model} generation ({paid}, quality {request.quality or 'default'})"
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
+from airflow_provider_videogen.cancellation import cancel_on_kill
 from airflow_provider_videogen.completion import VideoTaskCompletion, publish_remote_id
+from airflow_provider_videogen.deadlines import deferral_timeout, wait_deadline
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask
@@ -40,6 +41,12 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         ``poll_interval`` if longer).
     :param on_extend_failure: remix only, as on ``VideoRemixOperator``: fail (keeping the 8 s clip
         in XCom) or accept the first segment when the extension failed.
+    :param cancel_on_kill: when a user kills this sensor while it waits, ask the gateway to
+        cancel the watched task, where the connection has a ``cancel_path`` (as on the operators).
+        Set ``False`` when the task belongs to someone else's flow.
+
+    The sensor's ``timeout`` counts from when it starts waiting (it did not submit anything);
+    Airflow's deferral timeout is set a little later as a safety net, as on the operators.
     """
 
     template_fields: Sequence[str] = ("task_id_to_watch",)
@@ -56,6 +63,7 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         on_extend_failure: ExtendFailurePolicy = "fail",
         adaptive_polling: bool = True,
         max_poll_interval: float | None = None,
+        cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
@@ -70,6 +78,7 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         self.max_poll_interval = resolve_max_poll_interval(self.poll_interval, max_poll_interval)
         check_extend_failure_policy(on_extend_failure)
         self.on_extend_failure = on_extend_failure
+        self.cancel_on_kill = cancel_on_kill
 
     @cached_property
     def hook(self) -> VideoGenHook:
@@ -78,18 +87,24 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            self._poking = True
+            try:
+                return super().execute(context)
+            finally:
+                self._poking = False
         task = self.hook.get_task(self.api, self.task_id_to_watch)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
-        publish_remote_id(context, task.id)
+        publish_remote_id(context, task.id, task.can_cancel)
+        deadline = wait_deadline(float(self.timeout))
         self.defer(
             trigger=VideoTaskTrigger(
                 videogen_conn_id=self.videogen_conn_id,
                 remote_task_id=task.id,
                 api=self.api,
                 poll_interval=self.poll_interval,
-                deadline=time.time() + float(self.timeout),
+                deadline=deadline,
+                cancel_on_kill=self.cancel_on_kill,
                 adaptive_polling=self.adaptive_polling,
                 max_poll_interval=self.max_poll_interval,
                 # What the first query said (the gateway's clock, never ahead of ours).
@@ -97,7 +112,13 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
                 submitted_at=min(time.time(), task.created_at.timestamp()) if task.created_at else None,
             ),
             method_name="execute_complete",
+            timeout=deferral_timeout(deadline),
         )
+
+    def on_kill(self) -> None:
+        """``deferrable=False``: killed while poking; cancel the watched task or say it is billed."""
+        if getattr(self, "_poking", False):
+            cancel_on_kill(self.hook, self.api, self.task_id_to_watch, enabled=self.cancel_on_kill, log=self.log)
 
     def poke(self, context: Context) -> Any:
         task: VideoTask = self.hook.get_task(self.api, self.task_id_to_watch)

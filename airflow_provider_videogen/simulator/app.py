@@ -627,6 +627,34 @@ class _Gateway:
         body = remix_body(task, task.phase(), _base_url(request), self.sim.config)
         return self._finish(fault, JSONResponse(body))
 
+    async def cancel_generation(self, request: Request, task_id: str) -> Response:
+        return await self._cancel(request, "generation", task_id)
+
+    async def cancel_remix(self, request: Request, task_id: str) -> Response:
+        return await self._cancel(request, "remix", task_id)
+
+    async def _cancel(self, request: Request, api: Literal["generation", "remix"], task_id: str) -> Response:
+        """Simulator extension (no cancel endpoint is documented): end a running task as cancelled."""
+        self._count_request()
+        fault = await self._edge(request)
+        if fault is not None and fault.replaces_answer:
+            return self._fault_response(fault, api)
+        _, denied = self._authorize(request)
+        if denied is not None:
+            return self._finish(fault, denied)
+        task, cancelled = self.sim.cancel(api, task_id)
+        if task is None:
+            return self._finish(fault, gateway_error(404, "task_not_found", f"Task {task_id} not found"))
+        if not cancelled:
+            return self._finish(fault, gateway_error(409, "task_not_cancellable", f"Task {task_id} has already ended"))
+        base = _base_url(request)
+        phase = task.phase()
+        if api == "generation":
+            body = generation_body(task, phase, base)
+        else:
+            body = remix_body(task, phase, base, self.sim.config)
+        return self._finish(fault, JSONResponse(body))
+
     async def remix_content(self, request: Request, task_id: str) -> Response:
         self._count_request()
         fault = await self._edge(request)
@@ -854,6 +882,8 @@ def create_app(config: SimulatorConfig | None = None, *, state: SimulatorState |
         ("/v1/tasks/{task_id}", gateway.get_generation, ["GET"]),
         ("/v1/videos", gateway.create_remix, ["POST"]),
         ("/v1/videos/{task_id}", gateway.get_remix, ["GET"]),
+        ("/v1/tasks/{task_id}/cancel", gateway.cancel_generation, ["POST"]),
+        ("/v1/videos/{task_id}/cancel", gateway.cancel_remix, ["POST"]),
         ("/v1/videos/{task_id}/content", gateway.remix_content, ["GET", "HEAD"]),
         ("/v1/chat/completions", gateway.chat_completions, ["POST"]),
         ("/files/{name}", gateway.download, ["GET", "HEAD"]),

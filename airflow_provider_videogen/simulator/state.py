@@ -181,6 +181,8 @@ class Task:
     size: str | None = None
     quota: int = 0
     action: str = "textGenerate"
+    #: Seconds after creation at which a cancel request arrived (the cancel extension, see ``cancel``).
+    cancelled_after: float | None = None
 
     def phase(self, now_mono: float | None = None) -> Phase:
         now = time.monotonic() if now_mono is None else now_mono
@@ -197,6 +199,16 @@ class Task:
             return min(99, max(1, int(offset / total * 100)))
 
         started = pending if elapsed >= pending else None
+        if self.cancelled_after is not None and elapsed >= self.cancelled_after:
+            at = self.cancelled_after
+            return Phase(
+                "failed",
+                progress_at(at),
+                pending if at >= pending else None,
+                at,
+                "request_cancelled",
+                TASK_ERROR_MESSAGES["request_cancelled"],
+            )
         failure = self._failure()
         if failure is not None:
             at, code, message, shown = failure
@@ -403,7 +415,7 @@ def remix_body(task: Task, phase: Phase, base: str, config: SimulatorConfig) -> 
 
 
 def _api_counters() -> dict[str, Any]:
-    return {"creates": 0, "creates_accepted": 0, "creates_rejected": 0, "polls": 0, "models": {}}
+    return {"creates": 0, "creates_accepted": 0, "creates_rejected": 0, "polls": 0, "cancels": 0, "models": {}}
 
 
 def _model_counters() -> dict[str, int]:
@@ -631,6 +643,28 @@ class SimulatorState:
                 task_id = self._remix_aliases.get(task_id, task_id)
             task = self.tasks.get(task_id)
             return task if task is not None and task.api == api else None
+
+    def cancel(self, api: ApiName, task_id: str) -> tuple[Task | None, bool]:
+        """Cancel a task that has not ended: ``(task, cancelled)``; ``(None, False)`` when unknown.
+
+        The real gateway documents no cancel endpoint; the simulator offers one (``POST
+        /v1/tasks/{id}/cancel``, ``POST /v1/videos/{id}/cancel``) so that a connection's
+        ``cancel_path`` can be exercised. A cancelled task ends ``failed`` with
+        ``request_cancelled``, as the gateway reports a cancellation, and is counted in the stats.
+        """
+        with self.lock:
+            task = self.find(api, task_id)
+            if task is None:
+                return None, False
+            now = time.monotonic()
+            if task.phase(now).terminal:
+                return task, False
+            task.cancelled_after = max(0.0, now - task.created_mono)
+            self.stats.apis[api]["cancels"] += 1
+            entry = self.stats.tasks.get(task.id)
+            if entry is not None:
+                entry["cancelled"] = True
+            return task, True
 
     def resolve_token(self, token: str) -> tuple[Task, MediaRef] | None:
         with self.lock:

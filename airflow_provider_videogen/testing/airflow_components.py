@@ -276,6 +276,13 @@ class AirflowApi:
         )
         return data.get("value")
 
+    def set_task_instance_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> dict[str, Any]:
+        """Mark a task instance ``failed``/``success`` as a user does in the UI (``PATCH ...`` ``new_state``)."""
+        response = self.request(
+            "PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}", json={"new_state": state}
+        )
+        return dict(response.json())
+
     def clear_task_instances(self, dag_id: str, run_id: str, task_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Clear (re-run) task instances of a run whatever their state, as a user does in the UI."""
         body = {
@@ -654,6 +661,24 @@ class AirflowComponents:
             if time.monotonic() > deadline:
                 raise AirflowComponentsError(f"GET {url} did not answer 200 in time (last: {last!r})")
             time.sleep(0.5)
+
+    def restart(self, name: str) -> None:
+        """Stop one component as a deployment does (SIGTERM, then SIGKILL after ``stop_grace``), start another.
+
+        For tests of what survives a restart, e.g. a triggerer's: its triggers must be picked up
+        again by the new one, not killed.
+        """
+        component = self._running.pop(name, None)
+        if component is None:
+            raise AirflowComponentsError(f"component {name!r} is not running (running: {sorted(self._running)})")
+        signal_group(component.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            component.process.wait(timeout=self.stop_grace)
+        signal_group(component.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            component.process.wait(timeout=10)
+        component.log_file.close()
+        self._spawn(name, self.environment())
 
     def stop(self) -> None:
         """SIGTERM every component's group, wait ``stop_grace`` s, SIGKILL what is left; idempotent."""

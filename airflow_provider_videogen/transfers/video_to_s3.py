@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import jinja2
+    from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
     from mypy_boto3_s3 import S3Client
 
@@ -126,6 +127,10 @@ class VideoToS3Operator(BaseOperator):
         declare it there too (``outlets=[AssetAlias(DEFAULT_ASSET_ALIAS)]`` in ``partial``) for
         the DAG processor to register the alias before the first run.
     """
+
+    #: For OpenLineage: the objects this try left in place, and why it failed.
+    _lineage_outputs: list[str] = []
+    _lineage_error: str | None = None
 
     template_fields: Sequence[str] = (
         "source",
@@ -207,6 +212,26 @@ class VideoToS3Operator(BaseOperator):
     # ---- execution -----------------------------------------------------------------------
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        try:
+            return self._execute(context)
+        except Exception as exc:
+            self._lineage_error = str(exc)
+            raise
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage:
+        """Called by the OpenLineage provider: each archived object as an ``s3://bucket`` + ``key`` output."""
+        from airflow_provider_videogen.lineage import LineageFacts, operator_lineage, s3_dataset
+
+        return operator_lineage(LineageFacts(outputs=[s3_dataset(uri) for uri in self._lineage_outputs]))
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage:
+        """As on success (the objects archived before the failure), plus ``errorMessage``."""
+        from airflow_provider_videogen.lineage import LineageFacts, operator_lineage, s3_dataset
+
+        facts = LineageFacts(outputs=[s3_dataset(uri) for uri in self._lineage_outputs], error=self._lineage_error)
+        return operator_lineage(facts, failed=True)
+
+    def _execute(self, context: Context) -> list[dict[str, Any]]:
         refs = parse_source(self.source)
         _mask_signatures(refs)
         ti = context.get("ti")
@@ -248,6 +273,7 @@ class VideoToS3Operator(BaseOperator):
                     self.log.error("%s", exc)
                     failures.append(exc)
 
+        self._lineage_outputs = [result.uri for _, result in results]
         self._emit_asset_events(context, results)
         if failures:
             if len(failures) == 1:

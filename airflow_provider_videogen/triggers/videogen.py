@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import BaseModel, ConfigDict
 
+from airflow_provider_videogen.cancellation import acancel_on_kill
 from airflow_provider_videogen.exceptions import (
     InvalidResponseError,
     RateLimitedError,
@@ -110,6 +111,9 @@ class VideoTaskTrigger(BaseTrigger):
         ``poll_interval`` when that is longer).
     :param estimated_time: the gateway's render estimate in seconds (``task_info.estimated_time``).
     :param submitted_at: wall-clock epoch seconds of the submission.
+    :param cancel_on_kill: when a user kills the waiting task, ask the gateway to cancel the
+        remote task (where the connection has a ``cancel_path``); see
+        :mod:`airflow_provider_videogen.cancellation`.
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class VideoTaskTrigger(BaseTrigger):
         max_poll_interval: float | None = None,
         estimated_time: float | None = None,
         submitted_at: float | None = None,
+        cancel_on_kill: bool = True,
     ) -> None:
         super().__init__()
         self.videogen_conn_id = videogen_conn_id
@@ -137,6 +142,7 @@ class VideoTaskTrigger(BaseTrigger):
         self.max_poll_interval = resolve_max_poll_interval(self.poll_interval, max_poll_interval)
         self.estimated_time = float(estimated_time) if estimated_time is not None else None
         self.submitted_at = float(submitted_at) if submitted_at is not None else None
+        self.cancel_on_kill = bool(cancel_on_kill)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -152,6 +158,7 @@ class VideoTaskTrigger(BaseTrigger):
                 "max_poll_interval": self.max_poll_interval,
                 "estimated_time": self.estimated_time,
                 "submitted_at": self.submitted_at,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -305,23 +312,11 @@ class VideoTaskTrigger(BaseTrigger):
         )
 
     async def on_kill(self) -> None:
-        """A user marked the deferred task failed/success or cleared it.
+        """A user marked the deferred task failed/success or cleared it: cancel, or say it is billed.
 
-        No cancel endpoint is documented, so by default the remote task keeps rendering and is
-        billed; say so plainly, with its id. Where the connection configures ``cancel_path``,
-        call it.
+        Airflow calls this only for a user's action, not when a triggerer stops or hands the
+        trigger to another one; so cancelling here never stops a render that a restarted
+        triggerer is about to pick up again. ``cleanup()`` (every exit) is left alone for the
+        same reason.
         """
-        try:
-            cancelled = await self._hook().acancel(self.api, self.remote_task_id)
-        except VideoGenError as exc:
-            self.log.warning("Cancelling remote task %s failed: %s; it may still be billed.", self.remote_task_id, exc)
-            return
-        if cancelled:
-            self.log.warning("Asked the gateway to cancel remote task %s.", self.remote_task_id)
-        else:
-            self.log.warning(
-                "Task killed by a user, but remote task %s (%s API) keeps running and will be billed: the "
-                "gateway documents no cancel endpoint (set 'cancel_path' in the connection extras if yours has one).",
-                self.remote_task_id,
-                self.api.value,
-            )
+        await acancel_on_kill(self._hook(), self.api, self.remote_task_id, enabled=self.cancel_on_kill, log=self.log)

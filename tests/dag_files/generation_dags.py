@@ -26,14 +26,16 @@ with DAG("test_generation_in_worker", schedule=None, start_date=START, catchup=F
 
 with DAG("test_generation_retry_reattach", schedule=None, start_date=START, catchup=False):
     # The first try's wait (2 s) ends before the render (3 s): it fails with a timeout, and the
-    # retry must re-attach to the task it already paid for instead of submitting again.
+    # retry (2 s later, after the render finished) must re-use the task it already paid for
+    # instead of submitting again. (The timeout counts from the first submission, so a retry
+    # that came before the render ended would time out at once: see the DAG below.)
     VideoGenerationOperator(
         task_id="generate",
         model="veo3.1-fast",
         prompt="[sim:render=3] A dog surfing",
         timeout=timedelta(seconds=2),
         retries=1,
-        retry_delay=timedelta(0),
+        retry_delay=timedelta(seconds=2),
         **FAST,
     )
 
@@ -124,3 +126,31 @@ with DAG("test_sensor_poke_mode", schedule=None, start_date=START, catchup=False
         deferrable=False,
         poll_interval=0.2,
     ).set_upstream(poke_submit)
+
+with DAG("test_generation_deadline_from_first_submission", schedule=None, start_date=START, catchup=False):
+    # The render never ends; the first try times out after 2 s. The retry re-attaches to the same
+    # remote task and keeps the deadline of the first submission: it times out at once, without a
+    # second create request and without waiting another 2 s.
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:progress_stall] A snail racing",
+        timeout=timedelta(seconds=2),
+        retries=1,
+        retry_delay=timedelta(0),
+        **FAST,
+    )
+
+with DAG("test_generation_not_durable", schedule=None, start_date=START, catchup=False):
+    # durable=False (ResumableJobMixin's argument): the retry submits again instead of re-using
+    # the first try's task; each try waits 2 s for a 3 s render, so both time out.
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:render=3] A dog surfing, twice",
+        timeout=timedelta(seconds=2),
+        retries=1,
+        retry_delay=timedelta(seconds=2),
+        durable=False,
+        **FAST,
+    )

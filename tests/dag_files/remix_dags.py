@@ -67,7 +67,8 @@ with DAG("test_remix_generate_failed", schedule=None, start_date=START, catchup=
 
 with DAG("test_remix_retry_reattach", schedule=None, start_date=START, catchup=False):
     # The first try's wait (2 s) ends before the render (3 s): it fails with a timeout, and the
-    # retry must re-attach to the remix it already paid for instead of submitting again.
+    # retry (2 s later, after the render ended) must re-use the remix it already paid for instead
+    # of submitting again (the timeout counts from the first submission: no second wait).
     VideoRemixOperator(
         task_id="remix",
         model=MODEL,
@@ -75,7 +76,7 @@ with DAG("test_remix_retry_reattach", schedule=None, start_date=START, catchup=F
         prompt_extend="The dog rides the wave to the beach",
         timeout=timedelta(seconds=2),
         retries=1,
-        retry_delay=timedelta(0),
+        retry_delay=timedelta(seconds=2),
         **FAST,
     )
 

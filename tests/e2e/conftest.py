@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -35,8 +35,14 @@ def e2e_simulator() -> Iterator[SimulatorServer]:
 
 
 @pytest.fixture(scope="module")
+def e2e_conn_extra() -> dict[str, Any]:
+    """``extra`` of the components' ``videogen`` connection; a module overrides it (e.g. ``cancel_path``)."""
+    return {"retry_backoff": 0.2}
+
+
+@pytest.fixture(scope="module")
 def airflow_components(
-    e2e_simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory
+    e2e_simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory, e2e_conn_extra: dict[str, Any]
 ) -> Iterator[AirflowComponents]:
     """api-server, scheduler, dag-processor and triggerer; LocalExecutor with one worker slot.
 
@@ -47,7 +53,7 @@ def airflow_components(
         "conn_type": "videogen",
         "host": e2e_simulator.url,
         "password": e2e_simulator.api_key,
-        "extra": {"retry_backoff": 0.2},
+        "extra": e2e_conn_extra,
     }
     components = AirflowComponents(
         dags_folder=DAG_FILES,

@@ -43,6 +43,8 @@ def test_generation_create_response_from_seed() -> None:
     assert task.billing_rule == "per_call"
     assert task.estimated_time == 180
     assert task.video_duration == 8
+    assert task.can_cancel is True
+    assert task.user_group == "default"
     assert task.raw["object"] == "video.generation.task"
 
 
@@ -299,3 +301,19 @@ def test_status_map_covers_both_apis() -> None:
         "in_progress",
     ):
         parse_status(raw)
+
+
+@pytest.mark.parametrize(
+    ("task_info", "usage", "can_cancel", "user_group"),
+    [
+        ({"can_cancel": False}, {"user_group": "vip"}, False, "vip"),
+        ({}, {}, None, None),
+        ({"can_cancel": "yes"}, {"user_group": ""}, None, None),  # not a boolean / empty: unknown
+    ],
+)
+def test_can_cancel_and_user_group_are_parsed_tolerantly(
+    task_info: dict[str, Any], usage: dict[str, Any], can_cancel: bool | None, user_group: str | None
+) -> None:
+    body = {**CREATE_000, "task_info": task_info, "usage": usage}
+    task = VideoTask.from_generation_response(body)
+    assert (task.can_cancel, task.user_group) == (can_cancel, user_group)

@@ -63,6 +63,9 @@ def test_deferrable_run_succeeds_and_went_through_deferred(run_dag: Any, fast_si
     assert xcom(dagrun, key="videogen_task_id") == result["id"]
     assert xcom(dagrun, key="_link_VideoLink") == result["video_urls"][0]
     assert fast_sim.stats()["generation"]["creates"] == 1
+    assert xcom(dagrun, key="videogen_can_cancel") is True  # task_info.can_cancel at submission
+    assert result["can_cancel"] is False  # a finished task cannot be cancelled
+    assert f"Remote task {result['id']}: the gateway estimates" in log_text()  # task_info.estimated_time
 
 
 def test_worker_polling_has_the_same_semantics(run_dag: Any, fast_sim: Any, log_text: Any) -> None:
@@ -115,3 +118,34 @@ def test_dynamic_task_mapping(run_dag: Any, fast_sim: Any) -> None:
     ids = {xcom(dagrun, map_index=i)["id"] for i in range(3)}
     assert len(ids) == 3
     assert fast_sim.stats()["generation"]["creates"] == 3
+
+
+WAITING_RE = r"Waiting for remote task (\S+) until (\S+): timeout 2.0s counted from its first submission at (\S+)"
+DEFERRING_RE = r"in the triggerer until (\S+) \(Airflow's deferral timeout, a safety net for a lost trigger: (\S+)\)"
+
+
+def test_timeout_counts_from_the_first_submission(run_dag: Any, fast_sim: Any, log_text: Any) -> None:
+    """The retry re-attaches with the first try's deadline: it times out at once, without a second create."""
+    import re
+    from datetime import datetime
+
+    from airflow_provider_videogen.deadlines import DEFERRAL_GRACE
+
+    dagrun = run_dag("test_generation_deadline_from_first_submission")
+    assert dagrun.state == "failed"
+    assert ti_of(dagrun).try_number == 2
+    assert fast_sim.stats()["generation"]["creates"] == 1
+    text = log_text()
+    waits = re.findall(WAITING_RE, text)
+    assert len(waits) == 2, text[-3000:]  # one line per try
+    assert waits[0] == waits[1]  # same remote task, same deadline, same first submission
+    assert "Re-attaching instead of submitting" in text
+    assert "counts from the first submission" in text  # the timeout error says why the retry did not wait
+    deferrals = re.findall(DEFERRING_RE, text)
+    assert deferrals, text[-3000:]
+    for deadline, safety_net in deferrals:
+        assert deadline == waits[0][1]
+        # Airflow's deferral timeout fires DEFERRAL_GRACE after the trigger's deadline (or later,
+        # when the deadline had already passed): the trigger's own timeout event comes first.
+        gap = datetime.fromisoformat(safety_net) - datetime.fromisoformat(deadline)
+        assert gap >= DEFERRAL_GRACE

@@ -53,6 +53,7 @@ def test_serialize_holds_ids_and_numbers_only(hook: VideoGenHook, simulator: Any
         "max_poll_interval",
         "estimated_time",
         "submitted_at",
+        "cancel_on_kill",
     }
     text = json.dumps(kwargs).lower()
     assert simulator.api_key.lower() not in text

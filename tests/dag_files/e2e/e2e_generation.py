@@ -39,3 +39,24 @@ with DAG("e2e_mapped_generation", schedule=None, start_date=START, catchup=False
             "[sim:render=20] A slow pan across a snowy mountain village",
         ]
     )
+
+#: A long render, killed by a user while deferred (tests/e2e/test_kill.py); the triggerer is restarted first.
+with DAG("e2e_kill_deferred", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:render=300] A glacier calving, very slowly",
+        duration=4,
+        poll_interval=1,
+    )
+
+#: The same, polling in the worker (deferrable=False): the operator's own on_kill cancels.
+with DAG("e2e_kill_in_worker", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:render=300] A tide coming in over sand, very slowly",
+        duration=4,
+        poll_interval=1,
+        deferrable=False,
+    )
