@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any

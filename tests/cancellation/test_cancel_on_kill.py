@@ -132,7 +132,8 @@ def test_sensor_on_kill_while_poking_cancels(hook: VideoGenHook, simulator: Any)
 
 def test_operator_passes_cancel_on_kill_to_its_trigger() -> None:
     op = VideoGenerationOperator(task_id="gen", model="veo3.1-fast", prompt="a cat", cancel_on_kill=False)
-    _, kwargs = op._trigger("task-unified-1-abcdefgh", time.time() + 10).serialize()
+    task = VideoTask(id="task-unified-1-abcdefgh", api=ApiKind.GENERATION, state=TaskState.PENDING)
+    _, kwargs = op._trigger(task, time.time() + 10).serialize()
     assert kwargs["cancel_on_kill"] is False
 
 

@@ -155,14 +155,14 @@ def test_operator_hands_the_estimate_and_submission_time_to_its_trigger() -> Non
     created = datetime(2026, 1, 1, tzinfo=timezone.utc)
     task = VideoTask(id="task-unified-1-abcdefgh", api=ApiKind.GENERATION, state=TaskState.PENDING,
                      estimated_time=180, created_at=created)  # fmt: skip
-    trigger = op._trigger(task)
+    trigger = op._trigger(task, deadline=time.time() + 3600)
     assert trigger.adaptive_polling
     assert trigger.max_poll_interval == 90.0
     assert trigger.estimated_time == 180.0
     assert trigger.submitted_at == created.timestamp()
     off = VideoGenerationOperator(task_id="gen2", model="veo3.1-fast", prompt="a cat", adaptive_polling=False)
-    assert not off._trigger(task).adaptive_polling
-    assert off._trigger(task).max_poll_interval == 180.0
+    assert not off._trigger(task, deadline=time.time() + 3600).adaptive_polling
+    assert off._trigger(task, deadline=time.time() + 3600).max_poll_interval == 180.0
 
 
 @pytest.mark.parametrize(
