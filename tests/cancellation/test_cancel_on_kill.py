@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
-from airflow_provider_videogen.models import ApiKind, GenerationRequest, TaskState
+from airflow_provider_videogen.models import ApiKind, GenerationRequest, TaskState, VideoTask
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.sensors.videogen import VideoTaskSensor
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
