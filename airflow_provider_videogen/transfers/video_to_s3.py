@@ -37,6 +37,7 @@ import httpx
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
 from airflow_provider_videogen.hooks.transport import mask_signed_query, public_download_client
+from airflow_provider_videogen.links.archive import ArchiveLink
 from airflow_provider_videogen.transfers.errors import LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.sources import VideoRef, parse_source
@@ -134,6 +135,7 @@ class VideoToS3Operator(BaseOperator):
         "videogen_conn_id",
     )
     template_fields_renderers = {"source": "json", "metadata": "json"}
+    operator_extra_links = (ArchiveLink(),)
     ui_color = "#ffd8a8"
 
     def __init__(
@@ -200,7 +202,27 @@ class VideoToS3Operator(BaseOperator):
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
         if parent is self:
             with contextlib.suppress(VideoArchiveError):  # execute() explains a bad source in full
-                _mask_signatures(parse_source(self.source))
+                refs = parse_source(self.source)
+                _mask_signatures(refs)
+                if len(refs) == 1:
+                    # Show the real key in "Rendered Template", not "clip-0.{ext}"; execute() then
+                    # finds no placeholder left and writes exactly what the UI showed.
+                    self.s3_key = self._keys(refs, context)[0]
+
+    def _keys(self, refs: Sequence[VideoRef], context: Context) -> list[str]:
+        """One key per video from the ``s3_key`` template and this task instance's identity."""
+        ti = context.get("ti")
+        base = {
+            "dag_id": self.dag_id,
+            "run_id": context.get("run_id") or getattr(ti, "run_id", None),
+            "logical_date": context.get("logical_date"),
+            "task_id": self.task_id,
+            "map_index": getattr(ti, "map_index", -1),
+        }
+        return [
+            render_key(self.s3_key, {**base, "video_task_id": r.video_task_id, "index": r.index, "ext": r.ext})
+            for r in refs
+        ]
 
     # ---- execution -----------------------------------------------------------------------
 
@@ -211,17 +233,7 @@ class VideoToS3Operator(BaseOperator):
         map_index = getattr(ti, "map_index", -1)
         run_id = context.get("run_id") or getattr(ti, "run_id", None)
         dag_id = self.dag_id
-        base = {
-            "dag_id": dag_id,
-            "run_id": run_id,
-            "logical_date": context.get("logical_date"),
-            "task_id": self.task_id,
-            "map_index": map_index,
-        }
-        keys = [
-            render_key(self.s3_key, {**base, "video_task_id": r.video_task_id, "index": r.index, "ext": r.ext})
-            for r in refs
-        ]
+        keys = self._keys(refs, context)
         check_unique(keys)
         user_metadata = self._check_user_metadata()
         writer = _ascii(f"{dag_id}/{run_id}/{self.task_id}/{map_index}")
