@@ -15,7 +15,6 @@ One video: the object itself. Several: their common prefix (the console's folder
 
 from __future__ import annotations
 
-import os.path
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -39,7 +38,7 @@ def archive_url(bucket: str, keys: Sequence[str], *, endpoint_url: str | None, r
     if not keys:
         return ""
     single = len(keys) == 1
-    prefix = keys[0] if single else os.path.commonprefix(list(keys)).rsplit("/", 1)[0] + "/"
+    prefix = keys[0] if single else _common_folder(keys)
     if is_aws_endpoint(endpoint_url):
         query = {"region": region or "us-east-1", "prefix": prefix}
         page = "object" if single else "buckets"
@@ -48,6 +47,15 @@ def archive_url(bucket: str, keys: Sequence[str], *, endpoint_url: str | None, r
     if single:
         return f"{base}/{quote(bucket, safe='')}/{quote(prefix, safe='/')}"
     return f"{base}/{quote(bucket, safe='')}?{urlencode({'prefix': prefix})}"
+
+
+def _common_folder(keys: Sequence[str]) -> str:
+    common: list[str] = []
+    for segments in zip(*(key.split("/")[:-1] for key in keys), strict=False):  # shortest key bounds it
+        if len(set(segments)) != 1:
+            break
+        common.append(segments[0])
+    return "/".join(common) + "/" if common else ""
 
 
 def connection_endpoint(aws_conn_id: str | None) -> tuple[str | None, str | None]:

@@ -345,7 +345,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         try_number = getattr(context.get("ti"), "try_number", None)
         if store is None:
             self.log.warning("No task_state_store in the context: re-attach after a retry is disabled for this run")
-            return self._submit(None, request, print_, try_number)
+            return self._submit(None, request, print_, try_number, context)
         record = load_model(SubmissionRecord, store.get(RECORD_KEY))
         marker = load_model(InFlightMarker, store.get(IN_FLIGHT_KEY))
         remote: VideoTask | None = None
@@ -362,17 +362,19 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         elif decision.action == "refuse":
             raise AirflowFailException(
                 f"Not submitting: {decision.reason}. The gateway may be rendering (and billing) that task. "
-                "Check the gateway's task list; to submit anyway, set on_uncertain_submission='resubmit' or "
-                f"delete the '{IN_FLIGHT_KEY}' key of this task instance's task state store."
+                "Check the gateway's task list first. To submit anyway, set on_uncertain_submission='resubmit', "
+                f"or delete the key '{IN_FLIGHT_KEY}' {where_to_delete(context)} and clear the task."
             )
         if decision.action in ("reattach", "reuse") and decision.task is not None:
             self.log.info("Re-attaching instead of submitting: %s", decision.reason)
             return decision.task
         if record is not None:
             self.log.info("Submitting a new task: %s", decision.reason)
-        return self._submit(store, request, print_, try_number)
+        return self._submit(store, request, print_, try_number, context)
 
-    def _submit(self, store: Any, request: BaseModel, print_: str, try_number: int | None) -> VideoTask:
+    def _submit(
+        self, store: Any, request: BaseModel, print_: str, try_number: int | None, context: Context | None = None
+    ) -> VideoTask:
         self.log.info("Submitting %s", self.describe_request(request))
         if store is not None:
             store.set(
@@ -385,8 +387,10 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         except VideoGenError as exc:
             if exc.submission_uncertain:
                 raise AirflowFailException(
-                    f"{exc} The create request may have reached the gateway; not retrying automatically, "
-                    "because a second submission would be billed again."
+                    f"{exc} The create request may have reached the gateway: if it was accepted, that video is "
+                    "rendering and will be billed, and a second submission would be billed as well, so this task "
+                    "is not retried automatically. Check the gateway's task list; to submit anyway, delete the "
+                    f"key '{IN_FLIGHT_KEY}' {where_to_delete(context)} and clear the task."
                 ) from None
             if store is not None:
                 store.delete(IN_FLIGHT_KEY)
@@ -404,6 +408,20 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             store.set(RECORD_KEY, record.model_dump(mode="json"), retention=RECORD_RETENTION)
             store.delete(IN_FLIGHT_KEY)
         return task
+
+
+def where_to_delete(context: Context | None) -> str:
+    """Where a human finds a task state store key in the Airflow UI, for this very task instance."""
+    ti = context.get("ti") if context else None
+    map_index = getattr(ti, "map_index", -1)
+    which = f"map index {map_index} of " if isinstance(map_index, int) and map_index >= 0 else ""
+    task = f"{getattr(ti, 'task_id', '?')}" if ti is not None else "this task"
+    run = f" in run {ti.run_id}" if getattr(ti, "run_id", None) else ""
+    return (
+        f"for {which}task {task}{run} (Airflow UI: the DAG run -> task {task}"
+        + (f" -> mapped task {map_index}" if which else "")
+        + " -> Task Instance -> Storage -> Task State Store; each mapped index has its own keys)"
+    )
 
 
 def _now() -> datetime:
