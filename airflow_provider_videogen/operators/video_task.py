@@ -412,7 +412,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
 
 def where_to_delete(context: Context | None) -> str:
     """Where a human finds a task state store key in the Airflow UI, for this very task instance."""
-    ti = context.get("ti") if context else None
+    ti: Any = context.get("ti") if context else None
     map_index = getattr(ti, "map_index", -1)
     which = f"map index {map_index} of " if isinstance(map_index, int) and map_index >= 0 else ""
     task = f"{getattr(ti, 'task_id', '?')}" if ti is not None else "this task"
