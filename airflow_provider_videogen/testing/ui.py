@@ -267,12 +267,16 @@ class VideogenUi:
 
 @contextlib.contextmanager
 def _stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM (and SIGHUP) stop like Ctrl-C: through ``KeyboardInterrupt`` and the ``finally`` blocks."""
+    """SIGTERM and SIGHUP stop like Ctrl-C: through ``KeyboardInterrupt`` and the ``finally`` blocks.
+
+    SIGINT is handled explicitly too: a process started in the background by a non-interactive
+    shell inherits SIGINT *ignored*, and Python then leaves it ignored.
+    """
 
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
