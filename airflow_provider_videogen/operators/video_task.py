@@ -128,6 +128,9 @@ class VideoTaskCompletion:
         }
 
     def _complete(self, context: Context, event: VideoTaskEvent) -> Any:
+        if event.links_omitted:  # the trigger keeps signed links out of its event: read them again
+            hook: VideoGenHook = self.hook  # type: ignore[attr-defined]
+            event = event.model_copy(update={"task": hook.get_task(self.api, event.task_id), "links_omitted": False})
         if event.status == "success" and event.task is not None:
             self.log.info("%s", event.task.summary())
             return self._result(context, event.task)

@@ -57,7 +57,8 @@ async def test_every_shape_gives_the_same_completed_remix(
     task_id = submit(hook)
     (event,) = await events_of(make_trigger(task_id))
     assert event.status == "success" and event.task_id == task_id and event.task is not None
-    task = event.task
+    assert event.links_omitted and not event.task.video_urls  # signed links stay out of the event
+    task = hook.get_task(ApiKind.REMIX, task_id)  # what the completing operator reads
     assert task.api is ApiKind.REMIX and task.model == "veo_3_1-fast-remix"
     assert len(task.video_urls) == 1 and task.first_video_url and task.first_video_url != task.video_urls[0]
     assert task.remix_id and task.remix_id_extend and not task.is_partial
@@ -67,13 +68,16 @@ async def test_every_shape_gives_the_same_completed_remix(
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-async def test_extend_failed_event_carries_the_8_second_clip(hook: VideoGenHook, simulator: Any, shape: str) -> None:
+async def test_extend_failed_event_names_the_8_second_clip_without_its_link(
+    hook: VideoGenHook, simulator: Any, shape: str
+) -> None:
     simulator.configure(remix_shape=shape)
     task_id = submit(hook, "[sim:extend_fail] a lighthouse")
     (event,) = await events_of(make_trigger(task_id))
     assert event.status == "failed" and event.error_code == "extend_failed" and event.retryable
-    assert event.task is not None and event.task.is_partial
-    assert event.task.video_urls and event.task.remix_id and event.task.remix_id_extend
+    assert event.task is not None and event.task.remix_id and event.task.remix_id_extend
+    # The signed link stays out of the event; the operator reads it again (one query) to keep the clip.
+    assert event.links_omitted and not event.task.video_urls and not event.task.first_video_url
 
 
 async def test_generate_failed_event_is_not_retryable(hook: VideoGenHook) -> None:
