@@ -177,8 +177,9 @@ def browser() -> Iterator[Any]:
             f"{CHROMIUM} is missing: the UI tests need Debian's Chromium. `make test` installs it "
             "(apt-get install -y chromium, as root); or set VIDEOGEN_UI_CHROMIUM to a Chromium binary."
         )
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
@@ -236,15 +237,29 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """On failure: a screenshot of the page as it was, and the tails of ``make ui``'s logs."""
     outcome = yield
     report = outcome.get_result()
-    stack = getattr(item, "funcargs", {}).get("ui_stack")
-    if report.failed and isinstance(stack, UiStack):
-        state_logs = []
-        for line in stack.log().splitlines():
-            if "state (DB" in line:
-                home = Path(line.split(": ", 1)[1].strip()) / "airflow"
-                for name in ("scheduler", "triggerer", "dag-processor"):
-                    tail = (home / f"{name}.log").read_text(errors="replace").splitlines()[-30:]
-                    state_logs.append(f"----- {name} -----\n" + "\n".join(tail))
-        report.sections.append(("make ui", stack.log()[-3000:] + "\n" + "\n".join(state_logs)))
+    if not report.failed or report.when != "call":
+        return
+    funcargs = getattr(item, "funcargs", {})
+    page = funcargs.get("page")
+    if page is not None:
+        path = SCREENSHOTS / f"FAILED-{re.sub(r'[^A-Za-z0-9_-]+', '_', item.name)}.png"
+        try:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(path), full_page=True)
+            report.sections.append(("screenshot", str(path)))
+        except Exception as exc:  # the page may be gone; the report matters more
+            report.sections.append(("screenshot", f"none: {exc}"))
+    stack = funcargs.get("ui_stack")
+    if isinstance(stack, UiStack):
+        tails = [stack.log()[-1500:]]
+        match = re.search(r"state \(DB[^:]*: (\S+)", stack.log())
+        if match:
+            for name in ("scheduler", "triggerer"):
+                log = Path(match.group(1)) / "airflow" / f"{name}.log"
+                if log.exists():
+                    lines = [ln[:300] for ln in log.read_text(errors="replace").splitlines()[-12:]]
+                    tails.append(f"----- {name} -----\n" + "\n".join(lines))
+        report.sections.append(("make ui", "\n".join(tails)))

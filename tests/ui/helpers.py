@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -24,7 +23,10 @@ def task_url(stack: UiStack, dag_id: str, run_id: str, task_id: str, map_index: 
 def open_trigger_form(page: Any, stack: UiStack, dag_id: str) -> Any:
     """The DAG's page -> Trigger: the dialog, once its Run Parameters are rendered."""
     page.goto(f"{stack.url}/dags/{dag_id}")
-    page.get_by_role("button", name=re.compile("^Trigger", re.I)).first.click()
+    button = page.get_by_test_id("trigger-dag-button")
+    expect(button).to_be_enabled()
+    page.wait_for_load_state("networkidle")
+    button.click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text("Run Parameters")).to_be_visible()
     return dialog

@@ -33,6 +33,8 @@ def test_add_a_videogen_connection_in_the_form(page: Any, shot: Any, ui_stack: U
     expect(dialog.get_by_text("Base URL")).to_be_visible()
     expect(dialog.get_by_text("API Key")).to_be_visible()
     expect(dialog.locator("[name=host]")).to_have_attribute("placeholder", "https://api.evolink.ai")
+    dialog.locator("[name=host]").fill(ui_stack.simulator_url)
+    dialog.locator("[name=password]").fill("sim-key")
     shot("standard-fields")
 
     dialog.get_by_text("Extra Fields", exact=True).click()
@@ -45,8 +47,6 @@ def test_add_a_videogen_connection_in_the_form(page: Any, shot: Any, ui_stack: U
             expect(field).to_have_value(re.compile(rf"^{schema['default']:g}$"))
     shot("extra-fields-with-defaults")
 
-    dialog.locator("[name=host]").fill(ui_stack.simulator_url)
-    dialog.locator("[name=password]").fill("sim-key")
     dialog.get_by_role("button", name="Save").click()
     expect(page.get_by_text(CONN_ID)).to_be_visible()
     shot("saved")
