@@ -69,6 +69,8 @@ REMIX_ID_KEY = "remix_id"
 REMIX_ID_EXTEND_KEY = "remix_id_extend"
 #: The whole result the task would have returned with ``on_extend_failure="accept_first_segment"``.
 PARTIAL_RESULT_KEY = "partial_result"
+#: In a result made with ``xcom_links=False``: the links were left out on purpose (read them by id).
+LINKS_IN_XCOM_KEY = "links_in_xcom"
 
 
 def check_extend_failure_policy(policy: str) -> None:
@@ -115,6 +117,8 @@ class VideoTaskCompletion:
     log: Any  # provided by BaseOperator / BaseSensorOperator
     #: Remix only: what an ``extend_failed`` task (8 s rendered, 7 s extension failed) becomes.
     on_extend_failure: ExtendFailurePolicy = "fail"
+    #: ``False``: keep the signed download links out of XCom (see ``BaseVideoTaskOperator``).
+    xcom_links: bool = True
 
     def result_extras(self, task: VideoTask) -> dict[str, Any]:
         """Fields the API adds to the XCom result (remix: both segments and their upstream ids)."""
@@ -225,6 +229,14 @@ class VideoTaskCompletion:
             "expires_at": isoformat(expires),
         }
         result.update(self.result_extras(task))
+        if not self.xcom_links:
+            # Only ids and times: an archive task reads the links from the gateway by the remote
+            # id when it runs (VideoToS3Operator does), so no bearer URL sits in XCom.
+            result["video_urls"] = []
+            if "first_video_url" in result:
+                result["first_video_url"] = None
+            result[LINKS_IN_XCOM_KEY] = False
+            return result
         if task.video_urls:
             ti = context["ti"]
             ti.xcom_push(key=VIDEO_URL_KEY, value=task.video_urls[0])
@@ -246,6 +258,10 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     :param on_uncertain_submission: what a try does when an earlier try may have created a task
         but never learned its id (a crash or lost answer mid-request). ``"fail"`` (default) asks a
         human to look, because resubmitting may pay twice; ``"resubmit"`` accepts that risk.
+    :param xcom_links: ``False`` keeps the signed download links (bearer URLs, valid 24 h) out of
+        XCom: the result holds the remote id, state and times with ``video_urls`` empty and
+        ``links_in_xcom: false``, and there is no "Video" link. ``VideoToS3Operator`` reads the
+        links from the gateway by the remote id when it archives.
     """
 
     api: ApiKind
@@ -261,9 +277,11 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         timeout: timedelta | float = timedelta(hours=1),
         wait_for_completion: bool = True,
         on_uncertain_submission: UncertainPolicy = "fail",
+        xcom_links: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.xcom_links = bool(xcom_links)
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)

@@ -29,7 +29,7 @@ that later failed on another video is still announced by the successful retry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -227,7 +227,7 @@ class VideoToS3Operator(BaseOperator):
     # ---- execution -----------------------------------------------------------------------
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        refs = parse_source(self.source)
+        refs = parse_source(self.source, fetch_links=self._fetch_links if self.videogen_conn_id else None)
         _mask_signatures(refs)
         ti = context.get("ti")
         map_index = getattr(ti, "map_index", -1)
@@ -316,6 +316,23 @@ class VideoToS3Operator(BaseOperator):
         )
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def _fetch_links(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The download links of a task stored without them (``xcom_links=False``): one status query."""
+        from airflow_provider_videogen.hooks.videogen import VideoGenHook
+        from airflow_provider_videogen.models import ApiKind
+
+        task = VideoGenHook(videogen_conn_id=str(self.videogen_conn_id)).get_task(
+            ApiKind(data.get("api") or "generation"), str(data.get("id"))
+        )
+        expires = task.expires_at()
+        return {
+            **data,
+            "video_urls": list(task.video_urls),
+            "first_video_url": task.first_video_url,
+            "expires_at": expires.isoformat() if expires else data.get("expires_at"),
+            "links_in_xcom": True,
+        }
 
     def _s3_client(self) -> S3Client:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook

@@ -24,10 +24,15 @@ def open_trigger_form(page: Any, stack: UiStack, dag_id: str) -> Any:
     """The DAG's page -> Trigger: the dialog, once its Run Parameters are rendered."""
     page.goto(f"{stack.url}/dags/{dag_id}")
     button = page.get_by_test_id("trigger-dag-button")
-    expect(button).to_be_enabled()
-    page.wait_for_load_state("networkidle")
-    button.click()
     dialog = page.get_by_role("dialog")
+    expect(page.get_by_text("Latest Dag Version")).to_be_visible()
+    for _ in range(4):  # on a loaded machine the page may still re-render and swallow the first click
+        button.click()
+        try:
+            expect(dialog.get_by_text("Run Parameters")).to_be_visible(timeout=10_000)
+            return dialog
+        except AssertionError:
+            continue
     expect(dialog.get_by_text("Run Parameters")).to_be_visible()
     return dialog
 

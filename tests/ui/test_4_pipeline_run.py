@@ -40,7 +40,12 @@ def test_the_generation_log_shows_the_triggers_progress(
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
     expect(page.get_by_text(re.compile(r"Remote task task-unified-\S+: succeeded, 100%")).first).to_be_visible()
     expect(page.get_by_text(re.compile(r"Deferring: remote task")).first).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Trigger fired event")).first).to_be_visible()
     shot("progress-log")
+    # Airflow logs the trigger's whole event: no signed download link in it (problem 7).
+    url = ui_stack.api.xcom(DAG_ID, finished_run, "generate_clip", map_index=0)["video_urls"][0]
+    fired = [line for line in page.locator("body").inner_text().splitlines() if "Trigger fired event" in line]
+    assert fired and not any(url.split("?")[0] in line or "video_urls" in line for line in fired), fired
 
 
 def test_the_video_link_points_at_the_rendered_video(
