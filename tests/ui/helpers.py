@@ -21,19 +21,20 @@ def task_url(stack: UiStack, dag_id: str, run_id: str, task_id: str, map_index: 
 
 
 def open_trigger_form(page: Any, stack: UiStack, dag_id: str) -> Any:
-    """The DAG's page -> Trigger: the dialog, once its Run Parameters are rendered."""
+    """The DAG's page -> Trigger: the dialog, once rendered (with the Run Parameters, if the DAG has any)."""
     page.goto(f"{stack.url}/dags/{dag_id}")
     button = page.get_by_test_id("trigger-dag-button")
     dialog = page.get_by_role("dialog")
     expect(page.get_by_text("Latest Dag Version")).to_be_visible()
+    ready = dialog.get_by_role("button", name="Trigger", exact=True)
     for _ in range(4):  # on a loaded machine the page may still re-render and swallow the first click
         button.click()
         try:
-            expect(dialog.get_by_text("Run Parameters")).to_be_visible(timeout=10_000)
+            expect(ready).to_be_visible(timeout=10_000)
             return dialog
         except AssertionError:
             continue
-    expect(dialog.get_by_text("Run Parameters")).to_be_visible()
+    expect(ready).to_be_visible()
     return dialog
 
 

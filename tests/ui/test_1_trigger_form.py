@@ -27,6 +27,7 @@ def test_make_ui_leaves_the_dags_paused(ui_stack: UiStack) -> None:
 
 def test_the_pipeline_triggers_from_the_form_with_its_defaults(page: Any, shot: Any, ui_stack: UiStack) -> None:
     dialog = open_trigger_form(page, ui_stack, DAG_ID)
+    expect(dialog.get_by_text("Run Parameters")).to_be_visible()
     shot("form-defaults")
     # Known value sets are drop-downs labelled with what each value means.
     expect(dialog.get_by_text("veo3.1-fast (4/6/8 s, 720p/1080p/4k)")).to_be_visible()
