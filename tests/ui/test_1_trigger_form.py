@@ -60,11 +60,14 @@ def test_too_many_variants_are_refused_with_the_limit(page: Any, shot: Any, ui_s
 
 
 def test_a_generation_task_shows_deferred_while_the_video_renders(page: Any, shot: Any, ui_stack: UiStack) -> None:
-    """Right after the form's run starts: a clip task waits in the triggerer, holding no worker slot."""
-    run_id = RUNS.get("pipeline")
-    assert run_id, "the pipeline run was not triggered (see the test above)"
-    wait_for_task_state(ui_stack, DAG_ID, run_id, "generate_clip", {"deferred"}, map_index=0, timeout=240)
-    page.goto(task_url(ui_stack, DAG_ID, run_id, "generate_clip", 0))
+    """A 90 s render: the task waits in the triggerer (badge "Deferred"), holding no worker slot.
+
+    ``test_4_pipeline_run`` reads its log once it has finished (progress lines).
+    """
+    dag_id = "ui_slow_render"
+    RUNS["slow"] = run_id = submit_trigger_form(page, open_trigger_form(page, ui_stack, dag_id))
+    wait_for_task_state(ui_stack, dag_id, run_id, "generate", {"deferred"}, timeout=240)
+    page.goto(task_url(ui_stack, dag_id, run_id, "generate"))
     expect(page.get_by_text("Deferred", exact=True).first).to_be_visible()
-    expect(page.get_by_text("polling every 15.0s in the triggerer").first).to_be_visible()
+    expect(page.get_by_text("polling every 5.0s in the triggerer").first).to_be_visible()
     shot("deferred")

@@ -74,3 +74,17 @@ def test_the_s3_link_points_at_the_archived_object(page: Any, shot: Any, ui_stac
     expect(page.get_by_text(archived["key"]).first).to_be_visible()
     expect(page.get_by_text("{ext}")).to_have_count(0)
     shot("rendered-key")
+
+
+def test_a_deferred_task_log_shows_the_render_progress(page: Any, shot: Any, ui_stack: UiStack) -> None:
+    """The 90 s render started in ``test_1``: its trigger logged each progress change into the task log."""
+    dag_id, run_id = "ui_slow_render", RUNS.get("slow")
+    assert run_id, "the slow render was not triggered (tests/ui/test_1_trigger_form.py)"
+    result = ui_stack.api.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT, poll=2)
+    assert result.state == "success", result.task_instances
+    page.goto(task_url(ui_stack, dag_id, run_id, "generate"))
+    expect(page.get_by_text(re.compile(r"Remote task \S+: succeeded, 100%")).first).to_be_visible()
+    progress = page.get_by_text(re.compile(r"Remote task \S+: (pending|running), \d+%"))
+    expect(progress.first).to_be_visible()
+    assert progress.count() >= 2, f"expected several progress lines, saw {progress.all_inner_texts()}"
+    shot("progress-lines")
