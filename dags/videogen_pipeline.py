@@ -29,10 +29,10 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from airflow_provider_videogen.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
-from airflow_provider_videogen.params import (
+from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
+from airflow_provider_videogen.pipelines.params import (
     INLINE_FRAMES,
     aspect_ratio_param,
     duration_param,
@@ -42,7 +42,7 @@ from airflow_provider_videogen.params import (
     s3_params,
     variants_param,
 )
-from airflow_provider_videogen.prompts import generation_kwargs
+from airflow_provider_videogen.pipelines.prompts import generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
 VIDEOGEN_CONN_ID = "videogen_default"
@@ -94,7 +94,7 @@ with DAG(
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
-        from airflow_provider_videogen.prompts import llm_prompts, plan_variants, template_prompts
+        from airflow_provider_videogen.pipelines.prompts import llm_prompts, plan_variants, template_prompts
         from airflow_provider_videogen.transfers.keys import safe_value
 
         try:
@@ -137,8 +137,8 @@ with DAG(
     @task
     def last_frame(clip: dict[str, Any], params: dict[str, Any], ti: Any = None) -> dict[str, Any]:
         """The remix's keyword arguments, with the clip's last frame as its first frame."""
-        from airflow_provider_videogen.chain import last_frame_reference
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
+        from airflow_provider_videogen.pipelines.chain import last_frame_reference
         from airflow_provider_videogen.transfers.keys import safe_value
 
         frame = last_frame_reference(
@@ -191,8 +191,8 @@ with DAG(
         """Write ``manifest.json`` next to the videos; fail the run, after writing it, if anything is missing."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from airflow_provider_videogen.manifest import build_manifest, manifest_key, write_manifest
-        from airflow_provider_videogen.prompts import plan_fingerprint
+        from airflow_provider_videogen.pipelines.manifest import build_manifest, manifest_key, write_manifest
+        from airflow_provider_videogen.pipelines.prompts import plan_fingerprint
 
         manifest = build_manifest(
             dag_id=dag_run.dag_id,

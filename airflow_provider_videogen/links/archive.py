@@ -15,7 +15,6 @@ One video: the object itself. Several: their common prefix (the console's folder
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -23,6 +22,8 @@ from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 

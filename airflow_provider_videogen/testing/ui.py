@@ -34,13 +34,15 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.testing.airflow_components import AirflowComponents, AirflowComponentsError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from types import FrameType, TracebackType
 
 __all__ = ["DEFAULT_STATE_DIR", "UiSecrets", "VideogenUi", "main"]
 
@@ -207,9 +209,14 @@ class VideogenUi:
                 shutil.copy2(source, target / source.name)
         return target
 
+    def _started(self) -> AirflowComponents:
+        if self.airflow is None:
+            raise RuntimeError("internal error: the Airflow components are not started")  # kept under python -O
+        return self.airflow
+
     def _set_up_airflow(self) -> None:
-        assert self.airflow is not None
-        api = self.airflow.api
+        airflow = self._started()
+        api = airflow.api
         pool = {"name": POOL, "slots": POOL_SLOTS, "description": "Concurrent submissions to the video gateway"}
         response = api.request("GET", f"/pools/{POOL}", expect=(200, 404))
         if response.status_code == 404:
@@ -241,11 +248,11 @@ class VideogenUi:
     # ---- what the user sees ----------------------------------------------------------------
 
     def banner(self) -> str:
-        assert self.airflow is not None
+        airflow = self._started()
         lines = [
             "",
-            f"  Airflow UI: {self.airflow.base_url}",
-            f"  login: {self.airflow.username} / {self.airflow.password}",
+            f"  Airflow UI: {airflow.base_url}",
+            f"  login: {airflow.username} / {airflow.password}",
             "",
             f"  simulator: {self.simulator.url} (API key {self.simulator.api_key}; stats at /_sim/stats)",
             f"  S3 (SeaweedFS): {self.s3.endpoint_url}, bucket {BUCKET}",
@@ -259,10 +266,10 @@ class VideogenUi:
 
     def serve(self, *, check_every: float = 2.0) -> None:
         """Block until interrupted; raise if a component dies."""
-        assert self.airflow is not None
+        airflow = self._started()
         while True:
             time.sleep(check_every)
-            self.airflow.check_alive()
+            airflow.check_alive()
 
 
 @contextlib.contextmanager

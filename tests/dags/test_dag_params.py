@@ -10,14 +10,16 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.models import MODEL_SPECS
-from airflow_provider_videogen.prompts import MAX_VARIANTS, plan_variants, template_prompts
+from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS, plan_variants, template_prompts
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = ("videogen_pipeline", "videogen_daily")
@@ -29,7 +31,8 @@ ENUM_PARAMS = {
 
 def load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"_params_{name}", DAGS / f"{name}.py")
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -67,7 +70,8 @@ def test_known_value_sets_are_enums_with_labels(dag: Any) -> None:
 
 def test_poll_interval_has_a_minimum_the_form_enforces(dag: Any) -> None:
     spec = schema(dag, "poll_interval")
-    assert spec.get("minimum", 0) > 0 and "exclusiveMinimum" not in spec
+    assert spec.get("minimum", 0) > 0
+    assert "exclusiveMinimum" not in spec
 
 
 def test_variants_above_the_limit_are_refused_with_the_limit_not_clamped(dag: Any) -> None:
@@ -87,4 +91,5 @@ def test_the_pipeline_triggers_with_its_defaults_and_keeps_inline_frames() -> No
 def test_variant_numbering_is_zero_based_in_plan_errors() -> None:
     with pytest.raises(InvalidRequestError) as caught:
         plan_variants(["fine", "x" * 5000], model="veo3.1-fast")
-    assert "variant 1" in str(caught.value) and "variant 2" not in str(caught.value)
+    assert "variant 1" in str(caught.value)
+    assert "variant 2" not in str(caught.value)

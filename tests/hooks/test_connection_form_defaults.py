@@ -13,8 +13,8 @@ import pytest
 from airflow.models.connection import Connection
 
 from airflow_provider_videogen import get_provider_info
-from airflow_provider_videogen.hooks.connection_form import EXTRA_FIELDS
-from airflow_provider_videogen.hooks.videogen import settings_from_connection
+from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS
+from airflow_provider_videogen.hooks.settings import settings_from_connection
 
 #: Extras with no meaningful default (empty means "none").
 NO_DEFAULT = {"cancel_path"}
@@ -22,12 +22,12 @@ NO_DEFAULT = {"cancel_path"}
 
 def _effective_defaults() -> dict[str, Any]:
     settings = settings_from_connection(Connection(conn_id="c", conn_type="videogen", password="k"))
-    return {name: getattr(settings, name) for name in EXTRA_FIELDS if name not in NO_DEFAULT}
+    return {name: getattr(settings, name) for name in CONN_FIELDS if name not in NO_DEFAULT}
 
 
-@pytest.mark.parametrize("name", sorted(set(EXTRA_FIELDS) - NO_DEFAULT))
+@pytest.mark.parametrize("name", sorted(set(CONN_FIELDS) - NO_DEFAULT))
 def test_each_extra_field_shows_the_hooks_default(name: str) -> None:
-    schema = EXTRA_FIELDS[name][2]
+    schema = CONN_FIELDS[name]["schema"]
     assert "default" in schema, f"extra {name!r} has no default: the form shows an empty field"
     assert schema["default"] == _effective_defaults()[name]
 

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_videogen.operators.reattach import InFlightMarker, fingerprint
-from airflow_provider_videogen.operators.video_task import IN_FLIGHT_KEY, where_to_delete
+from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY, InFlightMarker, fingerprint, where_to_delete
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 
 
@@ -50,9 +49,11 @@ def test_the_refusal_names_the_key_and_where_to_find_it_per_map_index(map_index:
     message = str(refused.value)
     assert f"'{IN_FLIGHT_KEY}'" in message
     assert "Task Instance -> Storage -> Task State Store" in message
-    assert "generate_clip" in message and "manual__2026-11-28" in message
+    assert "generate_clip" in message
+    assert "manual__2026-11-28" in message
     if map_index >= 0:
-        assert f"map index {map_index}" in message and f"mapped task {map_index}" in message
+        assert f"map index {map_index}" in message
+        assert f"mapped task {map_index}" in message
     else:
         assert "map index" not in message
     assert store.rows.get(IN_FLIGHT_KEY), "the refusal must not delete the marker itself"

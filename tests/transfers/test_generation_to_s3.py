@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.operators.test_generation_operator import xcom
 from tests.transfers.conftest import decode_errors
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.s3, pytest.mark.usefixtures("airflow_db")]
 
@@ -31,7 +33,8 @@ def test_generated_video_is_archived_decodable_with_metadata(
     assert len(body) == archived["size"] == obj["ContentLength"]
     assert obj["ContentType"] == "video/mp4"
     metadata = obj["Metadata"]
-    assert generated["id"] in metadata.values() and "veo3.1-fast" in metadata.values()
+    assert generated["id"] in metadata.values()
+    assert "veo3.1-fast" in metadata.values()
     path = tmp_path / "archived.mp4"
     path.write_bytes(body)
     assert decode_errors(path) == ""
@@ -46,12 +49,16 @@ def test_without_links_in_xcom_only_ids_and_the_archived_uri_are_stored(
     dagrun = run_dag("test_generation_to_s3_without_links", run_conf={"bucket": s3_bucket, "aws_conn_id": aws_conn_id})
     assert dagrun.state == "success"
     generated = xcom(dagrun, task_id="generate")
-    assert generated["id"] and generated["video_urls"] == [] and generated["links_in_xcom"] is False
+    assert generated["id"]
+    assert generated["video_urls"] == []
+    assert generated["links_in_xcom"] is False
     assert not xcom(dagrun, task_id="generate", key="video_url")  # no "Video" link either
     (archived,) = xcom(dagrun, task_id="archive")
-    assert archived["uri"] == f"s3://{s3_bucket}/{archived['key']}" and archived["video_task_id"] == generated["id"]
+    assert archived["uri"] == f"s3://{s3_bucket}/{archived['key']}"
+    assert archived["video_task_id"] == generated["id"]
     body = s3_client.get_object(Bucket=s3_bucket, Key=archived["key"])["Body"].read()
     assert hashlib.sha256(body).hexdigest() == archived["sha256"]
     stored = json.dumps([xcom(dagrun, task_id=t) for t in ("generate", "archive")])
-    assert "/files/" not in stored and "http" not in stored, stored
+    assert "/files/" not in stored, stored
+    assert "http" not in stored, stored
     assert simulator.stats()["generation"]["creates"] == 1

@@ -1,8 +1,8 @@
 """Browser tests on ``make ui``'s stack: one running Airflow for the whole session, driven in Chromium.
 
 * The stack is the ``make ui`` command itself (``python -m airflow_provider_videogen.testing.ui``),
-  started once per session in a temporary state folder with the repo's ``dags/`` and this
-  folder's ``dag_files/``; the last test stops it with SIGINT (Ctrl-C) and checks that no
+  started once per session in a temporary state folder with the repo's ``dags/`` and
+  ``tests/dag_files/ui/``; the last test stops it with SIGINT (Ctrl-C) and checks that no
   process is left.
 * The browser is Debian's Chromium (``/usr/bin/chromium``), driven by Playwright, which cannot
   download its own browser here. ``make test`` installs Chromium when it is missing; when it is
@@ -20,15 +20,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from airflow_provider_videogen.testing.airflow_components import AirflowApi
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("VIDEOGEN_UI_CHROMIUM", "/usr/bin/chromium"))
@@ -104,7 +106,10 @@ def _wait_for_banner(process: subprocess.Popen[bytes], log_path: Path) -> dict[s
             missing = [k for k, v in found.items() if v is None]
             assert not missing, f"make ui printed no {missing}:\n{text}"
             url, login, sim, s3 = (found[k] for k in ("url", "login", "simulator", "s3"))
-            assert url and login and sim and s3
+            assert url
+            assert login
+            assert sim
+            assert s3
             return {
                 "url": url.group(1),
                 "username": login.group(1),
@@ -143,7 +148,7 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
         "--dags",
         str(ROOT / "dags"),
         "--dags",
-        str(Path(__file__).parent / "dag_files"),
+        str(ROOT / "tests" / "dag_files" / "ui"),
         "--render-seconds",
         "1",
         "--parallelism",

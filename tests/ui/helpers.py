@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import expect
 
-from tests.ui.conftest import UiStack
+if TYPE_CHECKING:
+    from tests.ui.conftest import UiStack
 
 #: Every run the session started, by name, so later tests can look at runs earlier tests triggered.
 RUNS: dict[str, str] = {}

@@ -6,14 +6,16 @@ while the other tests run (one Airflow for the session).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import expect
 
-from airflow_provider_videogen.prompts import MAX_VARIANTS
-from tests.ui.conftest import UiStack
+from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS
 from tests.ui.helpers import RUNS, open_trigger_form, submit_trigger_form, task_url, wait_for_task_state
+
+if TYPE_CHECKING:
+    from tests.ui.conftest import UiStack
 
 pytestmark = pytest.mark.ui
 
@@ -22,7 +24,8 @@ DAG_ID = "videogen_pipeline"
 
 def test_make_ui_leaves_the_dags_paused(ui_stack: UiStack) -> None:
     paused = {dag["dag_id"]: dag["is_paused"] for dag in ui_stack.api.get("/dags")["dags"]}
-    assert paused.get(DAG_ID) is True and paused.get("videogen_daily") is True, paused
+    assert paused.get(DAG_ID) is True, paused
+    assert paused.get("videogen_daily") is True, paused
 
 
 def test_the_pipeline_triggers_from_the_form_with_its_defaults(page: Any, shot: Any, ui_stack: UiStack) -> None:
@@ -51,7 +54,8 @@ def test_too_many_variants_are_refused_with_the_limit(page: Any, shot: Any, ui_s
     run_id = submit_trigger_form(page, dialog)
     assert ui_stack.api.dag_run(DAG_ID, run_id)["conf"]["variants"] == 50
     ti = wait_for_task_state(ui_stack, DAG_ID, run_id, "plan_prompts", {"failed", "up_for_retry"}, timeout=180)
-    assert ti["state"] == "failed" and ti["try_number"] == 1, f"a hopeless plan must not be retried: {ti}"
+    assert ti["state"] == "failed", f"a hopeless plan must not be retried: {ti}"
+    assert ti["try_number"] == 1, f"a hopeless plan must not be retried: {ti}"
     page.goto(task_url(ui_stack, DAG_ID, run_id, "plan_prompts"))
     expect(page.get_by_text(f"variants=50; allowed: 1 to {MAX_VARIANTS}").first).to_be_visible()
     shot("plan-refused")

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import expect
 
-from airflow_provider_videogen.hooks.connection_form import EXTRA_FIELDS
-from tests.ui.conftest import UiStack
+from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS
+
+if TYPE_CHECKING:
+    from tests.ui.conftest import UiStack
 
 pytestmark = pytest.mark.ui
 
@@ -38,8 +40,9 @@ def test_add_a_videogen_connection_in_the_form(page: Any, shot: Any, ui_stack: U
     shot("standard-fields")
 
     dialog.get_by_text("Extra Fields", exact=True).click()
-    for name, (label, _, schema) in EXTRA_FIELDS.items():
-        expect(dialog.get_by_text(label, exact=True)).to_be_visible()
+    for name, spec in CONN_FIELDS.items():
+        schema = spec["schema"]
+        expect(dialog.get_by_text(spec["label"], exact=True)).to_be_visible()
         field = dialog.locator(f"[name=element_{name}]")
         if schema.get("type") == ["boolean", "null"]:
             expect(field).to_be_checked() if schema.get("default") else expect(field).not_to_be_checked()
@@ -52,6 +55,8 @@ def test_add_a_videogen_connection_in_the_form(page: Any, shot: Any, ui_stack: U
     shot("saved")
 
     saved = ui_stack.api.get(f"/connections/{CONN_ID}")
-    assert saved["conn_type"] == "videogen" and saved["host"] == ui_stack.simulator_url
+    assert saved["conn_type"] == "videogen"
+    assert saved["host"] == ui_stack.simulator_url
     extra = json.loads(saved["extra"] or "{}")
-    assert extra.get("verify_ssl") is True and float(extra.get("timeout")) == 30.0, extra
+    assert extra.get("verify_ssl") is True, extra
+    assert float(extra.get("timeout")) == 30.0, extra

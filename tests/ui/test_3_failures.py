@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import UiStack
-from tests.ui.dag_files.ui_videogen_checks import CONTENT_POLICY_PROMPT, LATE_CONNECTION_PROMPT
+from tests.dag_files.ui.ui_videogen_checks import CONTENT_POLICY_PROMPT, LATE_CONNECTION_PROMPT
 from tests.ui.helpers import open_trigger_form, submit_trigger_form, task_url, wait_for_task_state
+
+if TYPE_CHECKING:
+    from tests.ui.conftest import UiStack
 
 pytestmark = pytest.mark.ui
 
@@ -26,7 +28,8 @@ def test_a_content_policy_failure_shows_its_message_and_is_not_retried(page: Any
     # It had retries left and did not use them: the content-policy failure ended the task. (On a
     # loaded machine Airflow itself may retry a try that lost its heartbeat before the failure;
     # that try re-attached to the same remote task, so there is still one create.)
-    assert ti["state"] == "failed" and ti["try_number"] <= ti["max_tries"], f"retried although hopeless: {ti}"
+    assert ti["state"] == "failed", f"retried although hopeless: {ti}"
+    assert ti["try_number"] <= ti["max_tries"], f"retried although hopeless: {ti}"
     assert ui_stack.creates_for(CONTENT_POLICY_PROMPT) == 1
 
     page.goto(task_url(ui_stack, dag_id, run_id, "generate"))

@@ -8,13 +8,15 @@ they should" (problem 6), and the rendered key is the real one (problem 8).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import UiStack
 from tests.ui.helpers import RUNS, task_url
+
+if TYPE_CHECKING:
+    from tests.ui.conftest import UiStack
 
 pytestmark = pytest.mark.ui
 
@@ -45,7 +47,8 @@ def test_the_generation_log_shows_the_triggers_progress(
     # Airflow logs the trigger's whole event: no signed download link in it (problem 7).
     url = ui_stack.api.xcom(DAG_ID, finished_run, "generate_clip", map_index=0)["video_urls"][0]
     fired = [line for line in page.locator("body").inner_text().splitlines() if "Trigger fired event" in line]
-    assert fired and not any(url.split("?")[0] in line or "video_urls" in line for line in fired), fired
+    assert fired, fired
+    assert not any(url.split("?")[0] in line or "video_urls" in line for line in fired), fired
 
 
 def test_the_video_link_points_at_the_rendered_video(
@@ -68,7 +71,8 @@ def test_the_s3_link_points_at_the_archived_object(page: Any, shot: Any, ui_stac
     shot("s3-link")
     # The object is really there (SeaweedFS serves anonymous reads only with credentials: a HEAD
     # through the API's own record is enough; the archive task verified size and SHA-256).
-    assert archived["size"] > 0 and archived["sha256"]
+    assert archived["size"] > 0
+    assert archived["sha256"]
 
     page.goto(task_url(ui_stack, DAG_ID, finished_run, "archive_clip", 0, "rendered_templates"))
     expect(page.get_by_text(archived["key"]).first).to_be_visible()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import psutil
 import pytest
 
-from tests.ui.conftest import UiStack
+if TYPE_CHECKING:
+    from tests.ui.conftest import UiStack
 
 pytestmark = pytest.mark.ui
 

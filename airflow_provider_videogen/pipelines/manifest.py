@@ -1,0 +1,321 @@
+"""Collect a pipeline run's results by variant, and write the manifest: what was asked for, paid for and archived.
+
+**Collecting.** A mapped task downstream of a partly failed mapped task only sees the
+successful results, renumbered (Airflow compacts the lazy XCom sequence). A refused prompt
+would then shift every later clip onto the wrong prompt, or, with the default trigger rule,
+stop the clips that did render from being archived before their links expire. So the example
+DAGs never rely on map indexes lining up: :func:`finished_results` pulls each mapped instance's
+result by its own map index and tags it with its variant index, and everything downstream
+(archive keys, the remix, the manifest) reads that tag.
+
+**The manifest.** One JSON object per run, written to S3 next to the videos
+(``<prefix>/manifest.json``). Each variant lists its prompt and seed, and for the clip and its
+15 s remix: the model, the remote task id, the credits reserved, whether the remix is partial,
+the S3 URI, the size and the SHA-256 of the archived object. Download links are left out on
+purpose: they expire after 24 hours; the S3 URI is the durable address. A variant whose video
+failed or could not be archived is listed too, with what is missing, so a partial run leaves
+an honest record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.transfers.streaming import SHA256_KEY
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+Kind = Literal["clip", "remix"]
+
+
+class ManifestError(VideoGenError):
+    """The run's results cannot be joined into a manifest (they do not belong together)."""
+
+
+# ---- collecting results by variant --------------------------------------------------------------
+
+
+def finished_results(
+    ti: Any, task_id: str, items: Sequence[dict[str, Any]], *, kind: Kind, prefix: str
+) -> list[dict[str, Any]]:
+    """One entry per mapped instance of ``task_id`` that produced a result, tagged with its variant.
+
+    :param ti: the running task instance (``xcom_pull`` by map index).
+    :param task_id: a task mapped over ``items``: instance ``j`` worked on ``items[j]``.
+    :param items: planned variants, or entries of an earlier call (both carry ``index``).
+    :param kind: ``"clip"`` or ``"remix"``; names the archive key ``<prefix>/<kind>-<index>.<ext>``.
+    :param prefix: the run's archive prefix.
+    :return: ``{"index", "kind", "variant", "result", "s3_key"}`` per result, in variant order.
+    """
+    entries = []
+    for map_index, item in enumerate(items):
+        result = ti.xcom_pull(task_ids=task_id, map_indexes=map_index)
+        variant = item.get("variant", item)
+        if not result:
+            log.warning("Variant %s: no %s from %s[%s]; it is left out", variant["index"], kind, task_id, map_index)
+            continue
+        entries.append(
+            {
+                "index": variant["index"],
+                "kind": kind,
+                "variant": variant,
+                "result": result,
+                "s3_key": f"{prefix.rstrip('/')}/{kind}-{variant['index']}.{{ext}}",
+            }
+        )
+    return entries
+
+
+def archive_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
+    """``VideoToS3Operator`` keyword arguments for one entry of :func:`finished_results` (``.map(...)``).
+
+    The object's S3 metadata names its kind and variant, next to the remote task id and SHA-256
+    the operator records itself.
+    """
+    return {
+        "source": entry["result"],
+        "s3_key": entry["s3_key"],
+        "metadata": {"kind": entry["kind"], "variant": str(entry["index"])},
+    }
+
+
+# ---- the manifest -----------------------------------------------------------------------------
+
+
+class ArchivedVideo(BaseModel):
+    """One rendered video: what produced it and where it is archived (``s3_uri`` ``None``: not archived)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Kind
+    model: str | None
+    remote_id: str
+    state: str
+    partial: bool = False
+    credits_reserved: float | None = None
+    prompt: str | None = None
+    prompt_extend: str | None = None
+    s3_uri: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+
+class ManifestVariant(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    prompt: str
+    seed: int | None = None
+    clip: ArchivedVideo | None = None
+    remix: ArchivedVideo | None = None
+
+    def videos(self) -> list[ArchivedVideo]:
+        return [video for video in (self.clip, self.remix) if video is not None]
+
+
+class Manifest(BaseModel):
+    """Everything a run produced; :meth:`to_json` is what is written to S3."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    dag_id: str
+    run_id: str
+    logical_date: str | None = None
+    created_at: str = Field(default_factory=lambda: datetime.now(tz=timezone.utc).isoformat())
+    brief: str
+    prompt_source: Literal["llm", "template"]
+    plan_id: str
+    with_remix: bool
+    variants: list[ManifestVariant]
+
+    @property
+    def videos(self) -> list[ArchivedVideo]:
+        return [video for variant in self.variants for video in variant.videos()]
+
+    @property
+    def credits_reserved(self) -> float:
+        return round(sum(v.credits_reserved or 0.0 for v in self.videos), 4)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(v.size or 0 for v in self.videos)
+
+    def problems(self) -> list[str]:
+        """What is missing, one line per video, naming the task to look at; empty when complete."""
+        lines = []
+        for variant in self.variants:
+            wanted: list[tuple[Kind, ArchivedVideo | None, str]] = [("clip", variant.clip, "generate_clip")]
+            if self.with_remix:
+                wanted.append(("remix", variant.remix, "remix_15s or last_frame"))
+            for kind, video, task in wanted:
+                if video is None:
+                    lines.append(f"variant {variant.index}: no {kind} (see {task})")
+                elif video.s3_uri is None:
+                    lines.append(f"variant {variant.index}: {kind} {video.remote_id} rendered but is not archived")
+        return lines
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems()
+
+    def to_json(self) -> str:
+        data = self.model_dump(mode="json")
+        data["totals"] = {
+            "variants": len(self.variants),
+            "videos": len(self.videos),
+            "archived": sum(1 for v in self.videos if v.s3_uri),
+            "credits_reserved": self.credits_reserved,
+            "bytes": self.total_bytes,
+        }
+        data["problems"] = self.problems()
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def _flatten(archives: Iterable[Any]) -> list[dict[str, Any]]:
+    """One archive result per video: each archive task instance returns a list."""
+    flat: list[dict[str, Any]] = []
+    for item in archives:
+        flat.extend(item if isinstance(item, list) else [item])
+    return flat
+
+
+def archived_video(entry: dict[str, Any], archived: dict[str, dict[str, Any]]) -> ArchivedVideo:
+    """Join one :func:`finished_results` entry with the archive result of its remote task, if any."""
+    result, kind = entry["result"], entry["kind"]
+    planned = (entry["variant"].get("remix") or {}) if kind == "remix" else {}
+    archive = archived.get(result["id"], {})
+    return ArchivedVideo(
+        kind=kind,
+        model=result.get("model"),
+        remote_id=result["id"],
+        state=result.get("state", "succeeded"),
+        partial=bool(result.get("partial", False)),
+        credits_reserved=result.get("credits_reserved"),
+        prompt=planned.get("prompt") if kind == "remix" else entry["variant"]["prompt"],
+        prompt_extend=planned.get("prompt_extend"),
+        s3_uri=archive.get("uri"),
+        size=archive.get("size"),
+        sha256=archive.get("sha256"),
+    )
+
+
+def build_manifest(
+    *,
+    dag_id: str,
+    run_id: str,
+    logical_date: datetime | str | None,
+    brief: str,
+    prompt_source: Literal["llm", "template"],
+    plan_id: str,
+    plan: Sequence[dict[str, Any]],
+    clips: Sequence[dict[str, Any]],
+    remixes: Sequence[dict[str, Any]] = (),
+    archives: Iterable[Any] = (),
+) -> Manifest:
+    """Join the plan with the finished clips and remixes (by variant index) and the archives (by remote id).
+
+    :param clips: / :param remixes: entries of :func:`finished_results`.
+    :param archives: ``VideoToS3Operator`` results (lists of lists are flattened).
+    """
+    archived: dict[str, dict[str, Any]] = {}
+    for item in _flatten(archives):
+        archived[item.get("video_task_id") or ""] = item
+    by_index: dict[tuple[str, int], ArchivedVideo] = {}
+    for entry in [*clips, *remixes]:
+        key = (entry["kind"], int(entry["index"]))
+        if key in by_index:
+            raise ManifestError(f"two {entry['kind']}s for variant {entry['index']}")
+        by_index[key] = archived_video(entry, archived)
+    indexes = {variant["index"] for variant in plan}
+    strays = sorted(index for _, index in by_index if index not in indexes)
+    if strays:
+        raise ManifestError(f"results for variants {strays}, which are not in the plan")
+    if isinstance(logical_date, datetime):
+        logical_date = logical_date.isoformat()
+    return Manifest(
+        dag_id=dag_id,
+        run_id=run_id,
+        logical_date=logical_date,
+        brief=brief,
+        prompt_source=prompt_source,
+        plan_id=plan_id,
+        with_remix=any(variant.get("remix") for variant in plan),
+        variants=[
+            ManifestVariant(
+                index=variant["index"],
+                prompt=variant["prompt"],
+                seed=variant.get("seed"),
+                clip=by_index.get(("clip", variant["index"])),
+                remix=by_index.get(("remix", variant["index"])),
+            )
+            for variant in plan
+        ],
+    )
+
+
+# ---- S3 ---------------------------------------------------------------------------------------
+
+
+def manifest_key(prefix: str) -> str:
+    return f"{prefix.rstrip('/')}/{MANIFEST_NAME}"
+
+
+def write_manifest(manifest: Manifest, *, bucket: str, key: str, aws_conn_id: str | None) -> str:
+    """Write the manifest to ``s3://bucket/key`` (replacing an older one) and return its URI."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    client: S3Client = S3Hook(aws_conn_id=aws_conn_id).get_conn()
+    client.put_object(Bucket=bucket, Key=key, Body=manifest.to_json().encode(), ContentType="application/json")
+    uri = f"s3://{bucket}/{key}"
+    log.info(
+        "Manifest of %d variant(s), %d video(s), %s credits reserved: %s",
+        len(manifest.variants),
+        len(manifest.videos),
+        manifest.credits_reserved,
+        uri,
+    )
+    return uri
+
+
+def read_manifest(*, bucket: str, key: str, aws_conn_id: str | None) -> Manifest | None:
+    """The manifest at ``s3://bucket/key``, or ``None`` when there is none (or it cannot be read)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    hook = S3Hook(aws_conn_id=aws_conn_id)
+    if not hook.check_for_key(key, bucket_name=bucket):
+        return None
+    try:
+        return Manifest.model_validate_json(hook.read_key(key, bucket_name=bucket))
+    except ValueError as exc:
+        log.warning("Ignoring the unreadable manifest s3://%s/%s: %s", bucket, key, exc)
+        return None
+
+
+def missing_videos(manifest: Manifest, *, aws_conn_id: str | None) -> list[str]:
+    """What keeps ``manifest`` from being a finished day: its problems, and videos gone from S3 or changed."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    hook = S3Hook(aws_conn_id=aws_conn_id)
+    missing = manifest.problems()
+    for video in manifest.videos:
+        if video.s3_uri is None:
+            continue
+        bucket, key = S3Hook.parse_s3_url(video.s3_uri)
+        head = hook.head_object(key, bucket_name=bucket)
+        if head is None or head.get("Metadata", {}).get(SHA256_KEY) != video.sha256:
+            missing.append(f"{video.s3_uri} is gone or changed")
+    return missing

@@ -1,0 +1,273 @@
+"""The example DAGs' building blocks, without Airflow runs: prompts and plans, the frame hand-off, the manifest."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.models import SEED_RANGE
+from airflow_provider_videogen.pipelines import chain
+from airflow_provider_videogen.pipelines.manifest import (
+    Manifest,
+    ManifestError,
+    archive_kwargs,
+    build_manifest,
+    finished_results,
+)
+from airflow_provider_videogen.pipelines.prompts import (
+    MAX_VARIANTS,
+    PromptGenerationError,
+    derive_seed,
+    generation_kwargs,
+    llm_messages,
+    llm_prompts,
+    model_takes_seed,
+    parse_prompt_list,
+    plan_fingerprint,
+    plan_variants,
+    prompt_limit_chars,
+    remix_size,
+    template_prompts,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# ---- prompts ----------------------------------------------------------------------------------
+
+
+def test_template_prompts_are_distinct_deterministic_and_salted() -> None:
+    prompts = template_prompts("a red kite over the dunes.", MAX_VARIANTS)
+    assert len(set(prompts)) == MAX_VARIANTS
+    assert all("a red kite over the dunes " in p or "a red kite over the dunes," in p for p in prompts)
+    assert template_prompts("a red kite over the dunes", 3) == prompts[:3]  # trailing punctuation ignored
+    day1 = template_prompts("a red kite", 3, salt="2026-03-01")
+    assert day1 == template_prompts("a red kite", 3, salt="2026-03-01")
+    assert day1 != template_prompts("a red kite", 3, salt="2026-03-02")
+
+
+@pytest.mark.parametrize("count", [0, MAX_VARIANTS + 1])
+def test_variant_count_is_bounded(count: int) -> None:
+    with pytest.raises(PromptGenerationError, match="variants"):
+        template_prompts("a kite", count)
+
+
+def test_an_empty_brief_is_refused() -> None:
+    with pytest.raises(PromptGenerationError, match="brief is empty"):
+        template_prompts("  . ", 2)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"prompts": ["A kite.", "A boat.", "A kite."]}',
+        '["A kite.", "A boat."]',
+        '```json\n{"prompts": ["A kite.", "A boat."]}\n```',
+        "1. A kite.\n2) A boat.\n- A kite.",
+        "Here you go:\n\n* A kite.\n* A boat.",
+    ],
+)
+def test_llm_answers_are_parsed_in_every_usual_shape(answer: str) -> None:
+    assert parse_prompt_list(answer) == ["A kite.", "A boat."]
+
+
+def test_llm_prompts_through_the_simulator(videogen_conn: str, simulator: Any) -> None:
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+
+    prompts = llm_prompts(VideoGenHook(videogen_conn), "a lighthouse in a storm", 4, model="veo3.1-fast")
+    assert len(set(prompts)) == 4
+    assert all("a lighthouse in a storm" in p for p in prompts)
+    [request] = simulator.stats()["chat_requests"]
+    assert "Write 4 distinct video prompts, each under 1000 characters" in json.dumps(request)
+    assert prompts == llm_prompts(VideoGenHook(videogen_conn), "a lighthouse in a storm", 4, model="veo3.1-fast")
+
+
+class _Hook:
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def chat_completion(self, messages: Any, *, model: str, **params: Any) -> str:
+        return self.answer
+
+
+def test_too_few_llm_prompts_fail_before_anything_is_submitted() -> None:
+    with pytest.raises(PromptGenerationError, match="returned 1 distinct prompt"):
+        llm_prompts(_Hook('{"prompts": ["A kite.", "A kite."]}'), "a kite", 2, model="veo3.1-fast")  # type: ignore[arg-type]
+
+
+def test_the_llm_is_told_the_models_limit() -> None:
+    assert prompt_limit_chars("veo3.1-fast") == 1000
+    assert prompt_limit_chars("veo3.1-pro") == 6000  # 2000 tokens, with margin
+    assert "under 6000 characters" in llm_messages("a kite", 2, max_chars=6000)[1]["content"]
+
+
+def test_seeds_are_in_range_and_stable() -> None:
+    seeds = {derive_seed("campaign", f"2026-01-{day:02d}", i) for day in range(1, 29) for i in range(3)}
+    assert len(seeds) == 84
+    assert all(SEED_RANGE[0] <= s <= SEED_RANGE[1] for s in seeds)
+    assert derive_seed("c", "d", 0) == derive_seed("c", "d", 0)
+    assert model_takes_seed("veo-3.1-fast-generate-preview")
+    assert not model_takes_seed("veo3.1-fast")
+    assert not model_takes_seed("some-new-model")
+
+
+def test_plan_holds_the_operators_keyword_arguments() -> None:
+    plan = plan_variants(
+        ["A kite.", "A boat."], model="veo3.1-fast", aspect_ratio="9:16", duration=6,
+        remix_model="veo_3_1-fast-fl-hd-remix", poll_interval=2,
+    )  # fmt: skip
+    assert generation_kwargs(plan[1]) == {
+        "model": "veo3.1-fast", "prompt": "A boat.", "aspect_ratio": "9:16", "duration": 6, "poll_interval": 2,
+    }  # fmt: skip
+    remix = plan[1]["remix"]
+    assert remix["model"] == "veo_3_1-fast-fl-hd-remix"
+    assert remix["size"] == "1080x1920"
+    assert "A boat." in remix["prompt"]
+    assert remix["prompt_extend"]
+    assert [v["index"] for v in plan] == [0, 1]
+    json.dumps(plan)  # travels through XCom
+
+
+def test_every_broken_limit_of_every_variant_is_reported_at_once() -> None:
+    with pytest.raises(PromptGenerationError) as info:
+        plan_variants(["A kite.", "x" * 1001], model="veo3.1-fast", duration=5, seeds=[1, 2])
+    message = str(info.value)
+    assert "nothing was submitted" in message
+    assert "variant 1: prompt is 1001 characters; veo3.1-fast accepts at most 1000" in message
+    assert "variant 0:" in message  # veo3.1-fast takes no seed
+    assert "seed" in message
+
+
+def test_remix_requests_are_validated_too() -> None:
+    with pytest.raises(PromptGenerationError, match="variant 0 remix"):
+        plan_variants(["A kite."], model="veo3.1-fast", remix_model="no-such-remix-model", aspect_ratio="1:1")
+    assert remix_size("veo_3_1-fast-fl-remix", "auto") == "1280x720"
+
+
+def test_plan_fingerprint_ignores_poll_interval_only() -> None:
+    base = plan_variants(["A kite."], model="veo3.1-fast", poll_interval=15)
+    assert plan_fingerprint(base) == plan_fingerprint(plan_variants(["A kite."], model="veo3.1-fast", poll_interval=1))
+    assert plan_fingerprint(base) != plan_fingerprint(plan_variants(["A boat."], model="veo3.1-fast"))
+
+
+# ---- manifest ---------------------------------------------------------------------------------
+
+
+class _TI:
+    def __init__(self, results: dict[tuple[str, int], Any]) -> None:
+        self.results = results
+
+    def xcom_pull(self, *, task_ids: str, map_indexes: int) -> Any:
+        return self.results.get((task_ids, map_indexes))
+
+
+def _result(remote_id: str, **extra: Any) -> dict[str, Any]:
+    return {"id": remote_id, "model": "m", "state": "succeeded", "video_urls": ["u"], "credits_reserved": 2.5, **extra}
+
+
+PLAN = plan_variants(["A kite.", "A boat.", "A fox."], model="veo3.1-fast", remix_model="veo_3_1-fast-fl-remix")
+
+
+def test_finished_results_are_tagged_with_their_variant_not_their_position() -> None:
+    ti = _TI({("generate_clip", 0): _result("c0"), ("generate_clip", 2): _result("c2")})
+    clips = finished_results(ti, "generate_clip", PLAN, kind="clip", prefix="p/")
+    assert [(c["index"], c["result"]["id"], c["s3_key"]) for c in clips] == [
+        (0, "c0", "p/clip-0.{ext}"),
+        (2, "c2", "p/clip-2.{ext}"),
+    ]
+    # The remix task was mapped over ``clips``: its instance 1 worked on variant 2.
+    remixes = finished_results(_TI({("remix_15s", 1): _result("r2")}), "remix_15s", clips, kind="remix", prefix="p")
+    assert [(r["index"], r["s3_key"]) for r in remixes] == [(2, "p/remix-2.{ext}")]
+    assert archive_kwargs(remixes[0]) == {
+        "source": _result("r2"), "s3_key": "p/remix-2.{ext}", "metadata": {"kind": "remix", "variant": "2"},
+    }  # fmt: skip
+
+
+def test_manifest_joins_by_variant_and_remote_id_and_lists_what_is_missing() -> None:
+    ti = _TI(
+        {
+            ("generate_clip", 0): _result("c0"),
+            ("generate_clip", 2): _result("c2"),
+            ("remix_15s", 1): _result("r2", partial=True),
+        }
+    )
+    clips = finished_results(ti, "generate_clip", PLAN, kind="clip", prefix="p")
+    remixes = finished_results(ti, "remix_15s", clips, kind="remix", prefix="p")
+    archives = [
+        [{"uri": "s3://b/p/remix-2.mp4", "size": 7, "sha256": "e" * 64, "video_task_id": "r2"}],
+        [{"uri": "s3://b/p/clip-2.mp4", "size": 5, "sha256": "f" * 64, "video_task_id": "c2"}],
+    ]
+    manifest = build_manifest(
+        dag_id="d", run_id="r", logical_date=None, brief="b", prompt_source="template", plan_id="x",
+        plan=PLAN, clips=clips, remixes=remixes, archives=archives,
+    )  # fmt: skip
+    fox = manifest.variants[2]
+    assert fox.clip is not None
+    assert fox.clip.s3_uri == "s3://b/p/clip-2.mp4"
+    assert fox.clip.prompt == "A fox."
+    assert fox.remix is not None
+    assert fox.remix.partial
+    assert fox.remix.sha256 == "e" * 64
+    assert manifest.variants[1].clip is None
+    assert manifest.problems() == [
+        "variant 0: clip c0 rendered but is not archived",
+        "variant 0: no remix (see remix_15s or last_frame)",
+        "variant 1: no clip (see generate_clip)",
+        "variant 1: no remix (see remix_15s or last_frame)",
+    ]
+    data = json.loads(manifest.to_json())
+    assert data["totals"] == {"variants": 3, "videos": 3, "archived": 2, "credits_reserved": 7.5, "bytes": 12}
+    assert Manifest.model_validate_json(manifest.to_json()) == manifest
+
+
+def test_results_that_do_not_belong_to_the_plan_are_refused() -> None:
+    entry = {"index": 7, "kind": "clip", "variant": {"index": 7, "prompt": "?"}, "result": _result("x")}
+    with pytest.raises(ManifestError, match="not in the plan") as info:
+        build_manifest(
+            dag_id="d", run_id="r", logical_date=None, brief="b", prompt_source="llm", plan_id="x", plan=PLAN,
+            clips=[entry],
+        )  # fmt: skip
+    # One of the provider's errors (``except VideoGenError`` catches it), not a bad argument value.
+    assert isinstance(info.value, VideoGenError)
+    assert not isinstance(info.value, ValueError)
+
+
+# ---- the last-frame hand-off ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import imageio_ffmpeg
+
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x90:rate=10:duration=1",
+         "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def test_frame_travels_inline_as_a_png_data_uri(clip: Path) -> None:
+    reference = chain.last_frame_reference(str(clip), name="unused.png")
+    assert reference.startswith("data:image/png;base64,")
+    assert base64.b64decode(reference.split(",", 1)[1]).startswith(b"\x89PNG")
+
+
+def test_a_large_frame_is_sent_inline_as_jpeg(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chain, "INLINE_MAX_BYTES", 100)
+    assert chain.last_frame_reference(str(clip), name="unused.png").startswith("data:image/jpeg;base64,")
+
+
+def test_frame_travels_through_object_storage(clip: Path, tmp_path: Path) -> None:
+    from airflow_provider_videogen.references import to_reference
+
+    reference = chain.last_frame_reference(str(clip), name="run/variant-0.png", store=f"file://{tmp_path}/frames/")
+    assert reference == f"file://{tmp_path}/frames/run/variant-0.png"
+    assert (tmp_path / "frames" / "run" / "variant-0.png").read_bytes().startswith(b"\x89PNG")
+    assert to_reference(reference).kind == "file"  # what the remix operator does with it at execute
