@@ -1,4 +1,4 @@
-# Two commands do everything on a fresh clone: `make test` and `make demo` (installs included).
+# Three commands do everything on a fresh clone: `make test`, `make demo` and `make ui` (installs included).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +7,7 @@ LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck unit suite demo benchmarks clean lock
+.PHONY: install test lint typecheck unit suite demo ui browser benchmarks clean lock
 
 install: $(STAMP)
 
@@ -35,8 +35,8 @@ FAST := not (dagrun or e2e or s3 or load or packaging or cluster or ui)
 unit: install
 	$(VENV)/bin/pytest -q -m "$(FAST)" $(PYTEST_ARGS)
 
-# Every test, every marker.
-suite: install
+# Every test, every marker (the ui tests need the browser: installed here, an error when it cannot be).
+suite: install browser
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck suite
@@ -44,9 +44,21 @@ test: lint typecheck suite
 demo: install
 	$(PY) scripts/demo.py
 
+# The Airflow UI on the simulator and SeaweedFS; Ctrl-C stops everything (state in .videogen-ui/).
+ui: install
+	$(PY) -m airflow_provider_videogen.testing.ui $(UI_ARGS)
+
+# The browser tests (marker `ui`) drive Debian's Chromium; install it when missing (needs root).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }; \
+	  else echo "$(CHROMIUM) is missing: run 'sudo apt-get install -y chromium' (the ui tests need it)" >&2; exit 1; fi; }
+	@test -x $(CHROMIUM) || { echo "could not install $(CHROMIUM)" >&2; exit 1; }
+
 benchmarks: install
 	$(PY) benchmarks/trigger_scale.py
 	$(PY) benchmarks/archive.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-output .airflow-home
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-output .airflow-home ui-screenshots

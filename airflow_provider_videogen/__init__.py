@@ -44,7 +44,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-module": "airflow_provider_videogen.transfers.video_to_s3",
             }
         ],
-        "extra-links": ["airflow_provider_videogen.links.videogen.VideoLink"],
+        "extra-links": [
+            "airflow_provider_videogen.links.videogen.VideoLink",
+            "airflow_provider_videogen.links.archive.ArchiveLink",
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_videogen.hooks.videogen.VideoGenHook",

@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Context
 
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.triggers.videogen import VideoTaskEvent
+
+#: In a result made with ``xcom_links=False``: the links were left out on purpose (read them by id).
+LINKS_IN_XCOM_KEY = "links_in_xcom"
 
 
 class SubmissionFacts(Protocol):
@@ -63,6 +67,8 @@ class VideoTaskCompletion:
     log: Any  # provided by BaseOperator / BaseSensorOperator
     #: Remix only: what an ``extend_failed`` task (8 s rendered, 7 s extension failed) becomes.
     on_extend_failure: ExtendFailurePolicy = "fail"
+    #: ``False``: keep the signed download links out of XCom (see ``BaseVideoTaskOperator``).
+    xcom_links: bool = True
 
     def submission(self, context: Context) -> SubmissionFacts | None:
         """What this task instance recorded when it submitted; ``None`` here: the sensor submits nothing."""
@@ -73,6 +79,9 @@ class VideoTaskCompletion:
         return remix_result_extras(task) if self.api is ApiKind.REMIX else {}
 
     def _complete(self, context: Context, event: VideoTaskEvent) -> Any:
+        if event.links_omitted:  # the trigger keeps signed links out of its event: read them again
+            hook: VideoGenHook = self.hook  # type: ignore[attr-defined]
+            event = event.model_copy(update={"task": hook.get_task(self.api, event.task_id), "links_omitted": False})
         if event.status == "success" and event.task is not None:
             self.log.info("%s", event.task.summary())
             return self._result(context, event.task)
@@ -137,6 +146,14 @@ class VideoTaskCompletion:
             "can_cancel": task.can_cancel,
         }
         result.update(self.result_extras(task))
+        if not self.xcom_links:
+            # Only ids and times: an archive task reads the links from the gateway by the remote
+            # id when it runs (VideoToS3Operator does), so no bearer URL sits in XCom.
+            result["video_urls"] = []
+            if "first_video_url" in result:
+                result["first_video_url"] = None
+            result[LINKS_IN_XCOM_KEY] = False
+            return result
         if task.video_urls:
             ti = context["ti"]
             ti.xcom_push(key=VIDEO_URL_KEY, value=task.video_urls[0])

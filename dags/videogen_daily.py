@@ -35,7 +35,15 @@ from airflow.sdk import DAG, Param, TriggerRule, task
 
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
-from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS, generation_kwargs
+from airflow_provider_videogen.pipelines.params import (
+    aspect_ratio_param,
+    duration_param,
+    model_param,
+    poll_interval_param,
+    s3_params,
+    variants_param,
+)
+from airflow_provider_videogen.pipelines.prompts import generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
 log = logging.getLogger(__name__)
@@ -53,17 +61,25 @@ with DAG(
     max_active_runs=3,
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
-        "campaign": Param("harbour-diaries", type="string", pattern="^[A-Za-z0-9._-]+$"),
-        "theme": Param("a small fishing harbour waking up", type="string", minLength=1),
-        "variants": Param(3, type="integer", minimum=1, maximum=MAX_VARIANTS),
-        "model": Param(
-            "veo-3.1-fast-generate-preview", type="string", description="seeded when the model takes a seed"
+        "campaign": Param(
+            "harbour-diaries",
+            type="string",
+            pattern="^[A-Za-z0-9._-]+$",
+            description="campaign name: part of every key, and (with the date) of every prompt and seed; "
+            "letters, digits, '.', '_' and '-'",
         ),
-        "aspect_ratio": Param("9:16", type="string", examples=["9:16", "16:9"]),
-        "duration": Param(4, type=["integer", "null"]),
-        "s3_bucket": Param("videogen-archive", type="string", minLength=3),
-        "s3_prefix": Param("videogen-daily", type="string"),
-        "poll_interval": Param(15.0, type="number", exclusiveMinimum=0),
+        "theme": Param(
+            "a small fishing harbour waking up",
+            type="string",
+            minLength=1,
+            description="what the day's clips show; each variant adds its own shot, light and style",
+        ),
+        "variants": variants_param(3),
+        "model": model_param("veo-3.1-fast-generate-preview", "the video model; seeded when it takes a seed"),
+        "aspect_ratio": aspect_ratio_param("9:16"),
+        "duration": duration_param(4),
+        **s3_params("videogen-archive", "videogen-daily", "<s3_prefix>/<campaign>/<YYYY-MM-DD>/<plan id>/"),
+        "poll_interval": poll_interval_param(15.0),
     },
     doc_md=__doc__,
     tags=["videogen", "example"],

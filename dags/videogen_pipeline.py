@@ -9,7 +9,8 @@
 3. **last_frame** extracts each clip's last frame; **remix_15s** makes it the first frame of a
    15 s first/last-frame remix (`VideoRemixOperator`, mapped, deferrable).
 4. **archive_clip** / **archive_remix** stream every video to
-   `s3://<s3_bucket>/<s3_prefix>/<dag_id>/<run_id>/<clip|remix>-<variant>.mp4` before the 24 h
+   `s3://<s3_bucket>/<s3_prefix>/<dag_id>/<run id>/<clip|remix>-<variant>.mp4` (the run id with
+   `:` and `+` made `_`, e.g. `manual__2026-03-01T10_00_00_000000_00_00`) before the 24 h
    download links expire; **write_manifest** writes `manifest.json` next to them.
 
 One refused prompt does not cost the others: **rendered_clips** / **rendered_remixes** pass on
@@ -31,7 +32,17 @@ from airflow.sdk import DAG, Param, TriggerRule, task
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
-from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS, generation_kwargs
+from airflow_provider_videogen.pipelines.params import (
+    INLINE_FRAMES,
+    aspect_ratio_param,
+    duration_param,
+    model_param,
+    poll_interval_param,
+    remix_model_param,
+    s3_params,
+    variants_param,
+)
+from airflow_provider_videogen.pipelines.prompts import generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
 VIDEOGEN_CONN_ID = "videogen_default"
@@ -48,27 +59,29 @@ with DAG(
     max_active_runs=2,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "brief": Param("a paper boat drifting down a rain-soaked city street", type="string", minLength=1),
-        "variants": Param(3, type="integer", minimum=1, maximum=MAX_VARIANTS),
-        "model": Param(
-            "veo3.1-fast", type="string", examples=["veo3.1-fast", "veo3.1-pro", "doubao-seedance-1.0-pro-fast"]
-        ),
-        "aspect_ratio": Param("16:9", type="string", examples=["16:9", "9:16"]),
-        "duration": Param(8, type=["integer", "null"], description="seconds; null for the model's default"),
-        "remix_model": Param(
-            "veo_3_1-fast-fl-remix", type="string", examples=["veo_3_1-fast-fl-remix", "veo_3_1-fl-remix"]
-        ),
-        "s3_bucket": Param("videogen-archive", type="string", minLength=3),
-        "s3_prefix": Param("videogen", type="string"),
-        "use_llm": Param(False, type="boolean", description="write the prompts with an LLM (gateway chat API)"),
-        "llm_model": Param("gpt-4o-mini", type="string"),
-        "frame_store": Param(
-            "",
+        "brief": Param(
+            "a paper boat drifting down a rain-soaked city street",
             type="string",
-            description="where last frames travel: '' inline (data URI via XCom), or an Object Storage URL "
-            "every worker can read, e.g. s3://aws_default@bucket/frames",
+            minLength=1,
+            description="what the videos show; each variant adds its own shot, light and style to it",
         ),
-        "poll_interval": Param(15.0, type="number", exclusiveMinimum=0, description="seconds between status checks"),
+        "variants": variants_param(3, "clips (each also remixed to 15 s)"),
+        "model": model_param("veo3.1-fast", "the model of the first clips"),
+        "aspect_ratio": aspect_ratio_param("16:9"),
+        "duration": duration_param(8),
+        "remix_model": remix_model_param("veo_3_1-fast-fl-remix"),
+        **s3_params("videogen-archive", "videogen", "<s3_prefix>/<dag_id>/<run id, sanitized>/"),
+        "use_llm": Param(False, type="boolean", description="write the prompts with an LLM (gateway chat API)"),
+        "llm_model": Param(
+            "gpt-4o-mini", type="string", minLength=1, description="the chat model that writes the prompts (use_llm)"
+        ),
+        "frame_store": Param(
+            INLINE_FRAMES,
+            type="string",
+            description=f"where last frames travel: '{INLINE_FRAMES}' (a data URI through XCom, fine for a few "
+            "frames) or an Object Storage URL every worker can read, e.g. s3://aws_default@bucket/frames",
+        ),
+        "poll_interval": poll_interval_param(15.0),
     },
     doc_md=__doc__,
     tags=["videogen", "example"],

@@ -142,5 +142,9 @@ def form_fields() -> dict[str, dict[str, Any]]:
             for option in prop.get("anyOf", [prop]):
                 if key in option:
                     field_schema[key] = option[key]
+        if prop.get("default") is not None:
+            # The form shows the value the hook uses when the extra is absent: an empty field or an
+            # unticked "Verify TLS" must not misstate what happens.
+            field_schema["default"] = prop["default"]
         fields[name] = {"label": prop["title"], "description": prop["description"], "schema": field_schema}
     return fields

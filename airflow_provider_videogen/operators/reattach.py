@@ -172,6 +172,19 @@ def stored_record(store: Any) -> SubmissionRecord | None:
     return load_model(SubmissionRecord, store.get(RECORD_KEY)) if store is not None else None  # type: ignore[no-any-return]
 
 
+def where_to_delete(ti: Any) -> str:
+    """Where a human finds a task state store key in the Airflow UI, for this very task instance."""
+    map_index = getattr(ti, "map_index", -1)
+    which = f"map index {map_index} of " if isinstance(map_index, int) and map_index >= 0 else ""
+    task = f"{getattr(ti, 'task_id', '?')}" if ti is not None else "this task"
+    run = f" in run {ti.run_id}" if getattr(ti, "run_id", None) else ""
+    return (
+        f"for {which}task {task}{run} (Airflow UI: the DAG run -> task {task}"
+        + (f" -> mapped task {map_index}" if which else "")
+        + " -> Task Instance -> Storage -> Task State Store; each mapped index has its own keys)"
+    )
+
+
 class SubmissionGuard:
     """Submit a request at most once per task instance: re-attach, re-use, refuse or submit, per :func:`decide`.
 
@@ -187,6 +200,8 @@ class SubmissionGuard:
     :param on_decision: told each decision, the stored record and what the gateway said about it
         (metrics and spans: :mod:`.resumable`).
     :param durable: ``False`` when the caller chose not to re-attach (``store`` is then ``None``).
+    :param store_location: where a human finds this task instance's store keys in the UI
+        (:func:`where_to_delete`), named in the messages that ask them to act.
     """
 
     def __init__(
@@ -201,6 +216,7 @@ class SubmissionGuard:
         try_number: int | None,
         on_decision: Callable[[Decision, SubmissionRecord | None, VideoTask | None], None] | None = None,
         durable: bool = True,
+        store_location: str | None = None,
     ) -> None:
         self.store = store
         self.api = api
@@ -211,6 +227,7 @@ class SubmissionGuard:
         self.try_number = try_number
         self.on_decision = on_decision
         self.durable = durable
+        self.store_location = store_location or where_to_delete(None)
 
     def submit_or_reattach(self, request: BaseModel, submit: Submit, describe: Callable[[BaseModel], str]) -> VideoTask:
         """The remote task for ``request``: an earlier try's when it can still serve, else a new one."""
@@ -232,8 +249,8 @@ class SubmissionGuard:
         elif decision.action == "refuse":
             raise AirflowFailException(
                 f"Not submitting: {decision.reason}. The gateway may be rendering (and billing) that task. "
-                "Check the gateway's task list; to submit anyway, set on_uncertain_submission='resubmit' or "
-                f"delete the '{IN_FLIGHT_KEY}' key of this task instance's task state store."
+                "Check the gateway's task list first. To submit anyway, set on_uncertain_submission='resubmit', "
+                f"or delete the key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task."
             )
         if decision.action in ("reattach", "reuse") and decision.task is not None:
             self.log.info("Re-attaching instead of submitting: %s", decision.reason)
@@ -285,8 +302,10 @@ class SubmissionGuard:
         except VideoGenError as exc:
             if exc.submission_uncertain:
                 raise AirflowFailException(
-                    f"{exc} The create request may have reached the gateway; not retrying automatically, "
-                    "because a second submission would be billed again."
+                    f"{exc} The create request may have reached the gateway: if it was accepted, that video is "
+                    "rendering and will be billed, and a second submission would be billed as well, so this task "
+                    "is not retried automatically. Check the gateway's task list; to submit anyway, delete the "
+                    f"key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task."
                 ) from None
             if store is not None and written:
                 store.delete(IN_FLIGHT_KEY)

@@ -32,6 +32,7 @@ from airflow_provider_videogen.operators.reattach import (
     SubmissionRecord,
     UncertainPolicy,
     stored_record,
+    where_to_delete,
 )
 from airflow_provider_videogen.operators.resumable import report_decision
 from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
@@ -94,6 +95,10 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     :param on_uncertain_submission: what a try does when an earlier try may have created a task
         but never learned its id (a crash or lost answer mid-request). ``"fail"`` (default) asks a
         human to look, because resubmitting may pay twice; ``"resubmit"`` accepts that risk.
+    :param xcom_links: ``False`` keeps the signed download links (bearer URLs, valid 24 h) out of
+        XCom: the result holds the remote id, state and times with ``video_urls`` empty and
+        ``links_in_xcom: false``, and there is no "Video" link. ``VideoToS3Operator`` reads the
+        links from the gateway by the remote id when it archives.
     """
 
     api: ApiKind
@@ -120,11 +125,13 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         max_poll_interval: float | None = None,
         cancel_on_kill: bool = True,
         durable: bool = True,
+        xcom_links: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.cancel_on_kill = cancel_on_kill
         self.durable = durable
+        self.xcom_links = bool(xcom_links)
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
@@ -322,6 +329,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             on_uncertain=self.on_uncertain_submission,
             accept_partial=self.on_extend_failure == "accept_first_segment",
             try_number=getattr(ti, "try_number", None),
+            store_location=where_to_delete(ti),
         )
         return guard.submit_or_reattach(
             request, lambda r, before_send: self.submit(self.hook, r, before_send), self.describe_request

@@ -8,4 +8,5 @@ rather than importing it.
 * :mod:`.prompts`: a creative brief -> N prompts, every request of the run validated up front.
 * :mod:`.chain`: a clip's last frame -> the next remix's first frame (inline or via storage).
 * :mod:`.manifest`: collect a run's results by variant and write its ``manifest.json``.
+* :mod:`.params`: the example DAGs' run parameters (trigger form), built from the models' limits.
 """

@@ -3,7 +3,7 @@
 The frame is extracted where the clip is known (one mapped task per clip) and consumed by
 another task, possibly on another worker, so it has to travel. Two ways, one function:
 
-* **inline** (default, ``store`` empty): a ``data:image/png;base64,...`` URI returned through
+* **inline** (default, ``store`` empty or ``"inline"``): a ``data:image/png;base64,...`` URI returned through
   XCom and sent to the gateway as text. Works on any deployment with no shared storage. The cost
   is the metadata database: a 160x90 test frame is a few KB, but a 1080p PNG frame is 2-4 MB
   (about a third more in base64) per variant. Frames above :data:`INLINE_MAX_BYTES` are
@@ -48,12 +48,13 @@ def last_frame_reference(
         (e.g. ``"<dag_id>/<run_id>/variant-0.png"``).
     :param hook: downloads the clip with the ``videogen`` connection (its key goes only to the
         gateway's own origin).
-    :param store: Object Storage URL to write the frame under; empty or ``None`` returns it inline.
+    :param store: Object Storage URL to write the frame under; ``"inline"`` (the example DAGs'
+        default), empty or ``None`` returns it inline.
     :return: a ``data:`` URI (inline) or the frame's Object Storage URL (stored).
     """
     frame = extract_frame(video_url, "last", fmt="png", hook=hook)
     try:
-        if store:
+        if store and store != "inline":
             return _store(frame, store, name)
         return _inline(frame)
     finally:

@@ -281,7 +281,7 @@ def plan_variants(
             fields["duration"] = int(duration)
         if seed is not None:
             fields["seed"] = int(seed)
-        problems += _problems(f"variant {index + 1}", GenerationRequest, fields)
+        problems += _problems(f"variant {index}", GenerationRequest, fields)
         remix: dict[str, Any] | None = None
         if remix_model:
             first, extend = remix_texts(prompt)
@@ -294,7 +294,7 @@ def plan_variants(
             }
             request = {k: v for k, v in remix.items() if k != "poll_interval"}
             request["input_references"] = [_FRAME_PLACEHOLDER] if is_first_last_remix_model(remix_model) else []
-            problems += _problems(f"variant {index + 1} remix", RemixRequest, request)
+            problems += _problems(f"variant {index} remix", RemixRequest, request)
         plan.append(
             {
                 "index": index,

@@ -34,7 +34,7 @@ import contextlib
 import json
 import os
 import re
-import secrets
+import secrets as _random
 import shutil
 import signal
 import subprocess
@@ -350,6 +350,11 @@ class AirflowComponents:
         serving at once but then spends about 10 s in interpreter-exit garbage collection,
         which a SIGKILL safely cuts short.
     :param die_with_parent: let the kernel kill the components if the starting process dies (Linux).
+    :param port: the API server's port; 0 picks a free one.
+    :param password: the ``admin`` user's password; a random one when ``None``.
+    :param secrets: ``fernet_key``, ``api_secret_key`` and ``jwt_secret`` to use instead of fresh
+        random ones; ``make ui`` keeps them in its state folder so saved connections (encrypted
+        with the Fernet key) and browser sessions survive a restart.
     """
 
     #: Kinds of component this launcher can start (a subclass may add some).
@@ -366,6 +371,9 @@ class AirflowComponents:
         startup_timeout: float = 120.0,
         stop_grace: float = 5.0,
         die_with_parent: bool = True,
+        port: int = 0,
+        password: str | None = None,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
         unknown = {name for name in components if component_kind(name) not in self.kinds}
         if unknown or len(set(components)) != len(components):
@@ -378,21 +386,23 @@ class AirflowComponents:
         self.stop_grace = stop_grace
         self.die_with_parent = die_with_parent
         self.username = "admin"
-        self.password = secrets.token_urlsafe(16)
+        self.password = password or _random.token_urlsafe(16)
         self._given_home = Path(home) if home is not None else None
         self._home: Path | None = None
         self._owns_home = False
         self._running: dict[str, _Component] = {}
         self._api: AirflowApi | None = None
-        self.port = 0
+        self._wanted_port = port
+        self.port = port
         self._log_ports = (0, 0)
         # Every component must share these, or tokens and encrypted fields written by one are
         # unreadable by the others.
         self._secrets = {
-            "fernet_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "api_secret_key": secrets.token_urlsafe(32),
-            "jwt_secret": secrets.token_urlsafe(64),  # >= 64 bytes: HS512 warns below that
+            "fernet_key": base64.urlsafe_b64encode(_random.token_bytes(32)).decode(),
+            "api_secret_key": _random.token_urlsafe(32),
+            "jwt_secret": _random.token_urlsafe(64),  # >= 64 bytes: HS512 warns below that
         }
+        self._secrets.update({k: v for k, v in (secrets or {}).items() if k in self._secrets})
 
     # ---- addresses -------------------------------------------------------------------------
 
@@ -501,7 +511,8 @@ class AirflowComponents:
         passwords = home / "passwords.json"
         passwords.write_text(json.dumps({self.username: self.password}))
         passwords.chmod(0o600)
-        self.port, *log_ports = _free_ports(3)
+        free, *log_ports = _free_ports(3)
+        self.port = self._wanted_port or free
         self._log_ports = (log_ports[0], log_ports[1])
 
     def _migrate(self, env: Mapping[str, str]) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -106,7 +106,18 @@ def _check_url(url: str) -> str:
     return url
 
 
-def _from_task(data: Mapping[str, Any]) -> list[VideoRef]:
+#: Reads a task's download links from the gateway: ``task XCom -> the same with video_urls``.
+LinkFetcher = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def _from_task(data: Mapping[str, Any], fetch_links: LinkFetcher | None = None) -> list[VideoRef]:
+    if data.get("links_in_xcom") is False:  # made with xcom_links=False: read the links by id
+        if fetch_links is None:
+            raise VideoArchiveError(
+                f"Remote task {data.get('id')} was stored without its download links (xcom_links=False); "
+                "archiving it needs a videogen connection to read them (videogen_conn_id)."
+            )
+        data = fetch_links(data)
     task_id = data.get("id") or data.get("task_id")
     if not task_id:
         raise VideoArchiveError(
@@ -162,21 +173,24 @@ def _maybe_literal(text: str) -> Any:
         ) from exc
 
 
-def parse_source(source: Any) -> list[VideoRef]:
-    """Flatten ``source`` into videos, in order; raise :class:`VideoArchiveError` for anything else."""
+def parse_source(source: Any, fetch_links: LinkFetcher | None = None) -> list[VideoRef]:
+    """Flatten ``source`` into videos, in order; raise :class:`VideoArchiveError` for anything else.
+
+    ``fetch_links`` reads the links of a task stored without them (``xcom_links=False``).
+    """
     if isinstance(source, str):
         source = _maybe_literal(source)
     if isinstance(source, str):
         return [_bare_url(source, 0)]
     if isinstance(source, Mapping):
-        return _from_task(source)
+        return _from_task(source, fetch_links)
     if isinstance(source, Iterable) and not isinstance(source, (bytes, bytearray)):
         refs: list[VideoRef] = []
         for position, item in enumerate(source):
             if isinstance(item, str):
                 refs.append(_bare_url(item, position))
             elif isinstance(item, Mapping):
-                refs.extend(_from_task(item))
+                refs.extend(_from_task(item, fetch_links))
             elif item is None:
                 continue  # a mapped upstream task that was skipped
             else:

@@ -37,6 +37,7 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator
 
 from airflow_provider_videogen.hooks.redaction import mask_signed_query
 from airflow_provider_videogen.hooks.transport import public_download_client
+from airflow_provider_videogen.links.archive import ArchiveLink
 from airflow_provider_videogen.transfers.errors import LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.sources import VideoRef, parse_source
@@ -53,7 +54,7 @@ from airflow_provider_videogen.transfers.streaming import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import jinja2
     from airflow.providers.openlineage.extractors.base import OperatorLineage
@@ -141,6 +142,7 @@ class VideoToS3Operator(BaseOperator):
         "videogen_conn_id",
     )
     template_fields_renderers = {"source": "json", "metadata": "json"}
+    operator_extra_links = (ArchiveLink(),)
     ui_color = "#ffd8a8"
 
     def __init__(
@@ -207,7 +209,27 @@ class VideoToS3Operator(BaseOperator):
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
         if parent is self:
             with contextlib.suppress(VideoArchiveError):  # execute() explains a bad source in full
-                _mask_signatures(parse_source(self.source))
+                refs = parse_source(self.source)
+                _mask_signatures(refs)
+                if len(refs) == 1:
+                    # Show the real key in "Rendered Template", not "clip-0.{ext}"; execute() then
+                    # finds no placeholder left and writes exactly what the UI showed.
+                    self.s3_key = self._keys(refs, context)[0]
+
+    def _keys(self, refs: Sequence[VideoRef], context: Context) -> list[str]:
+        """One key per video from the ``s3_key`` template and this task instance's identity."""
+        ti = context.get("ti")
+        base = {
+            "dag_id": self.dag_id,
+            "run_id": context.get("run_id") or getattr(ti, "run_id", None),
+            "logical_date": context.get("logical_date"),
+            "task_id": self.task_id,
+            "map_index": getattr(ti, "map_index", -1),
+        }
+        return [
+            render_key(self.s3_key, {**base, "video_task_id": r.video_task_id, "index": r.index, "ext": r.ext})
+            for r in refs
+        ]
 
     # ---- execution -----------------------------------------------------------------------
 
@@ -232,23 +254,13 @@ class VideoToS3Operator(BaseOperator):
         return operator_lineage(facts, failed=True)
 
     def _execute(self, context: Context) -> list[dict[str, Any]]:
-        refs = parse_source(self.source)
+        refs = parse_source(self.source, fetch_links=self._fetch_links if self.videogen_conn_id else None)
         _mask_signatures(refs)
         ti = context.get("ti")
         map_index = getattr(ti, "map_index", -1)
         run_id = context.get("run_id") or getattr(ti, "run_id", None)
         dag_id = self.dag_id
-        base = {
-            "dag_id": dag_id,
-            "run_id": run_id,
-            "logical_date": context.get("logical_date"),
-            "task_id": self.task_id,
-            "map_index": map_index,
-        }
-        keys = [
-            render_key(self.s3_key, {**base, "video_task_id": r.video_task_id, "index": r.index, "ext": r.ext})
-            for r in refs
-        ]
+        keys = self._keys(refs, context)
         check_unique(keys)
         user_metadata = self._check_user_metadata()
         writer = _ascii(f"{dag_id}/{run_id}/{self.task_id}/{map_index}")
@@ -333,6 +345,23 @@ class VideoToS3Operator(BaseOperator):
         )
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def _fetch_links(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The download links of a task stored without them (``xcom_links=False``): one status query."""
+        from airflow_provider_videogen.hooks.videogen import VideoGenHook
+        from airflow_provider_videogen.models import ApiKind
+
+        task = VideoGenHook(videogen_conn_id=str(self.videogen_conn_id)).get_task(
+            ApiKind(data.get("api") or "generation"), str(data.get("id"))
+        )
+        expires = task.expires_at()
+        return {
+            **data,
+            "video_urls": list(task.video_urls),
+            "first_video_url": task.first_video_url,
+            "expires_at": expires.isoformat() if expires else data.get("expires_at"),
+            "links_in_xcom": True,
+        }
 
     def _s3_client(self) -> S3Client:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook

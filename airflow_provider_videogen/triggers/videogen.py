@@ -73,11 +73,22 @@ class VideoTaskEvent(BaseModel):
     error_code: str | None = None
     retryable: bool = True
     task: VideoTask | None = None
+    #: The payload left out the task's download links (see :meth:`to_payload`).
+    links_omitted: bool = False
 
     def to_payload(self) -> dict[str, Any]:
-        """JSON-safe payload for ``TriggerEvent`` (the raw body is dropped: it can be large)."""
-        payload = self.model_dump(mode="json", exclude={"task"})
-        payload["task"] = self.task.model_dump(mode="json", exclude={"raw"}) if self.task else None
+        """JSON-safe payload for ``TriggerEvent``, without the raw body and without download links.
+
+        Airflow logs the whole event ("Trigger fired event ... result=TriggerEvent<...>") and
+        stores it with the task instance; the links are signed bearer URLs, so they stay out. The
+        completing task reads them again with one status query (``links_omitted``).
+        """
+        payload = self.model_dump(mode="json", exclude={"task", "links_omitted"})
+        task = self.task
+        payload["links_omitted"] = bool(task and (task.video_urls or task.first_video_url))
+        payload["task"] = (
+            task.model_dump(mode="json", exclude={"raw", "video_urls", "first_video_url"}) if task else None
+        )
         return payload
 
     @classmethod

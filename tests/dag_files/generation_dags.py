@@ -154,3 +154,17 @@ with DAG("test_generation_not_durable", schedule=None, start_date=START, catchup
         durable=False,
         **FAST,
     )
+
+with DAG("test_generation_to_s3_without_links", schedule=None, start_date=START, catchup=False):
+    # xcom_links=False: XCom keeps the remote id and times only; the archive reads the links by id.
+    from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
+
+    unlinked = VideoGenerationOperator(
+        task_id="generate", model="veo3.1-fast", prompt="A cat at sea, no links", xcom_links=False, **FAST
+    )
+    VideoToS3Operator(
+        task_id="archive",
+        source=unlinked.output,
+        s3_bucket="{{ dag_run.conf['bucket'] }}",
+        aws_conn_id="{{ dag_run.conf['aws_conn_id'] }}",
+    )

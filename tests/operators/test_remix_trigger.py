@@ -60,7 +60,9 @@ async def test_every_shape_gives_the_same_completed_remix(
     assert event.status == "success"
     assert event.task_id == task_id
     assert event.task is not None
-    task = event.task
+    assert event.links_omitted  # signed links stay out of the event
+    assert not event.task.video_urls
+    task = hook.get_task(ApiKind.REMIX, task_id)  # what the completing operator reads
     assert task.api is ApiKind.REMIX
     assert task.model == "veo_3_1-fast-remix"
     assert len(task.video_urls) == 1
@@ -76,7 +78,9 @@ async def test_every_shape_gives_the_same_completed_remix(
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-async def test_extend_failed_event_carries_the_8_second_clip(hook: VideoGenHook, simulator: Any, shape: str) -> None:
+async def test_extend_failed_event_names_the_8_second_clip_without_its_link(
+    hook: VideoGenHook, simulator: Any, shape: str
+) -> None:
     simulator.configure(remix_shape=shape)
     task_id = submit(hook, "[sim:extend_fail] a lighthouse")
     (event,) = await events_of(make_trigger(task_id))
@@ -84,10 +88,12 @@ async def test_extend_failed_event_carries_the_8_second_clip(hook: VideoGenHook,
     assert event.error_code == "extend_failed"
     assert event.retryable
     assert event.task is not None
-    assert event.task.is_partial
-    assert event.task.video_urls
     assert event.task.remix_id
     assert event.task.remix_id_extend
+    # The signed link stays out of the event; the operator reads it again (one query) to keep the clip.
+    assert event.links_omitted
+    assert not event.task.video_urls
+    assert not event.task.first_video_url
 
 
 async def test_generate_failed_event_is_not_retryable(hook: VideoGenHook) -> None:

@@ -138,13 +138,13 @@ def test_every_broken_limit_of_every_variant_is_reported_at_once() -> None:
         plan_variants(["A kite.", "x" * 1001], model="veo3.1-fast", duration=5, seeds=[1, 2])
     message = str(info.value)
     assert "nothing was submitted" in message
-    assert "variant 2: prompt is 1001 characters; veo3.1-fast accepts at most 1000" in message
-    assert "variant 1:" in message
+    assert "variant 1: prompt is 1001 characters; veo3.1-fast accepts at most 1000" in message
+    assert "variant 0:" in message  # veo3.1-fast takes no seed
     assert "seed" in message
 
 
 def test_remix_requests_are_validated_too() -> None:
-    with pytest.raises(PromptGenerationError, match="variant 1 remix"):
+    with pytest.raises(PromptGenerationError, match="variant 0 remix"):
         plan_variants(["A kite."], model="veo3.1-fast", remix_model="no-such-remix-model", aspect_ratio="1:1")
     assert remix_size("veo_3_1-fast-fl-remix", "auto") == "1280x720"
 

@@ -77,6 +77,22 @@ def test_archive_in_a_dag_run_emits_an_asset_event_and_masks_the_signed_link(
         assert "5ecret0f7he9ateway" not in stored
         assert "***" in stored
         assert route_path in stored
+        # ... and the key is the one written, placeholders filled (not "...{index}.{ext}").
+        assert rendered.rendered_fields["s3_key"] == key
+
+        # The "S3" extra link was computed by the worker at task end and stored (what the UI
+        # shows after the worker is gone): the object on the connection's S3 endpoint.
+        from airflow.models.xcom import XComModel
+
+        [link] = session.scalars(
+            select(XComModel.value).where(
+                XComModel.dag_id == archive_dag_linked,
+                XComModel.task_id == "archive",
+                XComModel.key == "_link_ArchiveLink",
+            )
+        ).all()
+        endpoint = s3_client.meta.endpoint_url.rstrip("/")
+        assert str(link).strip('"') == f"{endpoint}/{s3_bucket}/{key}", link
     # The stand-in upstream @task logs its return value, signature included: that is the
     # decorator's doing (the videogen operators do not). Nothing else may show it.
     leaks = [line for line in capsys.readouterr().out.splitlines() if "5ecret0f7he9ateway" in line]

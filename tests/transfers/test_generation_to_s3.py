@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -37,4 +38,27 @@ def test_generated_video_is_archived_decodable_with_metadata(
     path = tmp_path / "archived.mp4"
     path.write_bytes(body)
     assert decode_errors(path) == ""
+    assert simulator.stats()["generation"]["creates"] == 1
+
+
+def test_without_links_in_xcom_only_ids_and_the_archived_uri_are_stored(
+    run_dag: Any, simulator: Any, videogen_conn: str, s3_bucket: str, aws_conn_id: str, s3_client: Any
+) -> None:
+    """``xcom_links=False`` (issue 15, problem 7): no bearer URL in XCom; the archive still gets the video."""
+    simulator.configure(render_seconds=1.0)
+    dagrun = run_dag("test_generation_to_s3_without_links", run_conf={"bucket": s3_bucket, "aws_conn_id": aws_conn_id})
+    assert dagrun.state == "success"
+    generated = xcom(dagrun, task_id="generate")
+    assert generated["id"]
+    assert generated["video_urls"] == []
+    assert generated["links_in_xcom"] is False
+    assert not xcom(dagrun, task_id="generate", key="video_url")  # no "Video" link either
+    (archived,) = xcom(dagrun, task_id="archive")
+    assert archived["uri"] == f"s3://{s3_bucket}/{archived['key']}"
+    assert archived["video_task_id"] == generated["id"]
+    body = s3_client.get_object(Bucket=s3_bucket, Key=archived["key"])["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == archived["sha256"]
+    stored = json.dumps([xcom(dagrun, task_id=t) for t in ("generate", "archive")])
+    assert "/files/" not in stored, stored
+    assert "http" not in stored, stored
     assert simulator.stats()["generation"]["creates"] == 1

@@ -70,8 +70,15 @@ async def test_success_yields_exactly_one_event(hook: VideoGenHook, simulator: A
     assert event.status == "success"
     assert event.task_id == task.id
     assert event.task is not None
-    assert event.task.video_urls
     assert "raw" not in event.to_payload()["task"]
+    # Airflow logs and stores the event: no signed download link in it (issue 15, problem 7); the
+    # completing task reads the links again with one query.
+    payload = json.dumps(event.to_payload())
+    real = hook.get_task(ApiKind.GENERATION, task.id)
+    assert real.video_urls
+    assert not any(url in payload or url.split("?")[0] in payload for url in real.video_urls)
+    assert event.links_omitted
+    assert not event.task.video_urls
     assert f"Remote task {task.id}: running" in log_text()  # progress changes are logged
 
 
