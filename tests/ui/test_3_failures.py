@@ -39,10 +39,6 @@ def test_a_content_policy_failure_shows_its_message_and_is_not_retried(page: Any
     shot("content-policy-log")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs issue 13 point 2: a connection error before sending leaves the in-flight marker behind",
-)
 def test_a_missing_connection_then_added_then_cleared_submits_exactly_once(
     page: Any, shot: Any, ui_stack: UiStack
 ) -> None:
