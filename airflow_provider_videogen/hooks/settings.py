@@ -56,6 +56,8 @@ class ConnectionSettings:
     cancel_path: str | None = None
     verify_ssl: bool = True
     pool_size: int = POOL_SIZE
+    #: Let downloads reach loopback/private/link-local hosts (extra ``allow_private_hosts``); see hooks/addresses.py.
+    allow_private_hosts: bool = False
 
     @property
     def origin(self) -> Origin:
@@ -105,6 +107,7 @@ def settings_from_connection(conn: Connection) -> ConnectionSettings:
         cancel_path=extra.get("cancel_path") or None,
         pool_size=int(number("pool_size", POOL_SIZE)),
         verify_ssl=str(verify).lower() not in ("false", "0", "no"),
+        allow_private_hosts=str(extra.get("allow_private_hosts", False)).lower() in ("true", "1", "yes"),
     )
 
 
