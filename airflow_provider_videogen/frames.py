@@ -282,7 +282,7 @@ def _download(url: str, target: Path, fetch: _Fetch) -> None:
             if not response.is_success:
                 raise FrameExtractionError(f"could not download video {shown}: HTTP {response.status_code}")
             announced = response.headers.get("content-length", "")
-            if announced.isdigit() and int(announced) > fetch.max_bytes:
+            if announced.isascii() and announced.isdigit() and int(announced) > fetch.max_bytes:
                 raise FrameExtractionError(
                     f"video {shown} announces {announced} bytes, more than max_bytes ({fetch.max_bytes}); "
                     "nothing was downloaded. Raise extract_frame's max_bytes if this is expected."

@@ -18,7 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ValidationError
 
-from airflow_provider_videogen.completion import VideoTaskCompletion, publish_remote_id
+from airflow_provider_videogen.completion import VideoTaskCompletion, check_poll_interval, publish_remote_id
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
@@ -90,14 +90,12 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         super().__init__(**kwargs)
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = check_poll_interval(poll_interval)
         self.wait_timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         self.wait_for_completion = wait_for_completion
         if on_uncertain_submission not in ("fail", "resubmit"):
             raise ValueError(f"on_uncertain_submission={on_uncertain_submission!r}; allowed: 'fail', 'resubmit'")
         self.on_uncertain_submission = on_uncertain_submission
-        if self.poll_interval <= 0:
-            raise ValueError(f"poll_interval={poll_interval} must be > 0 seconds")
 
     # ---- what subclasses provide ---------------------------------------------------------------
 

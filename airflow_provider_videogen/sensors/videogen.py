@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
-from airflow_provider_videogen.completion import VideoTaskCompletion, publish_remote_id
+from airflow_provider_videogen.completion import VideoTaskCompletion, check_poll_interval, publish_remote_id
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask
@@ -49,6 +49,7 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         on_extend_failure: ExtendFailurePolicy = "fail",
         **kwargs: Any,
     ) -> None:
+        poll_interval = check_poll_interval(poll_interval)  # before poke_interval inherits a 0
         kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
@@ -56,7 +57,7 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         self.api = ApiKind(api)
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = poll_interval
         check_extend_failure_policy(on_extend_failure)
         self.on_extend_failure = on_extend_failure
 
