@@ -176,7 +176,10 @@ class AddressPolicy:
         port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme, 0)
         if self.is_trusted(host, port):
             return
-        self.checked_addresses(host, port, redact_url(parsed))
+        try:
+            self.checked_addresses(host, port, redact_url(parsed))
+        except httpx.ConnectError:
+            return  # unresolvable: the connect fails on its own (and is checked again there)
 
 
 def address_checking_hook(policy: AddressPolicy) -> Callable[[httpx.Request], None]:
