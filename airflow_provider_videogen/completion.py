@@ -9,6 +9,7 @@ What a remix adds (both segments, and what a partially rendered remix becomes) i
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -33,6 +34,18 @@ if TYPE_CHECKING:
 
 #: In a result made with ``xcom_links=False``: the links were left out on purpose (read them by id).
 LINKS_IN_XCOM_KEY = "links_in_xcom"
+
+
+def check_poll_interval(value: Any) -> float:
+    """``poll_interval`` as seconds, refused unless a finite number above 0: the one rule the
+    operators and the sensor share (0 would poll the gateway in a tight loop)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"poll_interval={value!r} must be a number of seconds > 0") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"poll_interval={value!r} must be a finite number of seconds > 0")
+    return seconds
 
 
 class SubmissionFacts(Protocol):

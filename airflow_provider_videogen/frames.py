@@ -26,7 +26,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union, overload
 from urllib.parse import urlsplit
@@ -34,12 +35,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.hooks.addresses import BlockedAddressError
 from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.models import RemixReference
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from airflow.sdk import ObjectStoragePath
 
@@ -57,6 +59,9 @@ LAST_FRAME_WINDOW_SECONDS = 1.0
 #: Longest an ffmpeg run may take.
 FFMPEG_TIMEOUT_SECONDS = 120.0
 _DOWNLOAD_CHUNK = 1 << 20
+#: Default ``max_bytes`` of a video fetched to extract a frame: the largest 15 s clip the gateway
+#: renders is a few tens of MB, so this leaves room without letting a hostile link fill the disk.
+FRAME_SOURCE_MAX_BYTES = 512 * _DOWNLOAD_CHUNK
 _CODECS = {"png": ("png", ".png"), "jpeg": ("mjpeg", ".jpg"), "jpg": ("mjpeg", ".jpg")}
 
 
@@ -86,6 +91,8 @@ def extract_frame(
     out: ObjectStoragePath,
     hook: VideoGenHook | None = ...,
     timeout: float = ...,
+    max_bytes: int = ...,
+    allow_private_hosts: bool = ...,
 ) -> ObjectStoragePath: ...
 
 
@@ -98,6 +105,8 @@ def extract_frame(
     out: str | os.PathLike[str] | None = ...,
     hook: VideoGenHook | None = ...,
     timeout: float = ...,
+    max_bytes: int = ...,
+    allow_private_hosts: bool = ...,
 ) -> Path: ...
 
 
@@ -109,6 +118,8 @@ def extract_frame(
     out: str | os.PathLike[str] | ObjectStoragePath | None = None,
     hook: VideoGenHook | None = None,
     timeout: float = 60.0,
+    max_bytes: int = FRAME_SOURCE_MAX_BYTES,
+    allow_private_hosts: bool = False,
 ) -> Path | ObjectStoragePath:
     """Write the first or last frame of a video as a PNG or JPEG image and return where it is.
 
@@ -122,7 +133,14 @@ def extract_frame(
     :param hook: a :class:`~airflow_provider_videogen.hooks.videogen.VideoGenHook` to download a URL
         with, for links on the gateway that need its API key; plain HTTP otherwise.
     :param timeout: network timeout in seconds for a URL without a hook.
+    :param max_bytes: refuse a URL or object-storage video larger than this (announced or
+        counted), like the archive's ``max_bytes``; default :data:`FRAME_SOURCE_MAX_BYTES`.
+    :param allow_private_hosts: let a URL (or a redirect) reach loopback, private or link-local
+        hosts, refused by default (:mod:`airflow_provider_videogen.hooks.addresses`). With a
+        ``hook``, the hook decides (its ``allow_private_hosts`` or its connection's extra).
     """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
+        raise ValueError(f"max_bytes={max_bytes!r}; must be a positive number of bytes")
     if which not in ("first", "last"):
         raise ValueError(f"which={which!r}; allowed: 'first', 'last'")
     if fmt not in _CODECS:
@@ -138,7 +156,8 @@ def extract_frame(
         target = Path(os.fspath(out))  # type: ignore[arg-type]
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with _local_video(source, hook=hook, timeout=timeout) as video:
+        fetch = _Fetch(hook=hook, timeout=timeout, max_bytes=max_bytes, allow_private_hosts=allow_private_hosts)
+        with _local_video(source, fetch) as video:
             _run_ffmpeg(exe, video, target, which, codec)
         if storage_out is not None:
             if storage_out.protocol in ("file", "local"):  # object stores have no directories to create
@@ -192,8 +211,18 @@ def _is_url(source: VideoSource) -> bool:
     return isinstance(source, str) and urlsplit(source).scheme.lower() in ("http", "https")
 
 
+@dataclass(frozen=True)
+class _Fetch:
+    """How a non-local video is fetched: with which hook, timeout, size cap and address policy."""
+
+    hook: VideoGenHook | None
+    timeout: float
+    max_bytes: int
+    allow_private_hosts: bool
+
+
 @contextmanager
-def _local_video(source: VideoSource, *, hook: VideoGenHook | None, timeout: float) -> Iterator[Path]:
+def _local_video(source: VideoSource, fetch: _Fetch) -> Iterator[Path]:
     """A local path for the video: the file itself, or a temporary copy removed afterwards."""
     storage = _storage_path(source)
     if storage is not None and storage.protocol in ("file", "local"):
@@ -210,42 +239,63 @@ def _local_video(source: VideoSource, *, hook: VideoGenHook | None, timeout: flo
     tmp = Path(name)
     try:
         if storage is not None:
-            _copy_from_storage(storage, tmp)
+            _copy_from_storage(storage, tmp, fetch.max_bytes)
         else:
-            _download(str(source), tmp, hook=hook, timeout=timeout)
+            _download(str(source), tmp, fetch)
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _copy_from_storage(source: ObjectStoragePath, target: Path) -> None:
+def _copy_chunks(chunks: Iterable[bytes], target: Path, max_bytes: int, shown: str) -> None:
+    written = 0
+    with target.open("wb") as out:
+        for chunk in chunks:
+            written += len(chunk)
+            if written > max_bytes:
+                raise FrameExtractionError(
+                    f"video {shown} is larger than max_bytes ({max_bytes} bytes); stopped after "
+                    f"{written} bytes. Raise extract_frame's max_bytes if the video is expected to be this large."
+                )
+            out.write(chunk)
+
+
+def _copy_from_storage(source: ObjectStoragePath, target: Path, max_bytes: int) -> None:
     try:
-        with source.open("rb") as src, target.open("wb") as dst:
-            shutil.copyfileobj(src, dst, _DOWNLOAD_CHUNK)
+        with source.open("rb") as src:
+            _copy_chunks(iter(lambda: src.read(_DOWNLOAD_CHUNK), b""), target, max_bytes, str(source))
     except FileNotFoundError:
         raise FrameExtractionError(f"video {source} does not exist") from None
 
 
-def _download(url: str, target: Path, *, hook: VideoGenHook | None, timeout: float) -> None:
+def _download(url: str, target: Path, fetch: _Fetch) -> None:
     shown = redact_url(url)  # a signed URL's query string stays out of messages
-    if hook is not None:
-        try:
-            hook.download(url, str(target))
-        except VideoGenError as exc:
-            raise FrameExtractionError(f"could not download video {shown}: {exc}") from exc
-        return
     try:
-        with (
-            public_download_client(timeout) as client,
-            client.stream("GET", url) as response,
-        ):
+        with ExitStack() as stack:
+            if fetch.hook is not None:
+                response = stack.enter_context(fetch.hook.stream_download(url))
+            else:
+                client = stack.enter_context(
+                    public_download_client(fetch.timeout, allow_private_hosts=fetch.allow_private_hosts)
+                )
+                response = stack.enter_context(client.stream("GET", url))
             if not response.is_success:
                 raise FrameExtractionError(f"could not download video {shown}: HTTP {response.status_code}")
-            with target.open("wb") as out:
-                for chunk in response.iter_bytes(_DOWNLOAD_CHUNK):
-                    out.write(chunk)
+            announced = response.headers.get("content-length", "")
+            if announced.isascii() and announced.isdigit() and int(announced) > fetch.max_bytes:
+                raise FrameExtractionError(
+                    f"video {shown} announces {announced} bytes, more than max_bytes ({fetch.max_bytes}); "
+                    "nothing was downloaded. Raise extract_frame's max_bytes if this is expected."
+                )
+            _copy_chunks(response.iter_bytes(_DOWNLOAD_CHUNK), target, fetch.max_bytes, shown)
+    except BlockedAddressError as exc:
+        raise FrameExtractionError(str(exc)) from exc
     except httpx.HTTPError as exc:
         raise FrameExtractionError(f"could not download video {shown}: {type(exc).__name__}: {exc}") from exc
+    except VideoGenError as exc:
+        if isinstance(exc, FrameExtractionError):
+            raise
+        raise FrameExtractionError(f"could not download video {shown}: {exc}") from exc
 
 
 def _run_ffmpeg(exe: str, video: Path, target: Path, which: Which, codec: str) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Union
 from urllib.parse import urlsplit
@@ -188,9 +189,20 @@ def _object_storage_path(value: Any) -> ObjectStoragePath | None:
 
 
 def _storage_path(text: str) -> ObjectStoragePath:
+    """The ``ObjectStoragePath`` for a ``scheme://`` string; a clear error for a scheme no
+    installed filesystem serves (``ftp://``, ``gs://`` without its provider...): retrying cannot help."""
     from airflow.sdk import ObjectStoragePath
 
-    return ObjectStoragePath(text)
+    scheme = urlsplit(text).scheme.lower()
+    try:
+        path = ObjectStoragePath(text)
+        path.fs  # noqa: B018 - resolved lazily: raises ValueError for an unregistered scheme
+    except (ValueError, ImportError) as exc:
+        raise InvalidReferenceError(
+            f"input_reference {_short(text)!r}: no object storage is registered for {scheme}:// ({exc}); use "
+            "a local path, an http(s) URL, a data URI, or install the provider that serves this scheme"
+        ) from None
+    return path
 
 
 def _short(text: str) -> str:
@@ -210,8 +222,13 @@ def _model(build: Callable[[], RemixReference], what: str) -> RemixReference:
 def _read_file(path: Path | ObjectStoragePath, shown: str, name: str) -> RemixReference:
     """Read at most one byte more than the limit, so a huge file is refused without being loaded."""
     try:
-        with path.open("rb") as handle:
-            data = _read_limited(handle)
+        local = _local_path(path)
+        if local is not None:
+            with _open_regular_file(local, shown) as handle:
+                data = _read_limited(handle)
+        else:
+            with path.open("rb") as handle:
+                data = _read_limited(handle)
     except (FileNotFoundError, NotADirectoryError):
         raise InvalidReferenceError(f"input_reference file {shown!r} does not exist") from None
     except IsADirectoryError:
@@ -223,6 +240,44 @@ def _read_file(path: Path | ObjectStoragePath, shown: str, name: str) -> RemixRe
             f"input_reference file {shown!r} is {shown_size}; at most {MAX_IMAGE_BYTES // 1_048_576} MB per image"
         )
     return _model(lambda: RemixReference.from_bytes(data, name or "reference"), shown)
+
+
+def _local_path(path: Path | ObjectStoragePath) -> Path | None:
+    """The local file behind ``path`` (a ``Path`` or a ``file://`` object-storage path), else ``None``."""
+    if isinstance(path, Path):
+        return path
+    if getattr(path, "protocol", None) in ("file", "local"):
+        return Path(path.path)
+    return None
+
+
+def _open_regular_file(path: Path, shown: str) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file.
+
+    Opened non-blocking and checked on the open descriptor: a FIFO would block ``open()`` until a
+    writer appears (forever), and a device such as ``/dev/zero`` or ``/dev/urandom`` reads
+    without end; checking before opening would leave a window to swap the file.
+    """
+    fd = os.open(path.expanduser(), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(str(path))
+        if not stat.S_ISREG(mode):
+            kind = (
+                "a FIFO"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket or other special file"
+            )
+            raise InvalidReferenceError(f"input_reference {shown!r} is {kind}, not a regular image file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_limited(handle: BinaryIO) -> bytes:

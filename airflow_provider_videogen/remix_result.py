@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.exceptions import VideoTaskFailedError
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.models import REMIX_SEGMENT_SECONDS, TaskState, VideoTask
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def settle_partial_remix(
             extension,
             task.error_message or task.error_code,
             first,
-            clip,
+            redact_url(clip),
         )
         return result
     ti = context["ti"]
@@ -96,7 +97,7 @@ def settle_partial_remix(
     ti.xcom_push(key=PARTIAL_RESULT_KEY, value=result)
     message = (
         f"{task.error_message or 'the extension failed'}. The first {first} s rendered and are kept: "
-        f"{clip} (remix_id {task.remix_id}; XCom keys '{FIRST_SEGMENT_URL_KEY}', '{REMIX_ID_KEY}', "
+        f"{redact_url(clip)} (remix_id {task.remix_id}; XCom keys '{FIRST_SEGMENT_URL_KEY}', '{REMIX_ID_KEY}', "
         f"'{PARTIAL_RESULT_KEY}'). Set on_extend_failure='accept_first_segment' to succeed with it"
     )
     error = VideoTaskFailedError(task.id, task.error_code, message, retryable=retryable)

@@ -91,6 +91,7 @@ with DAG(
         from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
+        from airflow_provider_videogen.pipelines.destinations import check_destinations
         from airflow_provider_videogen.pipelines.manifest import manifest_key, missing_videos, read_manifest
         from airflow_provider_videogen.pipelines.prompts import (
             derive_seed,
@@ -102,6 +103,7 @@ with DAG(
 
         campaign, count, model = params["campaign"], params["variants"], params["model"]
         try:
+            check_destinations(params, conn_ids=[AWS_CONN_ID])  # conf chooses where the worker writes
             plan = plan_variants(
                 template_prompts(params["theme"], count, salt=f"{campaign}/{ds}"),
                 seeds=[derive_seed(campaign, ds, i) for i in range(count)] if model_takes_seed(model) else None,

@@ -94,10 +94,12 @@ with DAG(
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
+        from airflow_provider_videogen.pipelines.destinations import check_destinations
         from airflow_provider_videogen.pipelines.prompts import llm_prompts, plan_variants, template_prompts
         from airflow_provider_videogen.transfers.keys import safe_value
 
         try:
+            check_destinations(params, conn_ids=[AWS_CONN_ID])  # conf chooses where the worker writes
             if params["use_llm"]:
                 hook = VideoGenHook(videogen_conn_id=VIDEOGEN_CONN_ID)
                 prompts = llm_prompts(

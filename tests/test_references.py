@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
+import os
+import threading
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_videogen import references
 from airflow_provider_videogen.models import MAX_IMAGE_BYTES, RemixReference
 from airflow_provider_videogen.references import (
     InvalidReferenceError,
@@ -18,6 +21,9 @@ from airflow_provider_videogen.references import (
     to_reference,
     to_references,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x02" * 64
@@ -109,10 +115,10 @@ def test_oversized_file_is_refused_without_reading_it_whole(tmp_path: Path, monk
         out.write(PNG)
         out.truncate(11 * 1024 * 1024)
     reads: list[int] = []
-    real_open = Path.open
+    real_fdopen = os.fdopen  # local files are opened by descriptor (checked to be regular files first)
 
-    def counting_open(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
-        handle = real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+    def counting_open(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        handle = real_fdopen(*args, **kwargs)  # type: ignore[call-overload]
         real_read = handle.read
 
         def read(size: int = -1) -> bytes:
@@ -123,7 +129,7 @@ def test_oversized_file_is_refused_without_reading_it_whole(tmp_path: Path, monk
         handle.read = read
         return handle
 
-    monkeypatch.setattr(Path, "open", counting_open)
+    monkeypatch.setattr(references.os, "fdopen", counting_open)
     with pytest.raises(InvalidReferenceError, match=r"'.*huge.png' is 11.0 MB; at most 10 MB per image"):
         to_reference(path)
     assert sum(reads) == MAX_IMAGE_BYTES + 1
@@ -187,3 +193,61 @@ def test_object_store_path_and_object_store_url_string_are_read() -> None:
         assert (ref.kind, ref.value, ref.content, ref.content_type) == ("file", "style.webp", WEBP, "image/webp")
     with pytest.raises(InvalidReferenceError, match="does not exist"):
         to_reference("memory://refs/missing.png")
+
+
+# ---- issue 13 point 12: only regular files, clear errors, nothing to retry -----------------------
+
+
+@pytest.mark.parametrize("url", ["ftp://host/a.png", "gs://bucket/a.png", "memory://scratch/a.png"])
+def test_an_unregistered_scheme_is_a_clear_reference_error(url: str) -> None:
+    # memory:// is registered once a test has used it; either way the error is a reference error.
+    with pytest.raises(InvalidReferenceError, match=r"no object storage is registered for \w+://|does not exist"):
+        to_reference(url)
+
+
+def test_an_unregistered_scheme_fails_the_remix_without_retry() -> None:
+    from airflow_provider_videogen.exceptions import InvalidRequestError
+    from airflow_provider_videogen.operators.remix import VideoRemixOperator
+
+    op = VideoRemixOperator(
+        task_id="remix", model="veo_3_1-fast-fl-remix", prompt="a", prompt_extend="b", input_references=["gs://b/a.png"]
+    )
+    with pytest.raises(InvalidRequestError, match=r"input_references #1: .*gs://"):
+        op.build_request()  # execute turns InvalidRequestError into AirflowFailException: no retry
+
+
+def _in_a_thread(call: Any) -> BaseException | None:
+    """Run ``call`` in a daemon thread; fail the test (instead of hanging) if it blocks."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert outcome, "reading the reference blocked"
+    return outcome[0]
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "frame.png"
+    os.mkfifo(fifo)
+    error = _in_a_thread(lambda: to_reference(str(fifo)))
+    assert isinstance(error, InvalidReferenceError)
+    assert "is a FIFO, not a regular image file" in str(error)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "file:///dev/zero"])
+def test_a_device_is_refused_not_reported_as_zero_megabytes(device: str) -> None:
+    with pytest.raises(InvalidReferenceError, match="is a device, not a regular image file"):
+        to_reference(device)
+
+
+def test_a_device_behind_an_object_storage_path_is_refused() -> None:
+    with pytest.raises(InvalidReferenceError, match="is a device"):
+        to_reference(ObjectStoragePath("file:///dev/zero"))

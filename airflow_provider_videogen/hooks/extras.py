@@ -74,6 +74,12 @@ class ConnectionExtras(BaseModel):
         description="HTTP connections shared by all triggers of this connection in one triggerer (default 10).",
     )
     verify_ssl: bool = Field(True, title="Verify TLS", description="Verify the gateway's TLS certificate.")
+    allow_private_hosts: bool = Field(
+        False,
+        title="Allow private hosts",
+        description="Let downloads reach loopback, private and link-local addresses (self-hosted storage, "
+        "local test servers). Off: such addresses are refused, also after a redirect.",
+    )
     api_key: str | None = None
     scheme: Literal["http", "https"] | None = None
 

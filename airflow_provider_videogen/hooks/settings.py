@@ -54,6 +54,8 @@ class ConnectionSettings:
     cancel_path: str | None = None
     verify_ssl: bool = True
     pool_size: int = POOL_SIZE
+    #: Let downloads reach loopback/private/link-local hosts (extra ``allow_private_hosts``); see hooks/addresses.py.
+    allow_private_hosts: bool = False
 
     @property
     def origin(self) -> Origin:
@@ -104,6 +106,7 @@ def settings_from_connection(conn: Connection) -> ConnectionSettings:
         # The module's POOL_SIZE when the extra is unset (benchmarks/trigger_scale.py overrides it).
         pool_size=extras.pool_size if "pool_size" in extras.model_fields_set else POOL_SIZE,
         verify_ssl=extras.verify_ssl,
+        allow_private_hosts=extras.allow_private_hosts,
     )
 
 

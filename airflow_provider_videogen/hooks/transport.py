@@ -30,6 +30,7 @@ from airflow_provider_videogen.exceptions import (
     ServerError,
     VideoGenHTTPError,
 )
+from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
 from airflow_provider_videogen.hooks.redaction import mask_signed_query, redact, redact_url, redact_value
 from airflow_provider_videogen.hooks.retries import NOT_SENT_ERRORS, RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.settings import ConnectionSettings, Origin, url_origin
@@ -65,10 +66,13 @@ def masking_request_hook(home: Origin | None = None) -> Callable[[httpx.Request]
     return hook
 
 
-def public_download_client(timeout: httpx.Timeout | float) -> httpx.Client:
+def public_download_client(timeout: httpx.Timeout | float, *, allow_private_hosts: bool = False) -> httpx.Client:
     """A keyless client for video links outside any videogen connection (CDN or public URLs):
-    follows redirects, and masks every hop's signed query (:func:`masking_request_hook`)."""
-    return httpx.Client(timeout=timeout, follow_redirects=True, event_hooks={"request": [masking_request_hook()]})
+    follows redirects, masks every hop's signed query (:func:`masking_request_hook`) and, unless
+    ``allow_private_hosts``, refuses non-public hosts at every hop (:mod:`.addresses`)."""
+    guard = guarded_client_kwargs(AddressPolicy(allow_private=allow_private_hosts))
+    hooks = [masking_request_hook(), *guard.pop("event_hooks", {}).get("request", [])]
+    return httpx.Client(timeout=timeout, follow_redirects=True, event_hooks={"request": hooks}, **guard)
 
 
 class GatewayAuth(httpx.Auth):

@@ -32,6 +32,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenError,
     VideoGenHTTPError,
 )
+from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
 from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
 from airflow_provider_videogen.hooks.redaction import redact, redact_url, redact_value, scrub_exception
 from airflow_provider_videogen.hooks.retries import RetryPolicy
@@ -74,6 +75,9 @@ class VideoGenHook(BaseHook):
     """Talk to the video generation gateway through the ``videogen`` connection.
 
     :param videogen_conn_id: Airflow connection id: host = base URL, password = API key.
+    :param allow_private_hosts: let downloads (``stream_download``/``download``) reach loopback,
+        private and link-local hosts other than the gateway itself; also the connection extra
+        ``allow_private_hosts`` (see :mod:`airflow_provider_videogen.hooks.addresses`).
     """
 
     conn_name_attr = "videogen_conn_id"
@@ -83,9 +87,12 @@ class VideoGenHook(BaseHook):
 
     _CONNECTION_PROBE_ID: ClassVar[str] = f"{GENERATION_TASK_ID_PREFIX}0-connectiontest"
 
-    def __init__(self, videogen_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self, videogen_conn_id: str = default_conn_name, *, allow_private_hosts: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.videogen_conn_id = videogen_conn_id
+        self.allow_private_hosts = allow_private_hosts
         self._settings: ConnectionSettings | None = None
 
     def __repr__(self) -> str:
@@ -137,10 +144,18 @@ class VideoGenHook(BaseHook):
 
     @cached_property
     def _client(self) -> httpx.Client:
-        return httpx.Client(
-            **build_client_kwargs(self.settings),
-            event_hooks={"request": [masking_request_hook(self.settings.origin)]},
+        settings = self.settings
+        kwargs = build_client_kwargs(settings)
+        # The gateway an admin configured is trusted; any other host a link or redirect leads to
+        # must be public unless private hosts are allowed (hooks/addresses.py).
+        _, host, port = settings.origin
+        policy = AddressPolicy(
+            allow_private=self.allow_private_hosts or settings.allow_private_hosts,
+            trusted=frozenset({(host, port or 0)}),
         )
+        guard = guarded_client_kwargs(policy, verify=kwargs["verify"], limits=kwargs["limits"])
+        hooks = [masking_request_hook(settings.origin), *guard.pop("event_hooks", {}).get("request", [])]
+        return httpx.Client(**kwargs, event_hooks={"request": hooks}, **guard)
 
     def close(self) -> None:
         if "_client" in self.__dict__:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.models.catalogue import (
     IMAGE_EXTENSIONS,
     IMAGE_MIME_TYPES,
@@ -102,7 +103,7 @@ class RemixReference(BaseModel):
             return f"file {self.value} ({len(self.content or b'')} bytes, {self.content_type})"
         if self.kind == "data_uri":
             return f"data URI ({len(self.value)} chars, {self.value[5 : self.value.find(';')]})"
-        return f"URL {self.value}"
+        return f"URL {redact_url(self.value)}"  # a signed link's query (X-Amz-Signature...) stays out
 
 
 def _check_data_uri(uri: str) -> None:

@@ -10,12 +10,12 @@ both apply.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, ValidationError, ValidationInfo
 
+from airflow_provider_videogen.hooks.addresses import host_is_private
 from airflow_provider_videogen.models.catalogue import CALLBACK_URL_MAX_LENGTH, IMAGE_EXTENSIONS
 
 
@@ -82,18 +82,6 @@ def in_range(bounds: tuple[int, int], unit: str = "") -> AfterValidator:
 # --------------------------------------------------------------------------------------------
 
 
-def _host_is_private(host: str) -> bool:
-    """True for loopback, private, link-local, reserved or otherwise non-public hosts."""
-    host = host.strip("[]").lower()
-    if host in ("localhost", "localhost.localdomain") or host.endswith((".localhost", ".local", ".internal")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not ip.is_global or ip.is_multicast
-
-
 def validate_callback_url(url: str) -> str:
     """Apply the gateway's callback rules: HTTPS only, no private/loopback/link-local host, <= 2048 chars."""
     if len(url) > CALLBACK_URL_MAX_LENGTH:
@@ -103,7 +91,7 @@ def validate_callback_url(url: str) -> str:
         raise ValueError(f"callback_url {url!r} must use https:// (the gateway refuses {parts.scheme or 'no'} scheme)")
     if not parts.hostname:
         raise ValueError(f"callback_url {url!r} has no host")
-    if _host_is_private(parts.hostname):
+    if host_is_private(parts.hostname):  # the downloads' address check, without DNS (hooks/addresses.py)
         raise ValueError(
             f"callback_url host {parts.hostname!r} is a private, loopback or link-local address; "
             "the gateway only calls back public HTTPS hosts"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.lineage import dataset_name
+from airflow_provider_videogen.hooks.redaction import mask_signed_query
 from airflow_provider_videogen.models import (
     REMIX_SEGMENT_SECONDS,
     ApiKind,
@@ -31,7 +32,10 @@ from airflow_provider_videogen.remix_result import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
+
+    import jinja2
+    from airflow.sdk import Context
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.lineage import LineageFacts
@@ -107,6 +111,26 @@ class VideoRemixOperator(BaseVideoTaskOperator):
         self.on_extend_failure = on_extend_failure
         self._validate_literals()
 
+    # ---- rendering ----------------------------------------------------------------------------------
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        """Render, then register signed reference links' query strings with the secrets masker.
+
+        As the archive does (``VideoToS3Operator``): the task runner stores the rendered fields
+        (the "Rendered Template" tab) right after rendering, before ``execute``, and the masker
+        redacts what it knows at that moment; the logs of the request that follows are masked too.
+        """
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self:
+            mask_reference_signatures(self.input_references)
+
     # ---- request ----------------------------------------------------------------------------------
 
     def build_request(self) -> RemixRequest:
@@ -157,6 +181,16 @@ class VideoRemixOperator(BaseVideoTaskOperator):
             f"{request.model} 15 s remix ({first} s + {extension} s extension, size "
             f"{request.size or 'default'}; {len(refs)} reference(s): {what})"
         )
+
+
+def mask_reference_signatures(value: Any) -> None:
+    """Register the query string of every http(s) reference with Airflow's secrets masker
+    (``X-Amz-Signature=...`` of a presigned link): URLs are sent to the gateway as text and shown
+    in the UI's rendered fields, and a signature must appear in neither log nor UI."""
+    for item in as_reference_list(value):
+        text = item.value if isinstance(item, RemixReference) and item.kind == "url" else item
+        if isinstance(text, str) and text.strip().lower().startswith(("http://", "https://")):
+            mask_signed_query(text.strip())
 
 
 def _literal_references(value: Any) -> bool:

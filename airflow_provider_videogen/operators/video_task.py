@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ValidationError
 
 from airflow_provider_videogen.cancellation import cancel_on_kill
-from airflow_provider_videogen.completion import VideoTaskCompletion, publish_remote_id
+from airflow_provider_videogen.completion import VideoTaskCompletion, check_poll_interval, publish_remote_id
 from airflow_provider_videogen.deadlines import deferral_timeout, isoformat_epoch, wait_deadline
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
@@ -134,7 +134,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self.xcom_links = bool(xcom_links)
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = check_poll_interval(poll_interval)
         self.wait_timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         self.wait_for_completion = wait_for_completion
         if on_uncertain_submission not in ("fail", "resubmit"):

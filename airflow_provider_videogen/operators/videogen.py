@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.lineage import dataset_name
@@ -13,6 +14,9 @@ if TYPE_CHECKING:
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.lineage import LineageFacts
+
+#: A number as Jinja renders it: ASCII digits only.
+_INTEGER = re.compile(r"-?[0-9]+")
 
 #: Operator parameters that are fields of :class:`GenerationRequest` (and templated).
 REQUEST_FIELDS: tuple[str, ...] = (
@@ -95,7 +99,9 @@ class VideoGenerationOperator(BaseVideoTaskOperator):
     def build_request(self) -> GenerationRequest:
         fields = {name: getattr(self, name) for name in REQUEST_FIELDS}
         for name in ("duration", "n", "seed"):  # Jinja renders numbers as strings
-            if isinstance(fields[name], str) and fields[name].strip().lstrip("-").isdigit():
+            # ASCII digits only: "²".isdigit() is True but int("²") fails; other text is left for
+            # the model to refuse with the field's name and allowed values.
+            if isinstance(fields[name], str) and _INTEGER.fullmatch(fields[name].strip()):
                 fields[name] = int(fields[name])
         fields = {k: v for k, v in fields.items() if v is not None and not (k == "extra_params" and not v)}
         return validate(GenerationRequest, "GenerationRequest", **fields)  # type: ignore[no-any-return]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_videogen.cancellation import cancel_on_kill
-from airflow_provider_videogen.completion import VideoTaskCompletion, publish_remote_id
+from airflow_provider_videogen.completion import VideoTaskCompletion, check_poll_interval, publish_remote_id
 from airflow_provider_videogen.deadlines import deferral_timeout, wait_deadline
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
@@ -67,6 +67,7 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
+        poll_interval = check_poll_interval(poll_interval)  # before poke_interval inherits a 0
         kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)

@@ -76,6 +76,13 @@ def render_key(template: str, fields: Mapping[str, object]) -> str:
     key = re.sub(r"/{2,}", "/", key).lstrip("/")
     if not key or key.endswith("/"):
         raise VideoArchiveError(f"s3_key template {template!r} renders to an invalid key {key!r}")
+    if any(segment in (".", "..") for segment in key.split("/")):
+        # S3-compatible stores disagree (SeaweedFS refuses them, AWS stores them literally, tools
+        # that normalise paths then point elsewhere): a key never holds a "." or ".." segment.
+        raise VideoArchiveError(
+            f"s3_key template {template!r} renders to {key!r}, which has a '.' or '..' segment; "
+            "keys may not contain them"
+        )
     if len(key.encode()) > 1024:
         raise VideoArchiveError(f"s3_key renders to {len(key.encode())} bytes; S3 allows at most 1024")
     return key

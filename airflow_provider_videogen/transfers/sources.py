@@ -29,6 +29,10 @@ from airflow_provider_videogen.transfers.errors import VideoArchiveError
 
 _SUCCEEDED = frozenset({"succeeded", "completed", "success"})
 _VIDEO_EXTENSIONS = frozenset({"mp4", "mov", "m4v", "webm", "mkv"})
+_TOO_DEEP = (
+    "source is nested too deeply to be a task's XCom or a list of them; pass the upstream task's output "
+    "(an XComArg), a list of task dicts or a list of URLs"
+)
 
 
 @dataclass(frozen=True)
@@ -79,13 +83,19 @@ def url_task_id(url: str) -> str:
     return "url-" + hashlib.sha256(stable.encode()).hexdigest()[:16]
 
 
-def _parse_time(raw: Any) -> datetime | None:
+def _parse_time(raw: Any, name: str) -> datetime | None:
     if raw is None or raw == "":
         return None
     if isinstance(raw, datetime):
         value = raw
     elif isinstance(raw, (int, float)):
-        value = datetime.fromtimestamp(float(raw), tz=timezone.utc)
+        try:
+            value = datetime.fromtimestamp(float(raw), tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):  # 1e300, nan, inf, 10**400
+            raise VideoArchiveError(
+                f"source {name}={raw!r} is not a time (expected a Unix timestamp within years 1-9999 or an "
+                "ISO 8601 string)"
+            ) from None
     else:
         try:
             value = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
@@ -137,9 +147,9 @@ def _from_task(data: Mapping[str, Any], fetch_links: LinkFetcher | None = None) 
         urls = [data["first_video_url"]]  # a partial remix: the first segment is all there is
     if not urls:
         raise VideoArchiveError(f"Remote task {task_id} lists no video URLs ('video_urls' is empty).")
-    expires = _parse_time(data.get("expires_at"))
+    expires = _parse_time(data.get("expires_at"), "expires_at")
     if expires is None:
-        completed = _parse_time(data.get("completed_at"))
+        completed = _parse_time(data.get("completed_at"), "completed_at")
         expires = completed + LINK_TTL if completed else None
     model = data.get("model")
     return [
@@ -164,8 +174,12 @@ def _maybe_literal(text: str) -> Any:
         return json.loads(stripped)
     except ValueError:
         pass
+    except RecursionError:
+        raise VideoArchiveError(_TOO_DEEP) from None
     try:
         return ast.literal_eval(stripped)
+    except (RecursionError, MemoryError):
+        raise VideoArchiveError(_TOO_DEEP) from None
     except (ValueError, SyntaxError) as exc:
         raise VideoArchiveError(
             "source looks like a dict or list but could not be parsed; pass the upstream task's "

@@ -266,7 +266,7 @@ class _Transfer:
         if response.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
             return None  # httpx decodes the body; Content-Length counts encoded bytes
         raw = response.headers.get("content-length")
-        return int(raw) if raw and raw.isdigit() else None
+        return int(raw) if raw and raw.isascii() and raw.isdigit() else None
 
     @staticmethod
     def _content_range(response: httpx.Response) -> tuple[int, int, int | None]:

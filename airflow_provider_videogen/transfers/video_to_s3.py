@@ -34,11 +34,14 @@ from urllib.parse import quote
 
 import httpx
 from airflow.sdk import Asset, AssetAlias, BaseOperator
+from botocore.exceptions import BotoCoreError, ClientError
 
+from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.hooks.addresses import BlockedAddressError
 from airflow_provider_videogen.hooks.redaction import mask_signed_query
 from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.links.archive import ArchiveLink
-from airflow_provider_videogen.transfers.errors import LinkExpiredError, VideoArchiveError
+from airflow_provider_videogen.transfers.errors import DownloadFailedError, LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.sources import VideoRef, parse_source
 from airflow_provider_videogen.transfers.streaming import (
@@ -78,6 +81,15 @@ _METADATA_LIMIT = 2048
 def _ascii(value: str, limit: int = 512) -> str:
     """S3 metadata travels in HTTP headers: keep it printable ASCII (percent-encode the rest)."""
     return quote(value, safe="/:@-._~!$&'()*+,;=")[:limit]
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """One line for a per-video failure that is not an archive error: S3's code, or the message."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "an S3 call")
+        return f"S3 {operation} failed: {error.get('Code', '?')}: {error.get('Message', '')}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _mask_signatures(refs: Sequence[VideoRef]) -> None:
@@ -122,6 +134,11 @@ class VideoToS3Operator(BaseOperator):
     :param resume_backoff: seconds before the n-th resume, times n.
     :param conditional_writes: use S3 conditional writes (``If-None-Match``/``If-Match``) so a
         concurrent writer is never overwritten; disable for stores that reject them.
+    :param allow_private_hosts: let downloads (and their redirects) reach loopback, private and
+        link-local hosts; refused by default so a link cannot make the worker read internal
+        services (:mod:`airflow_provider_videogen.hooks.addresses`). For self-hosted storage. The
+        videogen connection's own gateway host is always allowed; its extra
+        ``allow_private_hosts`` has the same effect for downloads through the hook.
     :param asset_alias: alias under which each object is emitted as an ``s3://`` asset event;
         ``None`` emits nothing. The alias is added to ``outlets`` by ``__init__``; a mapped
         ``VideoToS3Operator.partial(...).expand(...)`` only runs ``__init__`` on the worker, so
@@ -162,6 +179,7 @@ class VideoToS3Operator(BaseOperator):
         resume_backoff: float = StreamSettings.resume_backoff,
         conditional_writes: bool = StreamSettings.conditional_writes,
         asset_alias: str | None = DEFAULT_ASSET_ALIAS,
+        allow_private_hosts: bool = False,
         **kwargs: Any,
     ) -> None:
         if asset_alias:
@@ -177,6 +195,7 @@ class VideoToS3Operator(BaseOperator):
         self.replace = replace
         self.metadata = metadata or {}
         self.asset_alias = asset_alias
+        self.allow_private_hosts = allow_private_hosts
         # Built now so a bad part size or limit fails when the DAG is parsed, not at 3 a.m.
         self.settings = StreamSettings(
             part_size=part_size,
@@ -284,6 +303,13 @@ class VideoToS3Operator(BaseOperator):
                 except VideoArchiveError as exc:
                     self.log.error("%s", exc)
                     failures.append(exc)
+                except (BlockedAddressError, ClientError, BotoCoreError, VideoGenError) as exc:
+                    # Every video is attempted: one video's refused host or S3 error does not
+                    # stop the others (the S3 error names the call and the key, never a link).
+                    failure = DownloadFailedError(f"{ref.label}: {_describe_failure(exc)}")
+                    failure.__cause__ = exc
+                    self.log.error("%s", failure)
+                    failures.append(failure)
 
         self._lineage_outputs = [result.uri for _, result in results]
         self._emit_asset_events(context, results)
@@ -375,7 +401,7 @@ class VideoToS3Operator(BaseOperator):
         if self.videogen_conn_id:
             from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
-            hook = VideoGenHook(videogen_conn_id=self.videogen_conn_id)
+            hook = VideoGenHook(videogen_conn_id=self.videogen_conn_id, allow_private_hosts=self.allow_private_hosts)
 
             def via_hook(url: str) -> OpenStream:
                 return lambda start: hook.stream_download(url, start=start)
@@ -386,7 +412,7 @@ class VideoToS3Operator(BaseOperator):
                 hook.close()
             return
         timeout = httpx.Timeout(60.0, connect=10.0)
-        with public_download_client(timeout) as client:
+        with public_download_client(timeout, allow_private_hosts=self.allow_private_hosts) as client:
             yield lambda url: httpx_opener(client, url)
 
     @staticmethod

@@ -99,7 +99,8 @@ with DAG("test_remix_chain_last_frame", schedule=None, start_date=START, catchup
     @task
     def last_frame(result: dict[str, Any]) -> str:
         # A temporary file on this machine; with several workers, write to shared storage instead.
-        return str(extract_frame(result["video_urls"][0], "last"))
+        # The simulator listens on loopback, so this download opts in to private hosts.
+        return str(extract_frame(result["video_urls"][0], "last", allow_private_hosts=True))
 
     VideoRemixOperator(
         task_id="remix",

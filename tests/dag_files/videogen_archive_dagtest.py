@@ -36,4 +36,5 @@ with DAG("videogen_archive_dagtest", schedule=None, catchup=False, tags=["test"]
         s3_bucket=os.environ.get("VIDEOGEN_ARCHIVE_TEST_BUCKET", "unset"),
         aws_conn_id="videogen_s3_test",
         videogen_conn_id=None,
+        allow_private_hosts=True,  # the test's video server listens on loopback
     )

@@ -181,3 +181,31 @@ def test_a_run_where_every_clip_fails_still_writes_its_manifest(
     assert obj["Key"].endswith("/manifest.json")
     assert len(manifest["problems"]) == 4
     assert manifest["totals"]["videos"] == 0
+
+
+@pytest.mark.parametrize(
+    ("conf", "named"),
+    [
+        ({"frame_store": "file:///etc/videogen"}, "frame_store"),
+        ({"frame_store": "s3://other_conn@videogen-frames/frames"}, "frame_store"),
+        ({"s3_prefix": "videogen/../other-team"}, "s3_prefix"),
+        ({"s3_bucket": "Not_A_Bucket"}, "s3_bucket"),
+    ],
+)
+def test_run_parameters_choosing_where_the_worker_writes_are_checked_first(
+    run_dag: Any, example_env: Any, s3_bucket: str, s3_client: S3Client, conf: dict[str, str], named: str
+) -> None:
+    """Issue 13 point 18: a bad destination fails the first task, without retry, before any request."""
+    dagrun = run_dag(
+        "videogen_pipeline",
+        run_conf={"brief": BRIEF, "variants": 1, "s3_bucket": s3_bucket, "poll_interval": 0.2, **conf},
+    )
+    states = task_states(dagrun)
+    assert dagrun.state == "failed", states
+    assert states[("plan_prompts", -1)] == "failed", states
+    [ti] = [ti for ti in dagrun.get_task_instances() if ti.task_id == "plan_prompts"]
+    assert ti.try_number == 1
+    stats = example_env.stats()
+    assert stats["generation"]["creates"] == 0
+    assert stats["chat"]["calls"] == 0
+    assert "Contents" not in s3_client.list_objects_v2(Bucket=s3_bucket)

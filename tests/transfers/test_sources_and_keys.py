@@ -179,3 +179,39 @@ def test_bad_templates() -> None:
         render_key("{index", fields())
     with pytest.raises(VideoArchiveError, match="same key"):
         check_unique(["a", "b", "a"])
+
+
+# ---- issue 13 point 13: clear errors instead of raw crashes ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "fields"),
+    [
+        ("videogen/../{video_task_id}_{index}.{ext}", {}),
+        ("videogen/./{video_task_id}_{index}.{ext}", {}),
+        ("videogen/{run_id}/{video_task_id}_{index}.{ext}", {"run_id": ".."}),
+        ("{run_id}/{video_task_id}_{index}.{ext}", {"run_id": "."}),
+    ],
+)
+def test_keys_never_hold_dot_segments(template: str, fields: dict[str, str]) -> None:
+    with pytest.raises(VideoArchiveError, match=r"'\.' or '\.\.' segment"):
+        render_key(template, {"video_task_id": "task-1", "index": 0, "ext": "mp4", **fields})
+
+
+def test_a_key_with_dots_inside_a_segment_is_fine() -> None:
+    assert render_key("a/..b/c.{ext}", {"ext": "mp4"}) == "a/..b/c.mp4"
+
+
+@pytest.mark.parametrize("raw", [1e300, float("nan"), float("inf"), 10**400, -1e20])
+def test_an_expiry_out_of_range_is_a_clear_error(raw: float) -> None:
+    source = {"id": "task-1", "state": "succeeded", "video_urls": ["https://cdn.example/v.mp4"], "expires_at": raw}
+    with pytest.raises(VideoArchiveError, match=r"expires_at=.* is not a time"):
+        parse_source(source)
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a": '])
+def test_a_deeply_nested_source_is_a_clear_error(opening: str) -> None:
+    depth = 100_000
+    closing = "]" if opening == "[" else "}"
+    with pytest.raises(VideoArchiveError, match="nested too deeply"):
+        parse_source(opening * depth + "1" + closing * depth)

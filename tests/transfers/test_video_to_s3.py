@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from airflow.sdk import DAG, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
+from botocore.exceptions import ClientError
 
-from airflow_provider_videogen.transfers.errors import LinkExpiredError, ObjectConflictError, VideoArchiveError
+from airflow_provider_videogen.transfers.errors import (
+    DownloadFailedError,
+    LinkExpiredError,
+    ObjectConflictError,
+    VideoArchiveError,
+)
 from airflow_provider_videogen.transfers.video_to_s3 import DEFAULT_ASSET_ALIAS, VideoToS3Operator
 from tests.transfers.conftest import decode_errors
 
@@ -70,6 +76,7 @@ def operator(bucket: str, aws_conn_id: str, source: Any, **kwargs: Any) -> Video
     with DAG("videogen_archive_test", schedule=None):
         kwargs.setdefault("task_id", "archive")
         kwargs.setdefault("videogen_conn_id", None)
+        kwargs.setdefault("allow_private_hosts", True)  # the video server listens on loopback
         return VideoToS3Operator(
             source=source,
             s3_bucket=bucket,
@@ -368,3 +375,80 @@ def test_operator_registers_the_asset_alias_as_outlet() -> None:
         quiet = VideoToS3Operator(task_id="quiet", source="https://cdn.example/x.mp4", s3_bucket="b", asset_alias=None)
     assert AssetAlias(name=DEFAULT_ASSET_ALIAS) in op.outlets
     assert quiet.outlets == []
+
+
+# ---- issue 13: every video attempted, and downloads refuse private hosts by default -------------
+
+
+def test_an_s3_error_on_one_video_is_wrapped_and_the_other_videos_are_still_archived(
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
+) -> None:
+    """SeaweedFS itself answers BadDigest to the first video's write (a wrong Content-MD5 is put on
+    that request, as a corrupting proxy would); the error names the video and S3's code, and the
+    second video is still archived."""
+    url = video_server.add(route_path, small_mp4)
+    op = operator(s3_bucket, aws_conn_id, task_xcom([url, url], task_id="task-unified-s3err"))
+
+    def misroute(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key", "").endswith("_0.mp4"):
+            params["ContentMD5"] = "AAAAAAAAAAAAAAAAAAAAAA=="
+
+    events = ("PutObject",)
+    for name in events:
+        s3_client.meta.events.register(f"before-parameter-build.s3.{name}", misroute, unique_id=f"misroute-{name}")
+    try:
+        op._s3_client = lambda: s3_client  # type: ignore[method-assign]  # the client carrying the hook above
+        with pytest.raises(DownloadFailedError, match=r"video 0 .*S3 PutObject failed: BadDigest") as info:
+            op.execute(make_context())
+    finally:
+        for name in events:
+            s3_client.meta.events.unregister(f"before-parameter-build.s3.{name}", unique_id=f"misroute-{name}")
+    assert isinstance(info.value.__cause__, ClientError)
+    assert [k.rsplit("/", 1)[-1] for k in keys(s3_client, s3_bucket)] == ["task-unified-s3err_1.mp4"]
+
+
+def test_by_default_the_archive_refuses_loopback_and_still_attempts_every_video(
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
+) -> None:
+    url = video_server.add(route_path, small_mp4)
+    source = [f"{url}?X-Amz-Signature=l00pback5ecret", f"{url}?second"]
+    op = operator(s3_bucket, aws_conn_id, source, allow_private_hosts=False)
+    with pytest.raises(VideoArchiveError, match=r"2 of 2 videos could not be archived") as info:
+        op.execute(make_context())
+    message = str(info.value)
+    assert message.count("refusing to fetch") == 2
+    assert "loopback" in message
+    assert "allow_private_hosts" in message
+    assert "l00pback5ecret" not in message
+    assert video_server.hits_for(route_path) == []
+    assert keys(s3_client, s3_bucket) == []
+
+
+def test_a_gateway_link_redirecting_into_loopback_is_refused(
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
+    gateway_conn_id: str,
+) -> None:
+    """The gateway (trusted: an admin configured it) answers 302 into another loopback name."""
+    internal = video_server.add(f"{route_path}/internal.mp4", small_mp4).replace("127.0.0.1", "localhost")
+    url = video_server.add(route_path, b"", redirect_to=internal)
+    op = operator(s3_bucket, aws_conn_id, task_xcom(url), videogen_conn_id=gateway_conn_id, allow_private_hosts=False)
+    with pytest.raises(DownloadFailedError, match=r"refusing to fetch http://localhost:\d+/.*internal\.mp4"):
+        op.execute(make_context())
+    assert len(video_server.hits_for(route_path)) == 1
+    assert video_server.hits_for(f"{route_path}/internal.mp4") == []
+    assert keys(s3_client, s3_bucket) == []
