@@ -47,6 +47,7 @@ from airflow_provider_videogen.operators.reattach import (
     fingerprint,
     load_model,
 )
+from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -243,6 +244,10 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     :param on_uncertain_submission: what a try does when an earlier try may have created a task
         but never learned its id (a crash or lost answer mid-request). ``"fail"`` (default) asks a
         human to look, because resubmitting may pay twice; ``"resubmit"`` accepts that risk.
+    :param max_credits: refuse, before any request, a submission whose estimate is higher (see
+        :mod:`airflow_provider_videogen.spend`); also refuses an unpriced model.
+    :param allow_unpriced: submit a model without a price although ``max_credits`` or a budget
+        (connection extra ``budget``) is set; it reserves nothing and settles what the gateway says.
     """
 
     api: ApiKind
@@ -258,9 +263,13 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         timeout: timedelta | float = timedelta(hours=1),
         wait_for_completion: bool = True,
         on_uncertain_submission: UncertainPolicy = "fail",
+        max_credits: float | None = None,
+        allow_unpriced: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.max_credits = check_max_credits(max_credits)
+        self.allow_unpriced = allow_unpriced
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = float(poll_interval)
@@ -304,6 +313,14 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         except InvalidRequestError as exc:
             # Nothing was sent, nothing billed; a retry would render the same values.
             raise AirflowFailException(str(exc)) from None
+        self._spend = SpendGuard.check(
+            log=self.log,
+            conn_id=self.videogen_conn_id,
+            request=request,
+            context=context,
+            max_credits=self.max_credits,
+            allow_unpriced=self.allow_unpriced,
+        )
         task = self._submit_or_reattach(context, request)
         publish_remote_id(context, task.id)
         if not self.wait_for_completion:
@@ -367,6 +384,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             )
         if decision.action in ("reattach", "reuse") and decision.task is not None:
             self.log.info("Re-attaching instead of submitting: %s", decision.reason)
+            self._spend.settle_reattached(store, decision.task, record.credits_reserved if record else None)
             return decision.task
         if record is not None:
             self.log.info("Submitting a new task: %s", decision.reason)
@@ -374,6 +392,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
 
     def _submit(self, store: Any, request: BaseModel, print_: str, try_number: int | None) -> VideoTask:
         self.log.info("Submitting %s", self.describe_request(request))
+        self._spend.reserve(store)  # before the in-flight marker: a refused reservation sent nothing
         if store is not None:
             store.set(
                 IN_FLIGHT_KEY,
@@ -390,6 +409,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
                 ) from None
             if store is not None:
                 store.delete(IN_FLIGHT_KEY)
+            self._spend.release(store, str(exc))
             raise
         if store is not None:
             record = SubmissionRecord(
@@ -403,6 +423,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             )
             store.set(RECORD_KEY, record.model_dump(mode="json"), retention=RECORD_RETENTION)
             store.delete(IN_FLIGHT_KEY)
+        self._spend.settle(store, task)
         return task
 
 
