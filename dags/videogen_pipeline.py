@@ -12,6 +12,10 @@
    `s3://<s3_bucket>/<s3_prefix>/<dag_id>/<run_id>/<clip|remix>-<variant>.mp4` before the 24 h
    download links expire; **write_manifest** writes `manifest.json` next to them.
 
+`max_credits` caps the run: **plan_prompts** estimates every clip and remix (prices: seed 001
+plus the connection extra `prices`) and fails before the first submission when the run would
+cost more; the manifest records each video's estimate beside the gateway's reserved credits.
+
 One refused prompt does not cost the others: **rendered_clips** / **rendered_remixes** pass on
 every video that did render, tagged with its variant, so they are still remixed and archived;
 the manifest lists what is missing and the run then fails, so nobody misses it.
@@ -23,6 +27,7 @@ between the offline simulator and the real gateway with AWS S3.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +38,8 @@ from airflow_provider_videogen.operators.remix import VideoRemixOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.prompts import MAX_VARIANTS, generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
+
+log = logging.getLogger(__name__)
 
 VIDEOGEN_CONN_ID = "videogen_default"
 AWS_CONN_ID = "aws_default"
@@ -69,6 +76,13 @@ with DAG(
             "every worker can read, e.g. s3://aws_default@bucket/frames",
         ),
         "poll_interval": Param(15.0, type="number", exclusiveMinimum=0, description="seconds between status checks"),
+        "max_credits": Param(
+            None,
+            type=["number", "null"],
+            minimum=0,
+            description="fail the run before any submission when its estimate (clips and remixes) is higher",
+        ),
+        "allow_unpriced": Param(False, type="boolean", description="let max_credits pass models without a price"),
     },
     doc_md=__doc__,
     tags=["videogen", "example"],
@@ -82,6 +96,7 @@ with DAG(
         from airflow_provider_videogen.exceptions import InvalidRequestError
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
         from airflow_provider_videogen.prompts import llm_prompts, plan_variants, template_prompts
+        from airflow_provider_videogen.spend.plan import annotate, check_run_cap, estimate_plan, prices_or_published
         from airflow_provider_videogen.transfers.keys import safe_value
 
         try:
@@ -102,9 +117,13 @@ with DAG(
             )
         except InvalidRequestError as exc:  # nothing was submitted; the same params would fail again
             raise AirflowFailException(str(exc)) from None
+        cost = estimate_plan(plan, prices_or_published(VIDEOGEN_CONN_ID, log))
+        ti.xcom_push(key="estimate", value=cost.to_json())
+        log.info("The run would submit %s: %s", cost.describe(), "; ".join(cost.lines()))
+        check_run_cap(cost, params["max_credits"], allow_unpriced=params["allow_unpriced"])
         prefix = "/".join([params["s3_prefix"].strip("/"), safe_value(ti.dag_id), safe_value(run_id)]).lstrip("/")
         ti.xcom_push(key="archive_prefix", value=prefix)
-        return plan
+        return annotate(plan, cost)
 
     plan = plan_prompts()
 
@@ -181,6 +200,8 @@ with DAG(
         from airflow_provider_videogen.manifest import build_manifest, manifest_key, write_manifest
         from airflow_provider_videogen.prompts import plan_fingerprint
 
+        if plan is None:  # plan_prompts failed (over max_credits, a broken limit): nothing was submitted
+            raise AirflowFailException("No plan: plan_prompts failed, nothing was submitted (see its log)")
         manifest = build_manifest(
             dag_id=dag_run.dag_id,
             run_id=dag_run.run_id,
