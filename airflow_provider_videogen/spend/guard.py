@@ -177,10 +177,11 @@ class SpendGuard:
             store.set(SPEND_KEY, record.model_dump(mode="json"))
         self.current = record
         self.log.info(
-            "Reserved %s credits in %s as %s",
+            "Reserved %s credits in %s as %s (%d conflicting ledger write(s) retried)",
             fmt(record.estimate),
             self.budget.describe(record.period_id),
             record.reservation_id,
+            self.ledger.conflicts,
         )
 
     # ---- 3. after the create --------------------------------------------------------------------
