@@ -25,7 +25,6 @@ import copy
 import inspect
 import json
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -77,7 +76,7 @@ def logical_dates(dag: Any, start: datetime, end: datetime) -> list[datetime]:
 
     scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
     now = datetime.now(tz=timezone.utc)
-    dates = []
+    dates: list[datetime] = []
     for info in scheduler_dag.iter_dagrun_infos_between(start, end):
         if info.logical_date is not None and (info.data_interval is None or info.data_interval.end < now):
             dates.append(info.logical_date)
@@ -126,7 +125,10 @@ def plan_date(dag: Any, task_id: str, params: dict[str, Any], logical_date: date
     estimate = ti.pushed.get("estimate")
     if estimate is None:
         if day.status == "submit":
-            day.status, day.message = "error", f"{task_id} pushed no 'estimate' XCom: is it a spend-aware planning task?"
+            day.status, day.message = (
+                "error",
+                f"{task_id} pushed no 'estimate' XCom: is it a spend-aware planning task?",
+            )
         return day
     day.videos = int(estimate["videos"])
     day.credits = Decimal(str(estimate["credits"]))
@@ -174,9 +176,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from", dest="start", required=True, help="first logical date, e.g. 2026-03-01")
     parser.add_argument("--to", dest="end", required=True, help="last logical date, e.g. 2026-03-31")
     parser.add_argument("--conf", default="{}", help="JSON params, as for 'airflow backfill create --dag-run-conf'")
-    parser.add_argument("--plan-task", default=DEFAULT_PLAN_TASK, help=f"the planning task (default {DEFAULT_PLAN_TASK})")
+    parser.add_argument(
+        "--plan-task", default=DEFAULT_PLAN_TASK, help=f"the planning task (default {DEFAULT_PLAN_TASK})"
+    )
     parser.add_argument("--dags-folder", default=None, help="default: Airflow's [core] dags_folder")
-    parser.add_argument("--videogen-conn-id", default="videogen_default", help="whose 'credits_per_usd' converts to USD")
+    parser.add_argument(
+        "--videogen-conn-id", default="videogen_default", help="whose 'credits_per_usd' converts to USD"
+    )
     args = parser.parse_args(argv)
 
     from airflow_provider_videogen.spend.plan import prices_or_published

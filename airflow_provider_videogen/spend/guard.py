@@ -22,7 +22,6 @@ was settled or released and a genuinely new submission follows (the earlier rend
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -119,7 +118,11 @@ class SpendGuard:
         est = estimate(request, prices)  # type: ignore[arg-type]
         log.info("Estimated cost: %s", est.describe())
         if not est.priced and not allow_unpriced and (max_credits is not None or budget is not None):
-            limit = f"max_credits={fmt(max_credits)}" if max_credits is not None else budget.describe(budget.period_id())  # type: ignore[union-attr]
+            if max_credits is not None:
+                limit = f"max_credits={fmt(max_credits)}"
+            else:
+                assert budget is not None
+                limit = budget.describe(budget.period_id())
             raise AirflowFailException(
                 f"Not submitting: the request is {est.describe()}, so {limit} cannot be enforced. Add a price "
                 "for the model under the connection's extra 'prices', or set allow_unpriced=True. Nothing was sent."
@@ -239,10 +242,15 @@ class SpendGuard:
 
     def _compare(self, task: VideoTask, reported: Decimal | None) -> None:
         if reported is None:
-            self.log.info("Remote task %s: the gateway reported no credits; estimate %s", task.id, self.estimate.describe())
+            self.log.info(
+                "Remote task %s: the gateway reported no credits; estimate %s", task.id, self.estimate.describe()
+            )
             return
         self.log.info(
-            "Remote task %s: the gateway reserved %s credits; estimate %s", task.id, fmt(reported), self.estimate.describe()
+            "Remote task %s: the gateway reserved %s credits; estimate %s",
+            task.id,
+            fmt(reported),
+            self.estimate.describe(),
         )
         if self.estimate.credits is not None and reported > self.estimate.credits:
             self.log.warning(

@@ -106,7 +106,8 @@ class BudgetConfig:
         unknown = sorted(set(raw) - {"credits", "period", "ledger", "aws_conn_id", "name"})
         if unknown:
             raise PriceConfigError(
-                f"connection extra 'budget' has unknown key(s) {unknown}; allowed: credits, period, ledger, aws_conn_id, name"
+                f"connection extra 'budget' has unknown key(s) {unknown}; "
+                "allowed: credits, period, ledger, aws_conn_id, name"
             )
         if "credits" not in raw:
             raise PriceConfigError("connection extra 'budget' needs 'credits' (the limit per period)")
@@ -179,10 +180,7 @@ class LedgerDocument(BaseModel):
         return sum(1 for entry in self.entries.values() if entry.state == state)
 
     def summary(self) -> str:
-        return (
-            f"{fmt(self.held())} credits held ({self.count('reserved')} reserved, "
-            f"{self.count('settled')} settled)"
-        )
+        return f"{fmt(self.held())} credits held ({self.count('reserved')} reserved, {self.count('settled')} settled)"
 
 
 def _error_status(exc: Exception) -> tuple[str, int | None]:
@@ -328,7 +326,13 @@ class S3Ledger:
             if entry.state == "settled" and entry.remote_id == remote_id:
                 return entry
             settled = entry.model_copy(
-                update={"state": "settled", "credits": credits, "remote_id": remote_id, "updated_at": stamp, "note": note}
+                update={
+                    "state": "settled",
+                    "credits": credits,
+                    "remote_id": remote_id,
+                    "updated_at": stamp,
+                    "note": note,
+                }
             )
             doc.entries[reservation_id] = settled
             return settled

@@ -54,7 +54,9 @@ class PlanEstimate:
 
     def describe(self) -> str:
         """``3 clips and 3 remixes: 138.24 credits ($1.92) (3 unpriced)``."""
-        parts = [f"{self.count('clip')} clip(s)"] + ([f"{self.count('remix')} remix(es)"] if self.count("remix") else [])
+        parts = [f"{self.count('clip')} clip(s)"] + (
+            [f"{self.count('remix')} remix(es)"] if self.count("remix") else []
+        )
         unpriced = f" + {len(self.unpriced)} unpriced video(s)" if self.unpriced else ""
         return f"{' and '.join(parts)}: {fmt(self.credits)} credits (${fmt(self.usd)}){unpriced}"
 
@@ -87,7 +89,9 @@ def estimate_plan(plan: list[dict[str, Any]], prices: PriceTable | None = None) 
     prices = prices or PriceTable()
     videos: list[PlannedVideo] = []
     for variant in plan:
-        videos.append(PlannedVideo(variant["index"], "clip", estimate(_generation_request(variant["generation"]), prices)))
+        videos.append(
+            PlannedVideo(variant["index"], "clip", estimate(_generation_request(variant["generation"]), prices))
+        )
         if variant.get("remix"):
             videos.append(PlannedVideo(variant["index"], "remix", estimate(_remix_request(variant["remix"]), prices)))
     return PlanEstimate(tuple(videos), prices)

@@ -107,7 +107,8 @@ class ModelPrice:
         unknown = sorted(set(raw) - set(units))
         if len(given) != 1 or unknown:
             raise PriceConfigError(
-                f"prices[{model!r}] has keys {sorted(raw)}; give exactly one of 'credits_per_second', 'credits_per_video'"
+                f"prices[{model!r}] has keys {sorted(raw)}; "
+                "give exactly one of 'credits_per_second', 'credits_per_video'"
             )
         key = given[0]
         value = raw[key]
@@ -115,7 +116,10 @@ class ModelPrice:
         if isinstance(value, Mapping):
             if not value:
                 raise PriceConfigError(f"prices[{model!r}][{key!r}] is empty")
-            tiers = {str(tier).lower(): to_decimal(rate, f"prices[{model!r}][{key!r}][{tier!r}]") for tier, rate in value.items()}
+            tiers = {
+                str(tier).lower(): to_decimal(rate, f"prices[{model!r}][{key!r}][{tier!r}]")
+                for tier, rate in value.items()
+            }
         else:
             rate = to_decimal(value, f"prices[{model!r}][{key!r}]")
             tiers = {WILDCARD: rate, f"{WILDCARD}{AUDIO_SUFFIX}": rate}

@@ -58,5 +58,7 @@ def test_a_day_over_max_credits_is_reported_not_submitted(example_env: Any, s3_b
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2026-05-01        3     103.68     1.44  refused by max_credits" in result.stdout, result.stdout
-    assert result.stdout.rstrip().endswith("0 of 2 run(s) would submit 0 video(s) for 0 credits ($0); 0 already archived; 2 over max_credits")
+    assert result.stdout.rstrip().endswith(
+        "0 of 2 run(s) would submit 0 video(s) for 0 credits ($0); 0 already archived; 2 over max_credits"
+    )
     assert example_env.stats()["generation"]["creates"] == 0

@@ -121,7 +121,9 @@ def created_for(simulator: SimulatorServer, marker: str) -> set[str]:
 
 
 def describe(result: RunResult) -> str:
-    tis = sorted((ti["task_id"], ti.get("map_index"), ti.get("state"), ti.get("try_number")) for ti in result.task_instances)
+    tis = sorted(
+        (ti["task_id"], ti.get("map_index"), ti.get("state"), ti.get("try_number")) for ti in result.task_instances
+    )
     return f"run {result.run_id} ended {result.state!r}; task instances {tis}"
 
 

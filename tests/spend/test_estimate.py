@@ -22,7 +22,9 @@ SEED_TABLE = """
 | Veo 3.1 Fast | Video Generation | 4K | No | $0.2400/ second(17.28 Credits) |
 | Veo 3.1 Fast | Video Generation | 4K | Yes | $0.2808/ second(20.2176 Credits) |
 """
-_ROW = re.compile(r"\|\s*(?P<q>[\w/]+)\s*\|\s*(?P<audio>Yes|No)\s*\|[^$]*\$(?P<usd>[\d.]+)/ second\((?P<credits>[\d.]+) Credits\)")
+_ROW = re.compile(
+    r"\|\s*(?P<q>[\w/]+)\s*\|\s*(?P<audio>Yes|No)\s*\|[^$]*\$(?P<usd>[\d.]+)/ second\((?P<credits>[\d.]+) Credits\)"
+)
 
 
 def seed_rows() -> list[tuple[str, bool, Decimal, Decimal]]:
@@ -70,7 +72,11 @@ def test_every_seed_row_converts_at_72_credits_per_usd() -> None:
         ({"model": "veo3.1-fast"}, Decimal("46.08"), "8 s x 5.76 credits/s (720p)"),
         # generate_audio defaults to true where the model takes it (seed 001)
         ({"model": "veo-3.1-fast-generate-preview"}, Decimal("34.56"), "4 s x 8.64 credits/s (720p, with audio)"),
-        ({"model": "veo-3.1-fast-generate-preview", "quality": "4k", "duration": 8}, Decimal("161.7408"), "8 s x 20.2176"),
+        (
+            {"model": "veo-3.1-fast-generate-preview", "quality": "4k", "duration": 8},
+            Decimal("161.7408"),
+            "8 s x 20.2176",
+        ),
     ],
 )
 def test_documented_defaults(fields: dict[str, object], credits: Decimal, basis: str) -> None:

@@ -139,7 +139,10 @@ def test_racing_processes_take_exactly_the_budget(seaweedfs: SeaweedFS, s3_bucke
     assert outcomes.count("reserved") == 10 and outcomes.count("refused") == 10, outcomes
     doc = S3Ledger(config(s3_bucket), client=s3_client).read("budgets/key-a/total.json")
     assert doc is not None and len(doc.entries) == 10 and doc.held() == VIDEO * 10
-    print(f"\n[ledger] 20 racing reservations on 4 processes: 10 reserved, 10 refused, {conflicts} conflicting write(s) retried")
+    print(
+        f"\n[ledger] 20 racing reservations on 4 processes: 10 reserved, 10 refused, "
+        f"{conflicts} conflicting write(s) retried"
+    )
     assert conflicts > 0, "no write ever conflicted: the race did not happen"
 
 
