@@ -133,7 +133,8 @@ class SpendGuard:
                 "Nothing was sent."
             )
         ledger = S3Ledger(budget) if budget is not None else None
-        return cls(log=log, estimate=est, key=task_instance_key(context), budget=budget, ledger=ledger)
+        key = task_instance_key(context) if budget is not None else ""  # only a ledger needs it
+        return cls(log=log, estimate=est, key=key, budget=budget, ledger=ledger)
 
     # ---- 2. before the create -----------------------------------------------------------------
 

@@ -134,7 +134,15 @@ def test_twenty_workers_race_for_a_budget_of_ten_videos(
     result = api.trigger_and_wait(RACE_DAG, timeout=RUN_TIMEOUT)
     states = [ti["state"] for ti in result.task_instances]
     assert len(states) == 20, describe(result)
-    assert states.count("success") == 10 and states.count("failed") == 10, describe(result)
+    if not (states.count("success") == 10 and states.count("failed") == 10):
+        why = []
+        for ti in result.task_instances:
+            if ti["state"] != "success":
+                for try_number in range(1, int(ti.get("try_number") or 1) + 1):
+                    log = api.task_log(RACE_DAG, result.run_id, "generate", try_number, map_index=ti["map_index"])
+                    errors = [line for line in log.splitlines() if "error" in line.lower() or "Not submitting" in line]
+                    why.append(f"[{ti['map_index']} try {try_number}] " + " | ".join(errors[-4:])[-800:])
+        pytest.fail(describe(result) + "\n" + "\n".join(why))
 
     created = created_for(e2e_simulator, "of the race")
     assert len(created) == 10, f"{len(created)} creates at the simulator: {sorted(created)}"
