@@ -3,6 +3,11 @@
 ``e2e_spend_race``: 20 mapped generations of 46.08 credits each against the budget of the
 ``videogen_budget`` connection, which holds exactly 10 (460.8 credits).
 
+Renders last 20-30 s on purpose: a deferred task whose trigger fires within a few seconds can
+be failed by the scheduler on a loaded machine ("finished with state success, but the task
+instance's state attribute is queued": the executor's event for the deferral arrives after the
+resumed try was queued), an Airflow race unrelated to what these DAGs test.
+
 ``e2e_spend_killed_worker``: two generations whose first try kills its own process (SIGKILL, as
 the OOM killer would) right after reserving, or right after the create; the retry must settle
 the same reservation (``videogen_budget_kill``: another budget, large enough for both).
@@ -29,7 +34,7 @@ with DAG("e2e_spend_race", schedule=None, start_date=START, catchup=False, max_a
         duration=8,
         poll_interval=1,
         retries=0,
-    ).expand(prompt=[f"[sim:render=3] Clip {i} of the race" for i in range(20)])
+    ).expand(prompt=[f"[sim:render=20] Clip {i} of the race" for i in range(20)])
 
 
 class _KillingGuard:
@@ -70,7 +75,7 @@ with DAG("e2e_spend_killed_worker", schedule=None, start_date=START, catchup=Fal
             kill_at=where,
             videogen_conn_id="videogen_budget_kill",
             model="veo3.1-fast",
-            prompt=f"[sim:render=3] killed after {where}",
+            prompt=f"[sim:render=30] killed after {where}",
             duration=8,
             poll_interval=1,
             retries=1,
