@@ -7,7 +7,7 @@ LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck unit demo benchmarks clean lock
+.PHONY: install test lint typecheck unit suite demo benchmarks clean lock
 
 install: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): $(LOCK) pyproject.toml
 	@touch $(STAMP)
 
 lock:
-	uv pip compile pyproject.toml --extra dev --extra simulator --python-version 3.11 -o $(LOCK)
+	uv pip compile pyproject.toml --extra dev --extra simulator --extra cluster --python-version 3.11 -o $(LOCK)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -29,10 +29,17 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# The fast tier for the edit-test loop: everything but the slow markers (see pyproject's markers).
+FAST := not (dagrun or e2e or s3 or load or packaging or cluster or ui)
+
 unit: install
+	$(VENV)/bin/pytest -q -m "$(FAST)" $(PYTEST_ARGS)
+
+# Every test, every marker.
+suite: install
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
-test: lint typecheck unit
+test: lint typecheck suite
 
 demo: install
 	$(PY) scripts/demo.py

@@ -11,7 +11,7 @@ __all__ = ["__version__", "get_provider_info"]
 
 def get_provider_info() -> dict[str, Any]:
     """Provider metadata read by Airflow's ProvidersManager (the ``apache_airflow_provider`` entry point)."""
-    from airflow_provider_videogen.hooks.connection_form import DEFAULT_BASE_URL, EXTRA_FIELDS
+    from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
     integration = "Video Generation Gateway"
     return {
@@ -50,15 +50,8 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-class-name": "airflow_provider_videogen.hooks.videogen.VideoGenHook",
                 "hook-name": "Video Generation Gateway",
                 "connection-type": "videogen",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["login", "schema", "port"],
-                    "relabeling": {"host": "Base URL", "password": "API Key"},
-                    "placeholders": {"host": DEFAULT_BASE_URL, "password": "your API key"},
-                },
-                "conn-fields": {
-                    name: {"label": label, "description": description, "schema": schema}
-                    for name, (label, description, schema) in EXTRA_FIELDS.items()
-                },
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
             }
         ],
     }

@@ -26,7 +26,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union, overload
@@ -35,10 +34,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.models import RemixReference
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from airflow.sdk import ObjectStoragePath
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
@@ -225,7 +227,7 @@ def _copy_from_storage(source: ObjectStoragePath, target: Path) -> None:
 
 
 def _download(url: str, target: Path, *, hook: VideoGenHook | None, timeout: float) -> None:
-    shown = url.split("?", 1)[0]  # a signed URL's query string stays out of messages
+    shown = redact_url(url)  # a signed URL's query string stays out of messages
     if hook is not None:
         try:
             hook.download(url, str(target))

@@ -30,7 +30,6 @@ from __future__ import annotations
 import base64
 import mimetypes
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Union
 from urllib.parse import urlsplit
@@ -48,6 +47,8 @@ from airflow_provider_videogen.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from airflow.sdk import ObjectStoragePath
 
 #: One reference as a user may give it (see the module docstring).

@@ -49,12 +49,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psutil
+
+if TYPE_CHECKING:
+    import ssl
+    from collections.abc import Sequence
 
 CONN_ID = "videogen_bench"
 API_KEY = "bench-key"
@@ -76,13 +79,12 @@ def _child(args: argparse.Namespace) -> int:
     import faulthandler
     import gc
     import resource
-    import ssl
     import tracemalloc
 
     import httpcore._backends.auto as httpcore_auto
     from httpcore import AsyncConnectionPool
 
-    from airflow_provider_videogen.hooks import transport
+    from airflow_provider_videogen.hooks import settings as hook_settings
     from airflow_provider_videogen.hooks.transport import build_client_kwargs
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
@@ -140,7 +142,7 @@ def _child(args: argparse.Namespace) -> int:
     AsyncConnectionPool._assign_requests_to_connections = counted_assign  # type: ignore[method-assign]
 
     if args.pool_size:  # experiment: another size for the shared client's pool and gate
-        transport.POOL_SIZE = args.pool_size
+        hook_settings.POOL_SIZE = args.pool_size
 
     # ---- the baseline: a new client for every status query -------------------------------
     cached_ssl: list[ssl.SSLContext] = []
@@ -257,7 +259,7 @@ def _child(args: argparse.Namespace) -> int:
         "poll_errors": counters["poll_errors"],
         "connects": counters["connects"],
         "pool_passes": counters["pool_passes"],
-        "pool_size": transport.POOL_SIZE,
+        "pool_size": hook_settings.POOL_SIZE,
         "peak_open": counters["peak_open"],
         "idle_rss": idle_rss,
         "idle_maxrss": idle_maxrss,
@@ -528,7 +530,7 @@ def summarize(r: dict[str, Any]) -> dict[str, float]:
         "peak RSS MB": r["peak_rss"] / mb,
         "idle RSS MB (imports done)": r["idle_rss"] / mb,
         "RSS increase MB (peak - idle)": (r["peak_rss"] - r["idle_rss"]) / mb,
-        "pool size (transport.POOL_SIZE)": r["pool_size"],
+        "pool size (settings.POOL_SIZE)": r["pool_size"],
         "TCP connections opened": r["connects"],
         "httpcore pool passes per poll": r["pool_passes"] / polls,
         "TCP open at once, peak": r["peak_open"],
@@ -602,7 +604,7 @@ def print_aims(summaries: dict[str, dict[str, float]]) -> None:
         ratio = base["CPU ms per poll"] / ours["CPU ms per poll"]
         verdict = "met" if ratio >= 3 else "NOT met"
         print(f"aim: >= 3x less CPU per poll than per-poll clients: {ratio:.1f}x -> {verdict}")
-    pool = int(ours["pool size (transport.POOL_SIZE)"])
+    pool = int(ours["pool size (settings.POOL_SIZE)"])
     bounded = ours["TCP open at once, peak"] <= pool
     print(
         f"aim: connections bounded by the pool ({pool}): peak {ours['TCP open at once, peak']:.0f} "
@@ -631,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the start offsets")
     parser.add_argument("--json", dest="json_path", help="also write raw results and summaries here")
     parser.add_argument("--trace-memory", action="store_true", help="diagnosis: tracemalloc's top sites (slow)")
-    parser.add_argument("--pool-size", type=int, help="experiment: override transport.POOL_SIZE in the children")
+    parser.add_argument("--pool-size", type=int, help="experiment: override settings.POOL_SIZE in the children")
     parser.add_argument("--log-dir", help="keep each variant's trigger logs here")
     parser.add_argument("--profile-dir", help="write a cProfile of each variant's trigger run here")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)

@@ -37,9 +37,9 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from airflow_provider_videogen.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
-from airflow_provider_videogen.prompts import MAX_VARIANTS, generation_kwargs
+from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
+from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS, generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,8 @@ with DAG(
         from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
-        from airflow_provider_videogen.manifest import manifest_key, missing_videos, read_manifest
-        from airflow_provider_videogen.prompts import (
+        from airflow_provider_videogen.pipelines.manifest import manifest_key, missing_videos, read_manifest
+        from airflow_provider_videogen.pipelines.prompts import (
             derive_seed,
             model_takes_seed,
             plan_fingerprint,
@@ -159,8 +159,8 @@ with DAG(
         """Write the day's ``manifest.json``; fail the run, after writing it, if a clip is missing."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from airflow_provider_videogen.manifest import build_manifest, manifest_key, write_manifest
-        from airflow_provider_videogen.prompts import plan_fingerprint
+        from airflow_provider_videogen.pipelines.manifest import build_manifest, manifest_key, write_manifest
+        from airflow_provider_videogen.pipelines.prompts import plan_fingerprint
 
         if plan is None:  # plan_day failed (over max_credits, a broken limit): nothing was submitted
             raise AirflowFailException("No plan: plan_day failed, nothing was submitted (see its log)")

@@ -33,10 +33,10 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from airflow_provider_videogen.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
-from airflow_provider_videogen.prompts import MAX_VARIANTS, generation_kwargs
+from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
+from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS, generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ with DAG(
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
-        from airflow_provider_videogen.prompts import llm_prompts, plan_variants, template_prompts
+        from airflow_provider_videogen.pipelines.prompts import llm_prompts, plan_variants, template_prompts
         from airflow_provider_videogen.spend.plan import annotate, check_run_cap, estimate_plan, prices_or_published
         from airflow_provider_videogen.transfers.keys import safe_value
 
@@ -143,8 +143,8 @@ with DAG(
     @task
     def last_frame(clip: dict[str, Any], params: dict[str, Any], ti: Any = None) -> dict[str, Any]:
         """The remix's keyword arguments, with the clip's last frame as its first frame."""
-        from airflow_provider_videogen.chain import last_frame_reference
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
+        from airflow_provider_videogen.pipelines.chain import last_frame_reference
         from airflow_provider_videogen.transfers.keys import safe_value
 
         frame = last_frame_reference(
@@ -197,8 +197,8 @@ with DAG(
         """Write ``manifest.json`` next to the videos; fail the run, after writing it, if anything is missing."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from airflow_provider_videogen.manifest import build_manifest, manifest_key, write_manifest
-        from airflow_provider_videogen.prompts import plan_fingerprint
+        from airflow_provider_videogen.pipelines.manifest import build_manifest, manifest_key, write_manifest
+        from airflow_provider_videogen.pipelines.prompts import plan_fingerprint
 
         if plan is None:  # plan_prompts failed (over max_credits, a broken limit): nothing was submitted
             raise AirflowFailException("No plan: plan_prompts failed, nothing was submitted (see its log)")

@@ -15,7 +15,9 @@ What it does, in order:
 5. stops everything it started and exits non-zero on any failure.
 
 Options: ``--variants N``, ``--render-seconds S``, ``--no-llm``, ``--keep-home`` (keep the
-Airflow home for inspection; it is always kept when something fails). The same DAG runs against
+Airflow home for inspection; it is always kept when something fails), ``--cluster`` (run it on
+the production shape instead: PostgreSQL, Redis, Celery workers, two schedulers and two
+triggerers, through the REST API; see ``scripts/demo_cluster.py``). The same DAG runs against
 the real gateway and AWS S3 with nothing changed but the two connections (see the README).
 """
 
@@ -34,10 +36,12 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_ID = "videogen_pipeline"
@@ -327,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=Path("demo-output") / "pipeline", help="where to copy results")
     parser.add_argument("--keep-home", action="store_true", help="keep the throwaway AIRFLOW_HOME")
     parser.add_argument("--timeout", type=float, default=DAG_TEST_TIMEOUT, help="seconds the DAG run may take")
+    parser.add_argument("--cluster", action="store_true", help="run on Postgres + Celery + 2 schedulers/triggerers")
     args = parser.parse_args(argv)
 
     home = Path(tempfile.mkdtemp(prefix="videogen-demo-airflow-"))
@@ -340,9 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"videogen demo: {DAG_ID} with {args.variants} variant(s); Airflow home {home}", flush=True)
     try:
         with terminate_on_sigterm(), ExitStack() as stack:
-            say(f"migrating the Airflow metadata database (SQLite) and creating pool {POOL} ({POOL_SLOTS} slots)")
-            prepare = start_prepare(airflow_env(home, {}), log)
-            stack.callback(stop_if_running, prepare)
+            if not args.cluster:
+                say(f"migrating the Airflow metadata database (SQLite) and creating pool {POOL} ({POOL_SLOTS} slots)")
+                prepare = start_prepare(airflow_env(home, {}), log)
+                stack.callback(stop_if_running, prepare)
 
             from airflow_provider_videogen.simulator import SimulatorConfig, SimulatorServer
             from airflow_provider_videogen.testing.seaweedfs import SeaweedFS
@@ -358,17 +364,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ),
                 "AIRFLOW_CONN_AWS_DEFAULT": s3.connection_json(),
             }
-            env = airflow_env(home, connections)
-            finish_prepare(prepare, log)
-            say(f"Airflow database ready, pool {POOL} created")
             conf = {
                 "variants": args.variants,
                 "use_llm": not args.no_llm,
                 "s3_bucket": BUCKET,
                 "poll_interval": 0.5,
             }
-            say(f"airflow dags test {DAG_ID} --conf '{json.dumps(conf)}'  (log: {log})")
-            code = run_dag_test(env, conf, log, sim, args.timeout)
+            if args.cluster:
+                from demo_cluster import run_on_cluster
+
+                code = run_on_cluster(
+                    dags=home / "dags", home=home / "cluster", env=connections, dag_id=DAG_ID, conf=conf,
+                    pool=POOL, pool_slots=POOL_SLOTS, timeout=args.timeout, say=say,
+                )  # fmt: skip
+            else:
+                env = airflow_env(home, connections)
+                finish_prepare(prepare, log)
+                say(f"Airflow database ready, pool {POOL} created")
+                say(f"airflow dags test {DAG_ID} --conf '{json.dumps(conf)}'  (log: {log})")
+                code = run_dag_test(env, conf, log, sim, args.timeout)
             say("DAG run succeeded; checking the archive" if code == 0 else f"DAG run FAILED (exit {code})")
 
             if args.output.exists():

@@ -54,7 +54,8 @@ def decode_rgb(path: Path) -> list[bytes]:
         check=True,
     )
     size = W * H * 3
-    assert done.stdout and len(done.stdout) % size == 0, (len(done.stdout), done.stderr)
+    assert done.stdout, (len(done.stdout), done.stderr)
+    assert len(done.stdout) % size == 0, (len(done.stdout), done.stderr)
     return [done.stdout[i : i + size] for i in range(0, len(done.stdout), size)]
 
 
@@ -88,7 +89,8 @@ def test_jpeg_frame_decodes_and_resembles_the_frame(clip: tuple[Path, list[bytes
     path, frames = clip
     out = extract_frame(path, which, fmt="jpeg")  # type: ignore[arg-type]
     try:
-        assert out.suffix == ".jpg" and out.read_bytes().startswith(JPEG_MAGIC)
+        assert out.suffix == ".jpg"
+        assert out.read_bytes().startswith(JPEG_MAGIC)
         (image,) = decode_rgb(out)
         target, neighbour = (frames[0], frames[-1]) if which == "first" else (frames[-1], frames[0])
         assert distance(image, target) < distance(image, neighbour)
@@ -107,7 +109,9 @@ def test_last_frame_of_a_clip_shorter_than_the_seek_window(tmp_path: Path) -> No
 def test_frame_reference_is_a_file_part_and_leaves_no_file(clip: tuple[Path, list[bytes]], tmp_path: Path) -> None:
     before = set(Path(tempfile.gettempdir()).glob("videogen-*"))
     ref = frame_reference(clip[0], "last")
-    assert ref.kind == "file" and ref.value == "last-frame.png" and ref.content_type == "image/png"
+    assert ref.kind == "file"
+    assert ref.value == "last-frame.png"
+    assert ref.content_type == "image/png"
     assert (ref.content or b"").startswith(PNG_MAGIC)
     assert set(Path(tempfile.gettempdir()).glob("videogen-*")) == before
     # ...and it is a valid first frame for a first/last-frame remix.
@@ -180,21 +184,24 @@ def finished_remix(simulator: Any, videogen_conn: str) -> Any:
 def test_frames_of_a_simulator_video_downloaded_by_url(finished_remix: Any, which: str, tmp_path: Path) -> None:
     hook, task = finished_remix
     # video_urls holds CDN-style links; the gateway's own content route needs the API key.
-    assert task.first_video_url and task.video_urls
+    assert task.first_video_url
+    assert task.video_urls
     content_url = f"{simulator_url(hook)}/v1/videos/{task.id}/content"
     with httpx.Client() as client:
         assert client.get(content_url).status_code == 401  # the hook brings the key
     first8 = extract_frame(task.first_video_url, which, out=tmp_path / "first8.png")  # type: ignore[arg-type]
     full = extract_frame(task.video_urls[0], which, fmt="jpeg", out=tmp_path / "full.jpg")  # type: ignore[arg-type]
     keyed = extract_frame(content_url, which, out=tmp_path / "keyed.png", hook=hook)  # type: ignore[arg-type]
-    assert first8.read_bytes().startswith(PNG_MAGIC) and keyed.read_bytes().startswith(PNG_MAGIC)
+    assert first8.read_bytes().startswith(PNG_MAGIC)
+    assert keyed.read_bytes().startswith(PNG_MAGIC)
     assert full.read_bytes().startswith(JPEG_MAGIC)
     for image in (first8, full, keyed):
         done = subprocess.run(
             [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(image), "-f", "null", "-"],
             capture_output=True,
         )
-        assert done.returncode == 0 and not done.stderr, done.stderr
+        assert done.returncode == 0, done.stderr
+        assert not done.stderr, done.stderr
 
 
 def simulator_url(hook: VideoGenHook) -> str:
@@ -202,5 +209,8 @@ def simulator_url(hook: VideoGenHook) -> str:
 
 
 def test_download_failure_is_a_frame_error(simulator: Any) -> None:
-    with pytest.raises(FrameExtractionError, match=r"could not download video .*/files/nope.mp4: HTTP 404"):
+    with pytest.raises(
+        FrameExtractionError, match=r"could not download video .*/files/nope\.mp4\?\.\.\.: HTTP 404"
+    ) as info:
         extract_frame(f"{simulator.url}/files/nope.mp4?sig=secret")
+    assert "secret" not in str(info.value)

@@ -35,3 +35,25 @@ def test_every_declared_module_imports() -> None:
     conn = info["connection-types"][0]
     module, name = conn["hook-class-name"].rsplit(".", 1)
     assert getattr(importlib.import_module(module), name).conn_type == conn["connection-type"] == "videogen"
+
+
+def test_connection_form_is_one_source_for_provider_info_and_hook() -> None:
+    """Airflow >= 3.2 reads the form from provider info, older versions from the hook: they must agree."""
+    from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+
+    conn = get_provider_info()["connection-types"][0]
+    from_info = {key.replace("-", "_"): value for key, value in conn["ui-field-behaviour"].items()}
+    assert VideoGenHook.get_ui_field_behaviour() == from_info
+    manager = ProvidersManager()
+    assert manager.field_behaviours["videogen"] == VideoGenHook.get_ui_field_behaviour()
+    widgets = {
+        info.field_name: info.field
+        for name, info in manager.connection_form_widgets.items()
+        if name.startswith("extra__videogen__")
+    }
+    assert set(widgets) == set(conn["conn-fields"])
+    for name, spec in conn["conn-fields"].items():
+        assert widgets[name]["schema"]["title"] == spec["label"]
+        assert widgets[name]["description"] == spec["description"]

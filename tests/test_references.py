@@ -55,13 +55,16 @@ def test_content_type_comes_from_the_bytes_not_the_name(tmp_path: Path) -> None:
 def test_bytes_become_a_named_file_part(data: bytes, mime: str) -> None:
     for value in (data, bytearray(data), memoryview(data)):
         ref = to_reference(value)
-        assert ref.kind == "file" and ref.content == data and ref.content_type == mime
+        assert ref.kind == "file"
+        assert ref.content == data
+        assert ref.content_type == mime
         assert ref.value == "reference." + mime.split("/")[1].replace("jpeg", "jpg")
 
 
 def test_url_and_data_uri_are_sent_as_text() -> None:
     uri = data_uri(JPEG)
-    assert uri.startswith("data:image/jpeg;base64,") and base64.b64decode(uri.split(",", 1)[1]) == JPEG
+    assert uri.startswith("data:image/jpeg;base64,")
+    assert base64.b64decode(uri.split(",", 1)[1]) == JPEG
     assert to_reference(URL) == RemixReference(kind="url", value=URL)
     assert to_reference(f"  {uri}\n") == RemixReference(kind="data_uri", value=uri)
 
@@ -75,7 +78,8 @@ def test_order_is_kept_and_a_single_value_is_a_list_of_one(png_file: Path) -> No
     refs = to_references([URL, png_file, data_uri(PNG), JPEG])
     assert [r.kind for r in refs] == ["url", "file", "data_uri", "file"]
     assert [r.kind for r in to_references(URL)] == ["url"]
-    assert as_reference_list(None) == [] and as_reference_list((1, 2)) == [1, 2]
+    assert as_reference_list(None) == []
+    assert as_reference_list((1, 2)) == [1, 2]
 
 
 def test_missing_file_names_the_position(tmp_path: Path) -> None:
@@ -151,9 +155,14 @@ def test_preview_checks_files_by_name_only(tmp_path: Path) -> None:
 
 
 def test_which_inputs_are_files(png_file: Path) -> None:
-    assert is_file_input(png_file) and is_file_input(str(png_file)) and is_file_input("s3://bucket/a.png")
-    assert is_file_input(png_file.as_uri()) and is_file_input(ObjectStoragePath(png_file.as_uri()))
-    assert not is_file_input(URL) and not is_file_input(data_uri(PNG)) and not is_file_input(PNG)
+    assert is_file_input(png_file)
+    assert is_file_input(str(png_file))
+    assert is_file_input("s3://bucket/a.png")
+    assert is_file_input(png_file.as_uri())
+    assert is_file_input(ObjectStoragePath(png_file.as_uri()))
+    assert not is_file_input(URL)
+    assert not is_file_input(data_uri(PNG))
+    assert not is_file_input(PNG)
 
 
 def test_data_uri_refuses_non_images() -> None:

@@ -1,27 +1,20 @@
 """HTTP plumbing shared by the sync and async paths of :class:`VideoGenHook`.
 
-Kept apart from the hook so that the two rules that cost money are written once:
-
-* **what may be retried**: a query (GET) is retried on 429, 5xx and transport failures; a
-  create (POST) only when the connection was never established, because a create that may
-  have reached the gateway may be rendering, and a duplicate bills the user twice;
-* **what an error means**: each HTTP status becomes the exception a user acts on.
+Kept apart from the hook so that what an error means is written once: each HTTP status becomes
+the exception a user acts on. Also here: the clients themselves (auth sent only to the gateway,
+the masking request hook for download links) and the async clients shared per event loop, with
+their life cycle. Which calls are retried lives in :mod:`.retries`; what is hidden from logs in
+:mod:`.redaction`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
-import random
 import ssl
-import time
 import weakref
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -36,72 +29,20 @@ from airflow_provider_videogen.exceptions import (
     ServerError,
     VideoGenHTTPError,
 )
+from airflow_provider_videogen.hooks.redaction import mask_signed_query, redact, redact_url
+from airflow_provider_videogen.hooks.retries import RetryPolicy, parse_retry_after
+from airflow_provider_videogen.hooks.settings import ConnectionSettings, Origin, url_origin
 from airflow_provider_videogen.models import ApiError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, Callable, Generator
 
 USER_AGENT = f"airflow-provider-videogen/{__version__} httpx/{httpx.__version__}"
 #: How much of an undecodable body to show in an error.
 BODY_EXCERPT_CHARS = 200
-#: Default connections per client (connection extra ``pool_size``). One triggerer shares one
-#: async client per connection, so this bounds the TCP connections it opens to the gateway
-#: however many triggers it runs. Small on purpose: httpcore rescans its pool on every request,
-#: so CPU per poll grows with the pool (benchmarks/README.md: 10 beats 50 at 1,000 triggers).
-POOL_SIZE = 10
-#: Never wait longer than this for one retry, whatever Retry-After says.
-MAX_RETRY_SLEEP = 120.0
 
 
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """Everything the hook needs from an Airflow connection, resolved once.
-
-    The API key is excluded from ``repr`` so that logging a settings object, or an exception
-    that holds one, cannot print it.
-    """
-
-    base_url: str
-    api_key: str = field(repr=False)
-    timeout: float = 30.0
-    connect_timeout: float = 10.0
-    max_retries: int = 5
-    retry_backoff: float = 1.0
-    retry_backoff_max: float = 30.0
-    cancel_path: str | None = None
-    verify_ssl: bool = True
-    pool_size: int = POOL_SIZE
-
-    @property
-    def origin(self) -> tuple[str, str, int | None]:
-        return _origin(self.base_url)
-
-    def client_key(self) -> tuple[Any, ...]:
-        """Identity of a client: triggers with equal settings share one connection pool."""
-        return (self.base_url, hash(self.api_key), self.timeout, self.connect_timeout, self.verify_ssl, self.pool_size)
-
-
-def _origin(url: str | httpx.URL) -> tuple[str, str, int | None]:
-    parts = urlsplit(str(url))
-    default = {"http": 80, "https": 443}.get(parts.scheme)
-    return (parts.scheme, (parts.hostname or "").lower(), parts.port or default)
-
-
-#: Shorter query strings are not signatures (and masking them would garble ordinary log text).
-_MIN_MASKED_QUERY = 8
-
-
-def mask_signed_query(url: str | httpx.URL) -> None:
-    """Register a URL's query string with Airflow's secrets masker (signed links carry their
-    signature there); a no-op for short queries and outside an Airflow installation."""
-    query = urlsplit(str(url)).query
-    if len(query) < _MIN_MASKED_QUERY:
-        return
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - outside an Airflow installation
-        return
-    mask_secret(query)
-
-
-def masking_request_hook(home: tuple[str, str, int | None] | None = None) -> Callable[[httpx.Request], None]:
+def masking_request_hook(home: Origin | None = None) -> Callable[[httpx.Request], None]:
     """An httpx ``request`` event hook that masks the query of every request not sent to ``home``.
 
     httpx runs request hooks for each redirect hop (auth flows run once per call), so a gateway
@@ -111,7 +52,7 @@ def masking_request_hook(home: tuple[str, str, int | None] | None = None) -> Cal
     """
 
     def hook(request: httpx.Request) -> None:
-        if home is None or _origin(request.url) != home:
+        if home is None or url_origin(request.url) != home:
             mask_signed_query(request.url)
 
     return hook
@@ -130,12 +71,12 @@ class GatewayAuth(httpx.Auth):
     to a third party. (httpx also drops ``Authorization`` on cross-origin redirects.)
     """
 
-    def __init__(self, api_key: str, origin: tuple[str, str, int | None]) -> None:
+    def __init__(self, api_key: str, origin: Origin) -> None:
         self._header = f"Bearer {api_key}"
         self._origin = origin
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if _origin(request.url) == self._origin:
+        if url_origin(request.url) == self._origin:
             request.headers["Authorization"] = self._header
         yield request
 
@@ -158,69 +99,8 @@ def build_client_kwargs(settings: ConnectionSettings, ssl_context: ssl.SSLContex
 
 
 # ---------------------------------------------------------------------------------------------
-# Retry policy
-# ---------------------------------------------------------------------------------------------
-
-#: Transport errors that prove the request never left this machine: safe to retry even a create.
-NOT_SENT_ERRORS: tuple[type[Exception], ...] = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded exponential backoff with full jitter, honouring ``Retry-After``."""
-
-    max_retries: int
-    backoff: float
-    backoff_max: float
-    rng: random.Random = field(default_factory=random.Random)
-
-    def should_retry_status(self, method: str, status: int) -> bool:
-        return method == "GET" and (status == 429 or status >= 500)
-
-    @staticmethod
-    def should_retry_transport(method: str, exc: Exception) -> bool:
-        if isinstance(exc, NOT_SENT_ERRORS):
-            return True
-        return method == "GET" and isinstance(exc, httpx.TransportError)
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to sleep before retry number ``attempt`` (0-based)."""
-        ceiling = min(self.backoff_max, self.backoff * (2**attempt))
-        wait = self.rng.uniform(ceiling / 2, ceiling)
-        if retry_after is not None:
-            wait = max(wait, retry_after)
-        return min(wait, MAX_RETRY_SLEEP)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    current = now if now is not None else time.time()
-    return max(0.0, when.timestamp() - current)
-
-
-# ---------------------------------------------------------------------------------------------
 # Responses and errors
 # ---------------------------------------------------------------------------------------------
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Remove the API key from text that came from elsewhere (an error page may echo headers)."""
-    if secret and secret in text:
-        return text.replace(secret, "***")
-    return text
 
 
 def excerpt(response: httpx.Response, secret: str | None = None) -> str:
@@ -230,12 +110,6 @@ def excerpt(response: httpx.Response, secret: str | None = None) -> str:
         return "<unread body>"
     text = redact(text, secret).strip().replace("\n", " ")
     return text[:BODY_EXCERPT_CHARS] + ("..." if len(text) > BODY_EXCERPT_CHARS else "")
-
-
-def _safe_url(request: httpx.Request) -> str:
-    """The request URL without its query string (download links may carry signatures)."""
-    url = request.url
-    return str(url.copy_with(query=None)) if url.query else str(url)
 
 
 def decode_json(response: httpx.Response, secret: str | None = None) -> dict[str, Any]:
@@ -249,14 +123,14 @@ def decode_json(response: httpx.Response, secret: str | None = None) -> dict[str
             f"{excerpt(response, secret)!r}",
             status_code=response.status_code,
             method=request.method,
-            url=_safe_url(request),
+            url=redact_url(request.url),
         ) from None
     if not isinstance(body, dict):
         raise InvalidResponseError(
             f"expected a JSON object, got {type(body).__name__}: {excerpt(response, secret)!r}",
             status_code=response.status_code,
             method=request.method,
-            url=_safe_url(request),
+            url=redact_url(request.url),
         )
     return body
 
@@ -274,7 +148,7 @@ def error_for_response(response: httpx.Response, secret: str | None = None) -> V
         "status_code": status,
         "api_code": api.code,
         "method": request.method,
-        "url": _safe_url(request),
+        "url": redact_url(request.url),
         "param": api.param,
     }
     if body is None or (not api.message and not api.code):
@@ -317,11 +191,28 @@ class SharedAsyncClient:
     client: httpx.AsyncClient
     gate: asyncio.Semaphore
     retry: RetryPolicy
+    #: Held so the loop can close the client when it shuts down (see :func:`_close_with_loop`).
+    closer: AsyncGenerator[None, None] | None = None
 
 
 _ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], SharedAsyncClient]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+async def _close_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Close ``client`` when its event loop shuts down.
+
+    Started once, this generator waits at its ``yield`` for the life of the loop. Before they
+    close a loop, ``asyncio.run`` and ``asyncio.Runner`` (the worker's polling with
+    ``deferrable=False``, the triggerer, ``dag.test()``) call ``loop.shutdown_asyncgens()``,
+    which resumes every such generator into its ``finally``: the client's sockets are closed
+    on the loop they belong to, instead of being left to the garbage collector.
+    """
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 def ssl_context(verify: bool) -> ssl.SSLContext:
@@ -343,7 +234,7 @@ async def shared_async_client(settings: ConnectionSettings) -> SharedAsyncClient
     connection pool for hundreds of polling triggers instead of a TLS handshake per poll.
     Keying by loop keeps a client from being used on a loop it was not created on (httpx
     clients are bound to their loop), which is what ``dag.test()`` and pytest do when they
-    start a fresh loop.
+    start a fresh loop. The client is closed when its loop shuts down.
     """
     loop = asyncio.get_running_loop()
     per_loop = _ASYNC_CLIENTS.setdefault(loop, {})
@@ -355,11 +246,10 @@ async def shared_async_client(settings: ConnectionSettings) -> SharedAsyncClient
         shared = per_loop.get(key)  # another trigger may have built it while we waited
         if shared is None or shared.client.is_closed:
             client = httpx.AsyncClient(**build_client_kwargs(settings, context))
-            policy = RetryPolicy(settings.max_retries, settings.retry_backoff, settings.retry_backoff_max)
-            shared = SharedAsyncClient(client, asyncio.Semaphore(settings.pool_size), policy)
+            closer = _close_with_loop(client)
+            shared = SharedAsyncClient(
+                client, asyncio.Semaphore(settings.pool_size), RetryPolicy.from_settings(settings), closer
+            )
             per_loop[key] = shared
+            await anext(closer)  # runs to the ``yield`` at once: registers the generator with this loop
     return shared
-
-
-def utcnow() -> datetime:
-    return datetime.now(tz=timezone.utc)

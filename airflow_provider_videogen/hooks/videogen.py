@@ -12,10 +12,6 @@ read raw bodies. A sync ``httpx.Client`` serves operators, and ``a*`` methods us
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,16 +27,20 @@ from airflow_provider_videogen.exceptions import (
     VideoGenError,
     VideoGenHTTPError,
 )
-from airflow_provider_videogen.hooks.connection_form import DEFAULT_BASE_URL, EXTRA_FIELDS
-from airflow_provider_videogen.hooks.transport import (
-    POOL_SIZE,
+from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
+from airflow_provider_videogen.hooks.redaction import redact_url
+from airflow_provider_videogen.hooks.retries import RetryPolicy
+from airflow_provider_videogen.hooks.settings import (
     ConnectionSettings,
-    RetryPolicy,
+    amask_api_key,
+    mask_api_key,
+    settings_from_connection,
+)
+from airflow_provider_videogen.hooks.transport import (
     build_client_kwargs,
     decode_json,
     error_for_response,
     masking_request_hook,
-    parse_retry_after,
     shared_async_client,
 )
 from airflow_provider_videogen.models import (
@@ -52,9 +52,9 @@ from airflow_provider_videogen.models import (
 )
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    from collections.abc import Iterator, Sequence
 
-log = logging.getLogger(__name__)
+    pass
 
 GENERATION_CREATE_PATH = "/v1/videos/generations"
 GENERATION_QUERY_PATH = "/v1/tasks/{task_id}"
@@ -62,68 +62,6 @@ REMIX_CREATE_PATH = "/v1/videos"
 REMIX_QUERY_PATH = "/v1/videos/{task_id}"
 CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
 QUERY_PATHS = {ApiKind.GENERATION: GENERATION_QUERY_PATH, ApiKind.REMIX: REMIX_QUERY_PATH}
-
-
-def settings_from_connection(conn: Connection) -> ConnectionSettings:
-    """Turn an Airflow connection into :class:`ConnectionSettings`.
-
-    ``host`` may be a full URL (``http://127.0.0.1:8000``) or a bare host name; a bare host uses
-    the ``schema`` field (or extra ``scheme``) as URL scheme, ``https`` by default.
-    """
-    extra = conn.extra_dejson or {}
-    host = (conn.host or "").strip().rstrip("/")
-    if not host:
-        base_url = DEFAULT_BASE_URL
-    elif "://" in host:
-        base_url = host
-    else:
-        scheme = str(extra.get("scheme") or conn.schema or "https").lower()
-        if scheme not in ("http", "https"):
-            scheme = "https"
-        base_url = f"{scheme}://{host}"
-        if conn.port:
-            base_url += f":{conn.port}"
-    api_key = conn.password or str(extra.get("api_key") or "")
-    if not api_key:
-        raise VideoGenError(f"Connection {conn.conn_id!r} has no API key: put it in the 'API Key' (password) field.")
-
-    def number(name: str, default: float) -> float:
-        value = extra.get(name)
-        return default if value in (None, "") else float(value)
-
-    verify = extra.get("verify_ssl", True)
-    return ConnectionSettings(
-        base_url=base_url,
-        api_key=api_key,
-        timeout=number("timeout", 30.0),
-        connect_timeout=number("connect_timeout", 10.0),
-        max_retries=int(number("max_retries", 5)),
-        retry_backoff=number("retry_backoff", 1.0),
-        retry_backoff_max=number("retry_backoff_max", 30.0),
-        cancel_path=extra.get("cancel_path") or None,
-        pool_size=int(number("pool_size", POOL_SIZE)),
-        verify_ssl=str(verify).lower() not in ("false", "0", "no"),
-    )
-
-
-def _mask(secret: str) -> None:
-    """Register the key with Airflow's secrets masker (task logs and the supervisor's)."""
-    try:
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(secret, "api_key")
-    except Exception:  # pragma: no cover - masker unavailable outside Airflow processes
-        log.debug("secrets masker unavailable")
-
-
-async def _amask(secret: str) -> None:
-    """Async variant: the sync one talks to the supervisor with a blocking send."""
-    try:
-        from airflow.sdk.log import amask_secret
-
-        await amask_secret(secret, "api_key")
-    except Exception:  # pragma: no cover - masker unavailable outside Airflow processes
-        log.debug("secrets masker unavailable")
 
 
 class VideoGenHook(BaseHook):
@@ -151,11 +89,8 @@ class VideoGenHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["login", "schema", "port"],
-            "relabeling": {"host": "Base URL", "password": "API Key"},
-            "placeholders": {"host": DEFAULT_BASE_URL, "password": "sk-...", "extra": '{"timeout": 30}'},
-        }
+        """The form's field behaviour, built from the provider info's (Airflow < 3.2 reads this one)."""
+        return hook_field_behaviour()
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
@@ -164,8 +99,8 @@ class VideoGenHook(BaseHook):
         from wtforms import StringField
 
         return {
-            name: StringField(lazy_gettext(label), widget=BS3TextFieldWidget(), description=description)
-            for name, (label, description, _) in EXTRA_FIELDS.items()
+            name: StringField(lazy_gettext(spec["label"]), widget=BS3TextFieldWidget(), description=spec["description"])
+            for name, spec in CONN_FIELDS.items()
         }
 
     # ---- settings and clients -------------------------------------------------------------
@@ -175,7 +110,7 @@ class VideoGenHook(BaseHook):
         """Connection settings, resolved once per hook (sync path)."""
         if self._settings is None:
             self._settings = settings_from_connection(self.get_connection(self.videogen_conn_id))
-            _mask(self._settings.api_key)
+            mask_api_key(self._settings.api_key)
         return self._settings
 
     async def asettings(self) -> ConnectionSettings:
@@ -183,13 +118,12 @@ class VideoGenHook(BaseHook):
         if self._settings is None:
             conn = await self.aget_connection(self.videogen_conn_id)
             self._settings = settings_from_connection(conn)
-            await _amask(self._settings.api_key)
+            await amask_api_key(self._settings.api_key)
         return self._settings
 
     @cached_property
     def _retry(self) -> RetryPolicy:
-        s = self.settings
-        return RetryPolicy(s.max_retries, s.retry_backoff, s.retry_backoff_max)
+        return RetryPolicy.from_settings(self.settings)
 
     def get_conn(self) -> httpx.Client:
         """The hook's sync client, created once and reused for every call of this hook."""
@@ -207,62 +141,37 @@ class VideoGenHook(BaseHook):
             self._client.close()
             del self.__dict__["_client"]
 
-    # ---- the one request loop (sync) ------------------------------------------------------
+    # ---- requests: the retry policy's one loop, then our exceptions --------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        client, policy, key = self._client, self._retry, self.settings.api_key
-        attempt = 0
-        while True:
-            started = time.monotonic()
-            try:
-                response = client.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt < policy.max_retries and policy.should_retry_transport(method, exc):
-                    delay = policy.delay(attempt)
-                    self.log.warning("%s %s: %s; retrying in %.1fs", method, path, type(exc).__name__, delay)
-                    time.sleep(delay)
-                    attempt += 1
-                    continue
-                raise self._transport_error(method, path, exc) from None
-            self.log.debug(
-                "%s %s -> %s in %.0f ms",
-                method,
-                path,
-                response.status_code,
-                (time.monotonic() - started) * 1000,
+        client, key = self._client, self.settings.api_key
+        try:
+            response = self._retry.send(
+                lambda: client.request(method, path, **kwargs), method=method, target=path, log=self.log
             )
-            if response.is_success:
-                return self._decode(method, response, key)
-            if attempt < policy.max_retries and policy.should_retry_status(method, response.status_code):
-                delay = policy.delay(attempt, parse_retry_after(response.headers.get("retry-after")))
-                self.log.warning("%s %s -> HTTP %s; retrying in %.1fs", method, path, response.status_code, delay)
-                time.sleep(delay)
-                attempt += 1
-                continue
-            raise self._http_error(method, response, key)
+        except httpx.TransportError as exc:
+            raise self._transport_error(method, path, exc) from None
+        return self._body(method, response, key)
 
     async def _arequest(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         settings = await self.asettings()
         shared = await shared_async_client(settings)
-        policy = shared.retry
-        attempt = 0
-        while True:
-            try:
-                async with shared.gate:
-                    response = await shared.client.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt < policy.max_retries and policy.should_retry_transport(method, exc):
-                    await asyncio.sleep(policy.delay(attempt))
-                    attempt += 1
-                    continue
-                raise self._transport_error(method, path, exc) from None
-            if response.is_success:
-                return self._decode(method, response, settings.api_key)
-            if attempt < policy.max_retries and policy.should_retry_status(method, response.status_code):
-                await asyncio.sleep(policy.delay(attempt, parse_retry_after(response.headers.get("retry-after"))))
-                attempt += 1
-                continue
-            raise self._http_error(method, response, settings.api_key)
+
+        async def send() -> httpx.Response:
+            async with shared.gate:
+                return await shared.client.request(method, path, **kwargs)
+
+        try:
+            response = await shared.retry.asend(send, method=method, target=path, log=self.log)
+        except httpx.TransportError as exc:
+            raise self._transport_error(method, path, exc) from None
+        return self._body(method, response, settings.api_key)
+
+    def _body(self, method: str, response: httpx.Response, key: str) -> dict[str, Any]:
+        """The final answer's JSON body, or the exception its status means."""
+        if response.is_success:
+            return self._decode(method, response, key)
+        raise self._http_error(method, response, key)
 
     @staticmethod
     def _decode(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
@@ -349,9 +258,6 @@ class VideoGenHook(BaseHook):
     def get_remix(self, task_id: str) -> VideoTask:
         return self.get_task(ApiKind.REMIX, task_id)
 
-    async def aget_remix(self, task_id: str) -> VideoTask:
-        return await self.aget_task(ApiKind.REMIX, task_id)
-
     # ---- either API ------------------------------------------------------------------------
 
     def get_task(self, api: ApiKind, task_id: str) -> VideoTask:
@@ -391,17 +297,17 @@ class VideoGenHook(BaseHook):
         headers = {"Accept": "*/*"}
         if start > 0:
             headers["Range"] = f"bytes={start}-"
-        client, policy, attempt = self._client, self._retry, 0
+        client = self._client
         request = client.build_request("GET", url, headers=headers)
-        while True:  # retry opening only: once bytes flow, resuming is the caller's (Range) business
-            try:
-                response = client.send(request, stream=True)
-                break
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-                if attempt >= policy.max_retries:
-                    raise
-                time.sleep(policy.delay(attempt))
-                attempt += 1
+        # Retry opening only, and only what was never sent: once bytes flow, resuming is the
+        # caller's (Range) business, and so is what an answer's status means.
+        response = self._retry.send(
+            lambda: client.send(request, stream=True),
+            method="GET",
+            target=redact_url(url),
+            log=self.log,
+            only_unsent=True,
+        )
         try:
             yield response
         finally:

@@ -7,11 +7,13 @@ the link is left empty once ``video_expires_at`` has passed rather than pointing
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
+
+from airflow_provider_videogen.clock import utcnow
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -35,7 +37,7 @@ class VideoLink(BaseOperatorLink):
         expires = XCom.get_value(ti_key=ti_key, key=VIDEO_EXPIRES_KEY)
         if expires:
             try:
-                if datetime.fromisoformat(str(expires)) <= datetime.now(tz=timezone.utc):
+                if datetime.fromisoformat(str(expires)) <= utcnow():
                     return ""
             except ValueError:
                 pass

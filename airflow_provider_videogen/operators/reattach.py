@@ -1,8 +1,10 @@
-"""Decide whether a try re-attaches to an earlier remote task or submits a new one.
+"""Decide whether a try re-attaches to an earlier remote task or submits a new one, and act on it.
 
 Videos are billed per second, so the rule is: **never pay twice for the same task instance**.
 Airflow 3.3's task state store keeps rows per (DAG run, task id, map index), shared by every
 try of that task instance; the operators record the remote id there the moment it exists.
+:func:`decide` is the rule, a pure function of what the store and the gateway say;
+:class:`SubmissionGuard` reads them, applies the rule and records each submission.
 
 | what the store holds for this task instance                   | what the next try does          |
 |----------------------------------------------------------------|---------------------------------|
@@ -29,14 +31,30 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
+from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ConfigDict
 
-from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask
+from airflow_provider_videogen.clock import utcnow
+from airflow_provider_videogen.exceptions import NotFoundError, VideoGenError
+from airflow_provider_videogen.models import LINK_TTL, ApiKind, TaskState, VideoTask
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.spend.guard import SpendGuard
 
 Action = Literal["submit", "reattach", "reuse", "refuse"]
+UncertainPolicy = Literal["fail", "resubmit"]
+
+#: Task state store keys. Renaming them breaks re-attach for tasks in flight during an upgrade.
+RECORD_KEY = "videogen_remote_task"
+IN_FLIGHT_KEY = "videogen_submission_in_flight"
+#: How long the store keeps the record: long enough to re-use a finished video until its links expire.
+RECORD_RETENTION = LINK_TTL * 2
 
 
 class SubmissionRecord(BaseModel):
@@ -90,7 +108,7 @@ def decide(
 
     ``remote`` is ``None`` when there is no record or the gateway answered 404 for it.
     """
-    now = now or datetime.now(tz=timezone.utc)
+    now = now or utcnow()
     if record is None:
         if marker is not None and marker.fingerprint == current_fingerprint:
             return Decision(
@@ -125,3 +143,124 @@ def load_model(cls: type[BaseModel], raw: Any) -> Any:
         return cls.model_validate(raw)
     except ValueError:
         return None
+
+
+def stored_record(store: Any) -> SubmissionRecord | None:
+    """The record of this task instance's remote task, if a try submitted one (``None`` without a store)."""
+    return load_model(SubmissionRecord, store.get(RECORD_KEY)) if store is not None else None  # type: ignore[no-any-return]
+
+
+class SubmissionGuard:
+    """Submit a request at most once per task instance: re-attach, re-use, refuse or submit, per :func:`decide`.
+
+    Around the create request it writes an in-flight marker, then the record of the remote task,
+    to the task instance's state store, so that whatever happens to this try (a crash, a lost
+    answer, a retry, a clear) the next one knows what was paid for.
+
+    :param store: the context's ``task_state_store`` (``None``: re-attach is disabled for this run).
+    :param hook: answers what the gateway knows about a stored task.
+    :param on_uncertain: ``"fail"`` or ``"resubmit"`` when an earlier try may have created a task
+        but never learned its id.
+    :param accept_partial: a remix whose extension failed counts as a result to re-use.
+    :param spend: the spend guard of this ``execute`` (:mod:`airflow_provider_videogen.spend`):
+        it reserves before the in-flight marker, releases on a create the gateway provably
+        refused, and settles after the create or on re-attach. ``None``: no spend checks.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        api: ApiKind,
+        hook: VideoGenHook,
+        log: Any,
+        on_uncertain: UncertainPolicy,
+        accept_partial: bool,
+        try_number: int | None,
+        spend: SpendGuard | None = None,
+    ) -> None:
+        self.store = store
+        self.api = api
+        self.hook = hook
+        self.log = log
+        self.on_uncertain = on_uncertain
+        self.accept_partial = accept_partial
+        self.try_number = try_number
+        self.spend = spend
+
+    def submit_or_reattach(
+        self, request: BaseModel, submit: Callable[[BaseModel], VideoTask], describe: Callable[[BaseModel], str]
+    ) -> VideoTask:
+        """The remote task for ``request``: an earlier try's when it can still serve, else a new one."""
+        store, print_ = self.store, fingerprint(request)
+        if store is None:
+            self.log.warning("No task_state_store in the context: re-attach after a retry is disabled for this run")
+            return self._submit(request, submit, describe, print_)
+        record = load_model(SubmissionRecord, store.get(RECORD_KEY))
+        marker = load_model(InFlightMarker, store.get(IN_FLIGHT_KEY))
+        remote: VideoTask | None = None
+        if record is not None:
+            try:
+                remote = self.hook.get_task(record.api, record.id)
+            except NotFoundError:
+                remote = None
+        decision = decide(record, marker, remote, print_, accept_partial=self.accept_partial)
+        if decision.action == "refuse" and self.on_uncertain == "resubmit":
+            self.log.warning("%s; resubmitting because on_uncertain_submission='resubmit'", decision.reason)
+        elif decision.action == "refuse":
+            raise AirflowFailException(
+                f"Not submitting: {decision.reason}. The gateway may be rendering (and billing) that task. "
+                "Check the gateway's task list; to submit anyway, set on_uncertain_submission='resubmit' or "
+                f"delete the '{IN_FLIGHT_KEY}' key of this task instance's task state store."
+            )
+        if decision.action in ("reattach", "reuse") and decision.task is not None:
+            self.log.info("Re-attaching instead of submitting: %s", decision.reason)
+            if self.spend is not None:
+                self.spend.settle_reattached(store, decision.task, record.credits_reserved if record else None)
+            return decision.task
+        if record is not None:
+            self.log.info("Submitting a new task: %s", decision.reason)
+        return self._submit(request, submit, describe, print_)
+
+    def _submit(
+        self,
+        request: BaseModel,
+        submit: Callable[[BaseModel], VideoTask],
+        describe: Callable[[BaseModel], str],
+        print_: str,
+    ) -> VideoTask:
+        store = self.store
+        self.log.info("Submitting %s", describe(request))
+        if self.spend is not None:
+            self.spend.reserve(store)  # before the in-flight marker: a refused reservation sent nothing
+        if store is not None:
+            marker = InFlightMarker(fingerprint=print_, started_at=utcnow(), try_number=self.try_number)
+            store.set(IN_FLIGHT_KEY, marker.model_dump(mode="json"), retention=RECORD_RETENTION)
+        try:
+            task = submit(request)
+        except VideoGenError as exc:
+            if exc.submission_uncertain:
+                raise AirflowFailException(
+                    f"{exc} The create request may have reached the gateway; not retrying automatically, "
+                    "because a second submission would be billed again."
+                ) from None
+            if store is not None:
+                store.delete(IN_FLIGHT_KEY)
+            if self.spend is not None:
+                self.spend.release(store, str(exc))
+            raise
+        if store is not None:
+            record = SubmissionRecord(
+                id=task.id,
+                api=self.api,
+                fingerprint=print_,
+                model=task.model,
+                submitted_at=utcnow(),
+                credits_reserved=task.credits_reserved,
+                try_number=self.try_number,
+            )
+            store.set(RECORD_KEY, record.model_dump(mode="json"), retention=RECORD_RETENTION)
+            store.delete(IN_FLIGHT_KEY)
+        if self.spend is not None:
+            self.spend.settle(store, task)
+        return task

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
-from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import (
     REMIX_SEGMENT_SECONDS,
     ApiKind,
@@ -15,26 +13,26 @@ from airflow_provider_videogen.models import (
     RemixRequest,
     VideoTask,
 )
-from airflow_provider_videogen.operators.video_task import (
-    FIRST_SEGMENT_URL_KEY,
-    PARTIAL_RESULT_KEY,
-    REMIX_ID_EXTEND_KEY,
-    REMIX_ID_KEY,
-    BaseVideoTaskOperator,
-    ExtendFailurePolicy,
-    check_extend_failure_policy,
-    has_template,
-    validate,
-)
+from airflow_provider_videogen.operators.video_task import BaseVideoTaskOperator, has_template, validate
 from airflow_provider_videogen.references import (
     InvalidReferenceError,
     as_reference_list,
     preview_reference,
     to_reference,
 )
+from airflow_provider_videogen.remix_result import (
+    FIRST_SEGMENT_URL_KEY,
+    PARTIAL_RESULT_KEY,
+    REMIX_ID_EXTEND_KEY,
+    REMIX_ID_KEY,
+    ExtendFailurePolicy,
+    check_extend_failure_policy,
+)
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Sequence
+
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 __all__ = [
     "FIRST_SEGMENT_URL_KEY",

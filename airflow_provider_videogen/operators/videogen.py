@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, GenerationRequest, VideoTask
 from airflow_provider_videogen.operators.video_task import BaseVideoTaskOperator, validate
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 #: Operator parameters that are fields of :class:`GenerationRequest` (and templated).
 REQUEST_FIELDS: tuple[str, ...] = (

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
+from airflow_provider_videogen.completion import VideoTaskCompletion, publish_remote_id
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask
-from airflow_provider_videogen.operators.video_task import (
-    ExtendFailurePolicy,
-    VideoTaskCompletion,
-    check_extend_failure_policy,
-    publish_remote_id,
-)
+from airflow_provider_videogen.remix_result import ExtendFailurePolicy, check_extend_failure_policy
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow.sdk import Context
 
 

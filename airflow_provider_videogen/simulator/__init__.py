@@ -14,7 +14,8 @@ Start it in-process::
         ...  # point a ``videogen`` connection at sim.url with password sim.api_key
 
 or from a shell: ``videogen-simulator --port 8090`` (see :mod:`.cli`). In pytest, use the
-``simulator`` and ``videogen_conn`` fixtures of ``tests/fixtures/simulator.py``.
+``simulator`` and ``videogen_conn`` fixtures of the package's pytest plugin
+(:mod:`airflow_provider_videogen.testing.pytest_plugin`).
 
 - Keys: ``Authorization: Bearer <key>`` on every ``/v1`` route; the default key is ``sim-key``.
   ``sim-no-credits`` is refused on create (402 ``insufficient_credits`` on the unified API, 403

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -64,6 +65,7 @@ from airflow_provider_videogen.simulator.config import (
 from airflow_provider_videogen.simulator.faults import (
     REMIX_429_MESSAGE,
     DirectiveError,
+    Directives,
     EdgeFault,
     mangle,
     parse_directives,
@@ -346,6 +348,21 @@ class _Gateway:
             return task_error(status, code, message)
         return gateway_error(status, code, message)
 
+    def _configured_failure(self, directives: Directives, prompt: str | None) -> Directives:
+        """Apply ``fail_prompts_containing``: a ``[sim:fail=...]`` the test could not write in the prompt."""
+        if directives.fail_code is None and prompt:
+            for text, code in self.sim.config.fail_prompts_containing.items():
+                if text and text in prompt:
+                    return dataclasses.replace(directives, fail_code=code)
+        return directives
+
+    @staticmethod
+    async def _hold(directives: Directives, response: Response) -> Response:
+        """``[sim:hold_answer=N]``: the task exists and is counted; its answer waits N seconds."""
+        if directives.hold_answer_seconds > 0:
+            await asyncio.sleep(directives.hold_answer_seconds)
+        return response
+
     # ---- unified API -----------------------------------------------------------------------
 
     async def create_generation(self, request: Request) -> Response:
@@ -377,7 +394,7 @@ class _Gateway:
             param, message = _problems(exc)
             return reject(self._finish(fault, gateway_error(400, "invalid_parameters", message, param=param)))
         try:
-            directives = parse_directives(req.prompt, remix=False)
+            directives = self._configured_failure(parse_directives(req.prompt, remix=False), req.prompt)
         except DirectiveError as exc:
             return reject(self._finish(fault, gateway_error(400, "invalid_parameters", str(exc), param="prompt")))
         if kind == "no_credits":
@@ -396,7 +413,8 @@ class _Gateway:
         record["task_id"] = task.id
         response: Response = JSONResponse(generation_body(task, SUBMITTED, _base_url(request)))
         response = self._after_create(fault, directives.create_status, "generation", response)
-        return self._created("generation", model, record, self._finish(fault, response), accepted=True)
+        response = self._created("generation", model, record, self._finish(fault, response), accepted=True)
+        return await self._hold(directives, response)
 
     async def get_generation(self, request: Request, task_id: str) -> Response:
         self._count_request()
@@ -508,7 +526,8 @@ class _Gateway:
                 return reject(
                     self._finish(fault, task_error(400, "invalid_parameters", problem, param=_REMIX_REFERENCE_FIELD))
                 )
-            assert reference is not None
+            if reference is None:
+                raise RuntimeError("internal error: reference is unset")  # an invariant, kept under python -O
             references.append(reference)
 
         if model is not None and model not in REMIX_MODELS and not model.endswith("-remix"):
@@ -532,7 +551,9 @@ class _Gateway:
             param, message = _problems(exc, {"input_references": _REMIX_REFERENCE_FIELD})
             return reject(self._finish(fault, task_error(400, "invalid_parameters", message, param=param)))
         try:
-            directives = parse_directives(req.prompt, req.prompt_extend, remix=True)
+            directives = self._configured_failure(
+                parse_directives(req.prompt, req.prompt_extend, remix=True), req.prompt
+            )
         except DirectiveError as exc:
             return reject(self._finish(fault, task_error(400, "invalid_parameters", str(exc), param="prompt")))
         if kind == "no_credits":
@@ -551,7 +572,8 @@ class _Gateway:
         record["task_id"] = task.id
         response: Response = JSONResponse(remix_body(task, SUBMITTED, _base_url(request), self.sim.config))
         response = self._after_create(fault, directives.create_status, "remix", response)
-        return self._created("remix", model, record, self._finish(fault, response), accepted=True)
+        response = self._created("remix", model, record, self._finish(fault, response), accepted=True)
+        return await self._hold(directives, response)
 
     async def get_remix(self, request: Request, task_id: str) -> Response:
         self._count_request()
@@ -637,7 +659,8 @@ class _Gateway:
                 self.sim.stats.downloads["not_found" if found is None else "not_ready"] += 1
             return cdn_error(404, "NoSuchKey", "The specified key does not exist.")
         task, ref = found
-        assert phase.finished_after is not None
+        if phase.finished_after is None:
+            raise RuntimeError("internal error: phase.finished_after is unset")  # an invariant, kept under python -O
         expires_mono = task.created_mono + phase.finished_after + self.sim.config.link_ttl_seconds
         if time.monotonic() >= expires_mono:
             with self.sim.lock:

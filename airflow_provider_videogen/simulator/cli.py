@@ -18,14 +18,16 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
-from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from airflow_provider_videogen.simulator.config import DEFAULT_API_KEY, SPECIAL_API_KEYS, SimulatorConfig
 from airflow_provider_videogen.simulator.server import SimulatorServer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
 
 API_KEY_ENV = "VIDEOGEN_SIMULATOR_API_KEY"
 

@@ -116,6 +116,10 @@ class SimulatorConfig(BaseModel):
     get_status: int | None = Field(default=None, ge=100, le=599)
     #: Mangle every ``/v1`` answer: an HTML page with 200 or 502, or JSON cut in half.
     malformed: MalformedKind | None = None
+    #: A task created from a prompt that contains one of these texts fails with the mapped error
+    #: code, as if the prompt carried ``[sim:fail=<code>]``: fails one variant of a generated
+    #: plan whose prompts a test cannot edit.
+    fail_prompts_containing: dict[str, str] = Field(default_factory=dict)
     #: Answers for the next matching requests, used up in order (see :class:`ResponseFault`).
     next_responses: list[ResponseFault] = Field(default_factory=list)
     #: Drop the connection after this many body bytes of a video download...

@@ -25,6 +25,10 @@ test the happy path.
     The create request is handled and the task IS created (and billed, and counted in
     ``creates_accepted``), but the answer is an error with this HTTP status. Proves that a
     client does not blindly retry a create whose answer it did not see.
+``[sim:hold_answer=<seconds>]``
+    The create request is handled, the task IS created (billed, counted in ``creates_accepted``
+    and visible in the stats at once), and only then is the answer held back for ``<seconds>``
+    (not scaled): the window in which a client that dies mid-create never learns the task id.
 ``[sim:progress_stall]`` / ``[sim:progress_stall=<percent>]``
     Progress grows to ``<percent>`` (default 42) and the task stays ``processing`` forever: for
     deadline and timeout tests.
@@ -105,6 +109,7 @@ class Directives:
     extend_fail: bool = False
     render_seconds: float | None = None
     create_status: int | None = None
+    hold_answer_seconds: float = 0.0
     stall_progress: int | None = None
     empty_results: bool = False
     result_data: bool = False
@@ -147,6 +152,8 @@ def _directive(name: str, raw: str | None, remix: bool) -> dict[str, object]:
         if not 400 <= status <= 599:
             raise DirectiveError(f"[sim:create_status={raw}] must be an HTTP error status (400-599)")
         return {"create_status": status}
+    if name == "hold_answer":
+        return {"hold_answer_seconds": _number(name, raw)}
     if name == "progress_stall":
         percent = DEFAULT_STALL_PROGRESS if raw is None else int(_number(name, raw))
         if not 0 <= percent <= 99:
@@ -158,7 +165,7 @@ def _directive(name: str, raw: str | None, remix: bool) -> dict[str, object]:
         return {name: True}
     raise DirectiveError(
         f"unknown simulator directive [sim:{name}]; known: fail, generate_fail, extend_fail, render, "
-        "create_status, progress_stall, empty_results, result_data"
+        "create_status, hold_answer, progress_stall, empty_results, result_data"
     )
 
 

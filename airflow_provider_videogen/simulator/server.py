@@ -20,14 +20,17 @@ import logging
 import socket
 import threading
 import time
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from airflow_provider_videogen.simulator.app import create_app
-from airflow_provider_videogen.simulator.config import SimulatorConfig
 from airflow_provider_videogen.simulator.state import SimulatorState
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from airflow_provider_videogen.simulator.config import SimulatorConfig
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,10 @@ class SimulatorServer:
         return self
 
     def _run(self) -> None:
-        assert self._server is not None and self._socket is not None
+        if self._server is None:
+            raise RuntimeError("internal error: self._server is unset")  # an invariant, kept under python -O
+        if self._socket is None:
+            raise RuntimeError("internal error: self._socket is unset")  # an invariant, kept under python -O
         try:
             self._server.run(sockets=[self._socket])
         except BaseException as exc:  # SystemExit from uvicorn on startup failure included

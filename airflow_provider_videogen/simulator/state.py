@@ -27,9 +27,8 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_videogen.models import GenerationRequest, RemixRequest
 from airflow_provider_videogen.simulator.config import SimulatorConfig
 from airflow_provider_videogen.simulator.faults import (
     EXTEND_FAILED_MESSAGE,
@@ -38,6 +37,9 @@ from airflow_provider_videogen.simulator.faults import (
     FaultState,
 )
 from airflow_provider_videogen.simulator.media import MediaCache, size_for_aspect, size_for_remix
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.models import GenerationRequest, RemixRequest
 
 ApiName = Literal["generation", "remix"]
 Status = Literal["pending", "processing", "completed", "failed"]

@@ -25,14 +25,16 @@ import copy
 import inspect
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.spend.estimate import fmt
 from airflow_provider_videogen.spend.prices import USD_QUANTUM
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 DEFAULT_PLAN_TASK = "plan_day"
 

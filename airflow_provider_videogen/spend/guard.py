@@ -121,7 +121,8 @@ class SpendGuard:
             if max_credits is not None:
                 limit = f"max_credits={fmt(max_credits)}"
             else:
-                assert budget is not None
+                if budget is None:
+                    raise RuntimeError("internal error: budget is unset")  # an invariant, kept under python -O
                 limit = budget.describe(budget.period_id())
             raise AirflowFailException(
                 f"Not submitting: the request is {est.describe()}, so {limit} cannot be enforced. Add a price "
@@ -226,7 +227,8 @@ class SpendGuard:
         self.log.info("Released reservation %s: the create was refused", record.reservation_id)
 
     def _settle(self, store: Any, record: SpendRecord, task: VideoTask, reported: Decimal | None) -> None:
-        assert self.ledger is not None
+        if self.ledger is None:
+            raise RuntimeError("internal error: self.ledger is unset")  # an invariant, kept under python -O
         amount, note = (reported, None) if reported is not None else (record.estimate, "gateway reported no credits")
         entry = self.ledger.settle(
             record.reservation_id, amount, period_id=record.period_id, remote_id=task.id, note=note

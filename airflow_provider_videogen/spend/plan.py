@@ -1,6 +1,6 @@
 """The price of a whole run, from its plan, checked against the run's ``max_credits`` before the first create.
 
-A plan (see :func:`airflow_provider_videogen.prompts.plan_variants`) lists, per variant, the
+A plan (see :func:`airflow_provider_videogen.pipelines.prompts.plan_variants`) lists, per variant, the
 clip's operator keyword arguments (``generation``) and the remix's (``remix``, or ``None``).
 :func:`estimate_plan` prices every video of it; :func:`check_run_cap` fails the planning task
 when the total is over the cap (or a video is unpriced, unless allowed), naming each video's

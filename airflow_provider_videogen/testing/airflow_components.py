@@ -33,6 +33,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -40,17 +41,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
+from airflow_provider_videogen.testing.processes import signal_group
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from types import TracebackType
 
 __all__ = [
     "COMPONENTS",
@@ -58,6 +62,7 @@ __all__ = [
     "AirflowComponents",
     "AirflowComponentsError",
     "RunResult",
+    "component_kind",
     "find_airflow_binary",
 ]
 
@@ -66,6 +71,12 @@ COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "trig
 #: Name of each component in ``GET /api/v2/monitor/health``.
 _HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+_INSTANCE_SUFFIX = re.compile(r"-\d+$")
+
+
+def component_kind(name: str) -> str:
+    """The kind of a component instance: ``"scheduler-2"`` -> ``"scheduler"`` (a bare kind is itself)."""
+    return _INSTANCE_SUFFIX.sub("", name)
 
 
 class AirflowComponentsError(RuntimeError):
@@ -324,7 +335,8 @@ class AirflowComponents:
     :param env: extra environment for every component (connections, settings); it wins over
         the settings chosen here.
     :param parallelism: ``[core] parallelism``: LocalExecutor worker processes (task slots).
-    :param components: which components to run.
+    :param components: which components to run: kinds from :attr:`kinds`, or numbered
+        instances of them (``"scheduler-1"``, ``"scheduler-2"``) to run several of one kind.
     :param startup_timeout: seconds to wait for the DB migration, and then for health.
     :param stop_grace: seconds between SIGTERM and SIGKILL when stopping. The scheduler,
         triggerer and dag-processor exit within about 5 s of SIGTERM; the API server stops
@@ -332,6 +344,9 @@ class AirflowComponents:
         which a SIGKILL safely cuts short.
     :param die_with_parent: let the kernel kill the components if the starting process dies (Linux).
     """
+
+    #: Kinds of component this launcher can start (a subclass may add some).
+    kinds: tuple[str, ...] = COMPONENTS
 
     def __init__(
         self,
@@ -345,9 +360,9 @@ class AirflowComponents:
         stop_grace: float = 5.0,
         die_with_parent: bool = True,
     ) -> None:
-        unknown = set(components) - set(COMPONENTS)
-        if unknown:
-            raise ValueError(f"unknown components {sorted(unknown)}; known: {COMPONENTS}")
+        unknown = {name for name in components if component_kind(name) not in self.kinds}
+        if unknown or len(set(components)) != len(components):
+            raise ValueError(f"unknown or repeated components {sorted(components)}; known kinds: {self.kinds}")
         self.source_dags = Path(dags_folder)
         self.extra_env = dict(env or {})
         self.parallelism = parallelism
@@ -507,11 +522,12 @@ class AirflowComponents:
 
     def _command(self, name: str) -> list[str]:
         airflow = find_airflow_binary()
-        if name == "api-server":
+        kind = component_kind(name)
+        if kind == "api-server":
             return [airflow, "api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        if name in ("scheduler", "triggerer"):
-            return [airflow, name, "--skip-serve-logs"]
-        return [airflow, name]
+        if kind in ("scheduler", "triggerer"):
+            return [airflow, kind, "--skip-serve-logs"]
+        return [airflow, kind]
 
     def _spawn(self, name: str, env: Mapping[str, str]) -> None:
         log_path = self.home / f"{name}.log"
@@ -533,6 +549,49 @@ class AirflowComponents:
             raise
         self._running[name] = _Component(name, process, log_path, log_file)
 
+    def pid(self, name: str) -> int:
+        """Process id of a running component (the leader of its process group)."""
+        component = self._running.get(name)
+        if component is None:
+            raise AirflowComponentsError(f"component {name!r} is not running; running: {sorted(self._running)}")
+        return component.process.pid
+
+    def kill(self, name: str, *, timeout: float = 10.0) -> int:
+        """SIGKILL a component's whole process group, as a machine dying would; return its pid.
+
+        Returns only once the leader is reaped (raises if it is not gone within ``timeout``), so
+        a test can assert the kill happened before it asserts the outcome. Children that left
+        the group (none of Airflow's do) are killed too.
+        """
+        component = self._running.pop(name, None)
+        if component is None:
+            raise AirflowComponentsError(f"component {name!r} is not running; running: {sorted(self._running)}")
+        descendants = self._descendants([component.process.pid])
+        signal_group(component.process.pid, signal.SIGKILL)
+        for pid in descendants:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            component.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AirflowComponentsError(
+                f"{name} (pid {component.process.pid}) outlived SIGKILL for {timeout} s"
+            ) from None
+        finally:
+            component.log_file.close()
+        return component.process.pid
+
+    def start_component(self, name: str) -> int:
+        """Start one more component (or restart a killed one) with the running cluster's settings."""
+        if name in self._running:
+            raise AirflowComponentsError(f"component {name!r} is already running")
+        if component_kind(name) not in self.kinds:
+            raise ValueError(f"unknown component {name!r}; known kinds: {self.kinds}")
+        self._spawn(name, self.environment())
+        if name not in self.components:
+            self.components = (*self.components, name)
+        return self._running[name].process.pid
+
     def check_alive(self) -> None:
         """Raise, with its log, if a component has exited."""
         for component in self._running.values():
@@ -545,7 +604,7 @@ class AirflowComponents:
     def wait_healthy(self, timeout: float) -> dict[str, Any]:
         """Wait until the API answers and every started component has a healthy heartbeat."""
         deadline = time.monotonic() + timeout
-        wanted = [_HEALTH_KEYS[name] for name in self.components if name in _HEALTH_KEYS]
+        wanted = sorted({_HEALTH_KEYS[kind] for kind in map(component_kind, self.components) if kind in _HEALTH_KEYS})
         last: Any = None
         warmed = False
         while True:
@@ -604,13 +663,13 @@ class AirflowComponents:
             self._api = None
         descendants = self._descendants(c.process.pid for c in running.values())
         for component in running.values():
-            _signal_group(component.process.pid, signal.SIGTERM)
+            signal_group(component.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_grace
         for component in running.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
         for component in running.values():
-            _signal_group(component.process.pid, signal.SIGKILL)
+            signal_group(component.process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=10)
             component.log_file.close()
@@ -653,8 +712,3 @@ class AirflowComponents:
         """Every log file of a task instance (all tries, all map indexes, trigger logs included)."""
         root = self.log_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)  # the component leads its own session, so pgid == pid

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import signal
 import socket
 
@@ -32,3 +33,13 @@ def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to the process group led by ``pid``; a group that is already gone is fine.
+
+    The servers start their child with ``start_new_session=True``, so the child leads its own
+    group (pgid == pid) and this reaches every process it spawned.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -35,15 +35,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
+from airflow_provider_videogen.testing.processes import signal_group
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from types import TracebackType
+
     from mypy_boto3_s3 import S3Client
 
 __all__ = ["SeaweedFS", "SeaweedFSError", "find_weed_binary", "main"]
@@ -268,7 +270,8 @@ class SeaweedFS:
     def _command(self, weed: str, data: Path) -> list[str]:
         p = self.ports
         root = self._root
-        assert root is not None
+        if root is None:
+            raise RuntimeError("internal error: root is unset")  # an invariant, kept under python -O
         return [
             weed,
             "server",
@@ -356,7 +359,8 @@ class SeaweedFS:
         last_error: BaseException | None = None
         client = self.boto3_client(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
         while time.monotonic() < deadline:
-            assert self._process is not None
+            if self._process is None:
+                raise RuntimeError("internal error: self._process is unset")  # an invariant, kept under python -O
             if self._process.poll() is not None:
                 raise SeaweedFSError(
                     f"weed exited with code {self._process.returncode} during start-up:\n{self._log_tail()}"
@@ -386,11 +390,11 @@ class SeaweedFS:
         with self._stop_lock:
             process, self._process = self._process, None
             if process is not None:
-                self._signal_group(process, signal.SIGTERM)
+                signal_group(process.pid, signal.SIGTERM)
                 try:
                     process.wait(timeout=self.stop_grace)
                 except subprocess.TimeoutExpired:
-                    self._signal_group(process, signal.SIGKILL)
+                    signal_group(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
             if self._log_file is not None:
                 self._log_file.close()
@@ -406,11 +410,6 @@ class SeaweedFS:
                 shutil.rmtree(self._root, ignore_errors=True)
                 self._root = None
                 self._owns_root = False
-
-    @staticmethod
-    def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)  # the child leads its own session, so pgid == pid
 
 
 def main(argv: Sequence[str] | None = None) -> int:

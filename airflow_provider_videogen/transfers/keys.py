@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from airflow_provider_videogen.transfers.errors import VideoArchiveError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 #: The documented default key template.
 DEFAULT_S3_KEY = "videogen/{dag_id}/{run_id}/{task_id}/{map_index}/{video_task_id}_{index}.{ext}"

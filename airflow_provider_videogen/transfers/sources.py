@@ -22,9 +22,10 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_videogen.clock import utcnow
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.models import LINK_TTL
 from airflow_provider_videogen.transfers.errors import VideoArchiveError
-from airflow_provider_videogen.transfers.verification import redact_url
 
 _SUCCEEDED = frozenset({"succeeded", "completed", "success"})
 _VIDEO_EXTENSIONS = frozenset({"mp4", "mov", "m4v", "webm", "mkv"})
@@ -67,7 +68,7 @@ class VideoRef:
         return f"{owner}{model}, video {self.index} at {self.safe_url}"
 
     def is_expired(self, now: datetime | None = None) -> bool:
-        current = now or datetime.now(tz=timezone.utc)
+        current = now or utcnow()
         return self.expires_at is not None and self.expires_at <= current
 
 

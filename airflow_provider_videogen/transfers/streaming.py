@@ -2,15 +2,19 @@
 
 This is the part of the archive that knows neither Airflow nor the videogen API: it gets a
 function that opens the download at a byte offset and a boto3 S3 client, so it runs the same
-against the hook's client, a plain ``httpx.Client``, AWS S3 or SeaweedFS.
+against the hook's client, a plain ``httpx.Client``, AWS S3 or SeaweedFS. This module is the
+download side and the entry point (:func:`stream_url_to_s3`); the rest of a transfer lives next
+to it, one concern each:
 
-Design, and why:
+* :mod:`.settings` -- the knobs, the target, the result and the S3 limits they are checked against;
+* :mod:`.multipart` -- **memory is bounded by the part size, not the video size**: the body goes
+  through ``part_size`` buffers into an S3 multipart upload while the download goes on;
+* :mod:`.commit` -- **idempotent, never a silent overwrite**: the SHA-256 decides, just before
+  completing, whether to skip, write or refuse; the write is conditional; the SHA-256 lands in
+  the object's metadata.
 
-* **Memory is bounded by the part size, not the video size.** The body goes through a
-  ``part_size`` buffer into an S3 multipart upload; at most ``upload_concurrency`` parts are in
-  flight while the next one fills, so the transfer holds at most ``(upload_concurrency + 1) *
-  part_size`` bytes of video whatever its length (the same buffers, reused). A body smaller
-  than one part is a single ``PutObject``.
+Here, and why:
+
 * **A dropped connection resumes, it does not start over.** Every retry asks for
   ``Range: bytes=<received>-``. A ``206`` whose ``Content-Range`` continues exactly where we
   stopped (same total length, same ``ETag``) is appended; a ``200`` means the server ignored the
@@ -19,23 +23,9 @@ Design, and why:
   dropped connection, so it is retried the same way and reported as truncated when the
   retries run out.
 * **Nothing partial is ever visible.** Parts are invisible until ``CompleteMultipartUpload``;
-  every failure path aborts the upload (after waiting for parts in flight, because an abort
-  racing an ``UploadPart`` can leave that part behind).
-* **Idempotent, never a silent overwrite.** The SHA-256 is only known once the last byte has
-  been read, so the decision is taken just before completing: ``HEAD`` the key; the same
-  SHA-256 in its metadata means "already archived" (abort, skip); a different one fails unless
-  ``replace``. The write itself is conditional (``If-None-Match: *`` for a new key, ``If-Match:
-  <etag>`` when replacing), so a concurrent writer between the ``HEAD`` and the write is caught
-  too (``conditional_writes=False`` for S3-compatible stores without conditional writes).
-* **The SHA-256 lands in the object's metadata.** ``CreateMultipartUpload`` fixes metadata
-  before the first byte is read, so a multipart object gets its ``sha256`` by an in-place
-  ``CopyObject`` with ``MetadataDirective=REPLACE`` right after completion, conditioned on the
-  ETag just written (``CopySourceIfMatch``) so the hash is never stamped on someone else's
-  bytes. On S3 and SeaweedFS this is a server-side operation; no byte returns to the worker
-  (SeaweedFS does it in metadata alone). CopyObject's 5 GiB limit caps ``max_bytes``. If the
-  worker dies between the two calls, the key holds the complete video without ``sha256`` but
-  with the writer's identity; a rerun of the same task instance recognises it and finishes the
-  job instead of reporting a conflict.
+  every failure path aborts the upload.
+* **What is archived is a video.** The first bytes are sniffed before anything is written, so
+  an expired link's HTML or XML error page fails the task instead of landing in the bucket.
 """
 
 from __future__ import annotations
@@ -44,141 +34,61 @@ import hashlib
 import logging
 import re
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING
 
 import httpx
-from botocore.exceptions import ClientError
 
+from airflow_provider_videogen.transfers.commit import ArchiveCommit, head_object
 from airflow_provider_videogen.transfers.errors import (
     DownloadFailedError,
     LinkExpiredError,
     NotAVideoError,
-    ObjectConflictError,
     TruncatedDownloadError,
     VideoTooLargeError,
+)
+from airflow_provider_videogen.transfers.multipart import PartWriter
+from airflow_provider_videogen.transfers.settings import (
+    MAX_ARCHIVE_BYTES,
+    MIN_PART_SIZE,
+    SHA256_KEY,
+    WRITER_KEY,
+    ArchiveResult,
+    ArchiveTarget,
+    GiB,
+    Log,
+    MiB,
+    OpenStream,
+    Outcome,
+    StreamSettings,
 )
 from airflow_provider_videogen.transfers.verification import SNIFF_BYTES, Sniff, describe_bytes, sniff
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, HeadObjectOutputTypeDef
 
-#: Opens the download at a byte offset (``Range: bytes=<offset>-`` when > 0) without raising on
-#: HTTP status; ``VideoGenHook.stream_download`` fits once its URL is bound.
-OpenStream = Callable[[int], AbstractContextManager[httpx.Response]]
-
-Outcome = Literal["written", "replaced", "unchanged"]
-
-
-class Log(Protocol):
-    """The logging calls the transfer makes: satisfied by ``logging.Logger`` and an operator's ``log``."""
-
-    def info(self, msg: str, /, *args: Any) -> None: ...
-
-    def warning(self, msg: str, /, *args: Any) -> None: ...
-
-    def error(self, msg: str, /, *args: Any) -> None: ...
-
-
-MiB = 1024 * 1024
-GiB = 1024 * MiB
-#: S3's minimum size of every part but the last.
-MIN_PART_SIZE = 5 * MiB
-#: S3's CopyObject limit; the in-place copy that stamps the SHA-256 cannot go beyond it.
-MAX_ARCHIVE_BYTES = 5 * GiB
-#: User-metadata key of the body's SHA-256 (hex); S3 returns it as ``x-amz-meta-sha256``.
-SHA256_KEY = "sha256"
-#: User-metadata key naming the task instance that wrote the object (see module docstring).
-WRITER_KEY = "videogen-writer"
+__all__ = [
+    "MAX_ARCHIVE_BYTES",
+    "MIN_PART_SIZE",
+    "SHA256_KEY",
+    "WRITER_KEY",
+    "ArchiveResult",
+    "ArchiveTarget",
+    "GiB",
+    "Log",
+    "MiB",
+    "OpenStream",
+    "Outcome",
+    "StreamSettings",
+    "head_object",
+    "httpx_opener",
+    "stream_url_to_s3",
+]
 
 _EXPIRED_STATUSES = frozenset({403, 404, 410})
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _HEAD_KEEP = 128  # bytes kept from the body's start for error messages
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """Knobs of one transfer. The defaults suit videos of a few MB to a few GB on a small worker.
-
-    :param part_size: multipart part size and memory unit (S3 minimum 5 MiB).
-    :param max_bytes: refuse bodies larger than this (announced or counted), at most 5 GiB.
-    :param max_resumes: how many times a dropped download is resumed before giving up.
-    :param resume_backoff: seconds to wait before the n-th resume, times n (capped at 30 s).
-    :param upload_concurrency: parts uploaded in parallel while the next one downloads.
-    :param conditional_writes: send ``If-None-Match``/``If-Match`` on the final write.
-    """
-
-    part_size: int = 8 * MiB
-    max_bytes: int = 2 * GiB
-    max_resumes: int = 5
-    resume_backoff: float = 1.0
-    upload_concurrency: int = 2
-    conditional_writes: bool = True
-
-    def __post_init__(self) -> None:
-        if self.part_size < MIN_PART_SIZE:
-            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part size)")
-        if not 0 < self.max_bytes <= MAX_ARCHIVE_BYTES:
-            raise ValueError(f"max_bytes must be between 1 and {MAX_ARCHIVE_BYTES} (5 GiB, S3 CopyObject)")
-        if self.max_resumes < 0 or self.resume_backoff < 0:
-            raise ValueError("max_resumes and resume_backoff must not be negative")
-        if self.upload_concurrency < 1:
-            raise ValueError("upload_concurrency must be at least 1")
-
-
-@dataclass(frozen=True)
-class ArchiveTarget:
-    """Where one video goes and what is stored with it.
-
-    :param metadata: user metadata stored with the object (``sha256`` is added by the transfer).
-    :param writer: identity of the writing task instance, stored as ``videogen-writer``; an
-        object it left without a SHA-256 (a crash between complete and copy) may be finished.
-    :param label: how errors and logs name the video (remote task, index, redacted URL).
-    """
-
-    bucket: str
-    key: str
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    writer: str | None = None
-    replace: bool = False
-    label: str = "video"
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
-@dataclass(frozen=True)
-class ArchiveResult:
-    """What happened to one video; :meth:`as_dict` is what goes to XCom (small, JSON-safe)."""
-
-    bucket: str
-    key: str
-    size: int
-    sha256: str
-    content_type: str
-    outcome: Outcome
-    resumes: int = 0
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "uri": self.uri,
-            "bucket": self.bucket,
-            "key": self.key,
-            "size": self.size,
-            "sha256": self.sha256,
-            "content_type": self.content_type,
-            "outcome": self.outcome,
-        }
 
 
 class _Retry(Exception):
@@ -187,155 +97,6 @@ class _Retry(Exception):
     def __init__(self, message: str, *, restart: bool = False) -> None:
         super().__init__(message)
         self.restart = restart
-
-
-def head_object(client: S3Client, bucket: str, key: str) -> HeadObjectOutputTypeDef | None:
-    """``HeadObject``, or ``None`` when the key is free."""
-    try:
-        return client.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _is_precondition_failure(exc: ClientError) -> bool:
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
-
-
-class _PartWriter:
-    """Cuts the body into ``part_size`` parts and uploads them while the download goes on.
-
-    The multipart upload is created lazily at the first full part, so a small video never
-    creates one. Parts complete in order of submission; at most ``concurrency`` are in flight.
-    """
-
-    def __init__(self, client: S3Client, target: ArchiveTarget, settings: StreamSettings) -> None:
-        self._client = client
-        self._target = target
-        self._part_size = settings.part_size
-        self._concurrency = settings.upload_concurrency
-        self._buffer: bytearray | None = None
-        self._filled = 0
-        self._free: list[bytearray] = []  # full-size parts whose upload finished, for reuse
-        self._pending: deque[tuple[Future[CompletedPartTypeDef], bytearray]] = deque()
-        self._parts: list[CompletedPartTypeDef] = []
-        self._executor: ThreadPoolExecutor | None = None
-        self._next_part = 1
-        self.upload_id: str | None = None
-        self.content_type = "application/octet-stream"
-
-    @property
-    def multipart(self) -> bool:
-        return self.upload_id is not None
-
-    def write(self, data: bytes) -> None:
-        """Copy ``data`` into the current part; hand each full part to an upload thread.
-
-        Each part is one pre-sized ``bytearray`` passed to ``UploadPart`` as is (boto3 accepts
-        it), so a byte is copied once on its way from the socket to S3 and memory holds at most
-        ``concurrency + 1`` parts. A part whose upload finished is reused for a later one: the
-        process touches the same ``concurrency + 1`` buffers for the whole video instead of
-        asking the allocator for (and the kernel to zero) a fresh one per part.
-        """
-        view = memoryview(data)
-        while view:
-            if self._buffer is None:
-                self._buffer = self._free.pop() if self._free else bytearray(self._part_size)
-                self._filled = 0
-            take = min(len(view), self._part_size - self._filled)
-            self._buffer[self._filled : self._filled + take] = view[:take]
-            self._filled += take
-            view = view[take:]
-            if self._filled == self._part_size:
-                part, self._buffer = self._buffer, None
-                self._submit(part)
-
-    def take_small_body(self) -> bytes:
-        """The whole body when it never reached one part (single ``PutObject``)."""
-        assert self.upload_id is None
-        body = bytes(self._buffer[: self._filled]) if self._buffer is not None else b""
-        self._buffer = None
-        return body
-
-    def finish(self) -> list[CompletedPartTypeDef]:
-        """Upload the last part, wait for all of them, return the part list for completion."""
-        if self._buffer is not None and self._filled:
-            part, self._buffer = self._buffer, None
-            del part[self._filled :]
-            self._submit(part)
-        while self._pending:
-            self._collect()
-        self._shutdown()
-        self._free.clear()
-        return list(self._parts)
-
-    def _submit(self, part: bytearray) -> None:
-        if self.upload_id is None:
-            created = self._client.create_multipart_upload(
-                Bucket=self._target.bucket,
-                Key=self._target.key,
-                ContentType=self.content_type,
-                Metadata=dict(self._target.metadata),
-            )
-            self.upload_id = created["UploadId"]
-            self._executor = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="s3-part")
-        while len(self._pending) >= self._concurrency:
-            self._collect()
-        assert self._executor is not None
-        number, self._next_part = self._next_part, self._next_part + 1
-        self._pending.append((self._executor.submit(self._upload, number, part), part))
-
-    def _collect(self) -> None:
-        """Wait for the oldest upload; its buffer is free again once ``UploadPart`` returned."""
-        future, part = self._pending.popleft()
-        self._parts.append(future.result())
-        if len(part) == self._part_size:
-            self._free.append(part)
-
-    def _upload(self, number: int, part: bytearray) -> CompletedPartTypeDef:
-        assert self.upload_id is not None
-        answer = self._client.upload_part(
-            Bucket=self._target.bucket,
-            Key=self._target.key,
-            UploadId=self.upload_id,
-            PartNumber=number,
-            Body=part,  # type: ignore[arg-type]  # botocore accepts bytearray; the stubs omit it
-        )
-        return {"PartNumber": number, "ETag": answer["ETag"]}
-
-    def _shutdown(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-
-    def abort(self, log: Log) -> None:
-        """Drop everything: wait for parts in flight, then abort the upload (idempotent)."""
-        self._buffer = None
-        self._shutdown()
-        self._pending.clear()
-        self._free.clear()
-        self._parts.clear()
-        self._next_part = 1
-        upload_id, self.upload_id = self.upload_id, None
-        if upload_id is None:
-            return
-        try:
-            self._client.abort_multipart_upload(Bucket=self._target.bucket, Key=self._target.key, UploadId=upload_id)
-        except ClientError as exc:
-            if _error_code(exc) != "NoSuchUpload":
-                log.error(
-                    "Could not abort multipart upload %s of %s: %s; an AbortIncompleteMultipartUpload "
-                    "lifecycle rule will reclaim it",
-                    upload_id,
-                    self._target.uri,
-                    exc,
-                )
 
 
 class _Transfer:
@@ -354,7 +115,7 @@ class _Transfer:
         self._target = target
         self._settings = settings
         self._log = log
-        self._writer = _PartWriter(client, target, settings)
+        self._writer = PartWriter(client, target, settings)
         self._resumes = 0
         self._reset()
 
@@ -579,130 +340,19 @@ class _Transfer:
     # ---- write ---------------------------------------------------------------------------
 
     def _finalize(self) -> ArchiveResult:
-        sha = self._hasher.hexdigest()
-        assert self._sniff is not None
-        content_type = self._sniff.content_type or "video/mp4"
-        metadata = {**self._target.metadata, SHA256_KEY: sha}
-        parts = self._writer.finish() if self._writer.multipart else None
-        body = None if parts is not None else self._writer.take_small_body()
-
-        def result(outcome: Outcome) -> ArchiveResult:
-            return ArchiveResult(
-                bucket=self._target.bucket,
-                key=self._target.key,
-                size=self._received,
-                sha256=sha,
-                content_type=content_type,
-                outcome=outcome,
-                resumes=self._resumes,
-            )
-
-        for _ in range(3):  # re-decide when a concurrent writer wins the race
-            existing = head_object(self._client, self._target.bucket, self._target.key)
-            decision = self._decide(existing, sha)
-            if decision is None:
-                self._writer.abort(self._log)
-                self._log.info(
-                    "%s: %s already holds this video (sha256 %s); skipping the upload",
-                    self._target.label,
-                    self._target.uri,
-                    sha,
-                )
-                return result("unchanged")
-            outcome, condition = decision
-            try:
-                if parts is None:
-                    assert body is not None
-                    self._client.put_object(
-                        Bucket=self._target.bucket,
-                        Key=self._target.key,
-                        Body=body,
-                        ContentType=content_type,
-                        Metadata=metadata,
-                        **condition,  # type: ignore[arg-type]
-                    )
-                else:
-                    self._complete(parts, content_type, metadata, condition)
-                return result(outcome)
-            except ClientError as exc:
-                if not _is_precondition_failure(exc):
-                    raise
-                self._log.warning(
-                    "%s: %s changed while archiving (%s); checking it again",
-                    self._target.label,
-                    self._target.uri,
-                    _error_code(exc),
-                )
-        raise ObjectConflictError(
-            f"{self._target.label}: {self._target.uri} kept changing while archiving (another writer?); "
-            "nothing was written."
-        )
-
-    def _decide(self, existing: HeadObjectOutputTypeDef | None, sha: str) -> tuple[Outcome, dict[str, str]] | None:
-        """``None`` to skip (same bytes), else the outcome and the write's precondition."""
-        conditional = self._settings.conditional_writes
-        if existing is None:
-            return "written", ({"IfNoneMatch": "*"} if conditional else {})
-        meta = existing.get("Metadata", {})
-        existing_sha = meta.get(SHA256_KEY)
-        if_match = {"IfMatch": existing["ETag"]} if conditional and existing.get("ETag") else {}
-        if existing_sha == sha:
-            return None
-        if existing_sha is None and self._target.writer and meta.get(WRITER_KEY) == self._target.writer:
-            self._log.warning(
-                "%s: %s holds an unfinished archive by this task instance (no sha256); finishing it",
-                self._target.label,
-                self._target.uri,
-            )
-            return "written", if_match
-        if not self._target.replace:
-            raise ObjectConflictError(
-                f"{self._target.label}: {self._target.uri} already holds a different object (sha256 "
-                f"{existing_sha or 'unknown'}, {existing.get('ContentLength')} bytes; this video has sha256 "
-                f"{sha}, {self._received} bytes). Nothing was overwritten. Set replace=True to overwrite it, "
-                "or use an s3_key template that separates runs."
-            )
-        self._log.warning(
-            "%s: replacing %s (sha256 %s) because replace=True",
-            self._target.label,
-            self._target.uri,
-            existing_sha or "unknown",
-        )
-        return "replaced", if_match
-
-    def _complete(
-        self,
-        parts: list[CompletedPartTypeDef],
-        content_type: str,
-        metadata: dict[str, str],
-        condition: dict[str, str],
-    ) -> None:
-        assert self._writer.upload_id is not None
-        completed = self._client.complete_multipart_upload(
-            Bucket=self._target.bucket,
-            Key=self._target.key,
-            UploadId=self._writer.upload_id,
-            MultipartUpload={"Parts": parts},
-            **condition,  # type: ignore[arg-type]
-        )
-        self._writer.upload_id = None  # completed: nothing left to abort
-        copy_condition = {"CopySourceIfMatch": completed["ETag"]} if completed.get("ETag") else {}
-        try:
-            self._client.copy_object(
-                Bucket=self._target.bucket,
-                Key=self._target.key,
-                CopySource={"Bucket": self._target.bucket, "Key": self._target.key},
-                MetadataDirective="REPLACE",
-                ContentType=content_type,
-                Metadata=metadata,
-                **copy_condition,  # type: ignore[arg-type]
-            )
-        except ClientError as exc:
-            raise ObjectConflictError(
-                f"{self._target.label}: the video was written to {self._target.uri} but its sha256 could not "
-                f"be stored ({_error_code(exc)}: another writer replaced it, or CopyObject is not allowed). "
-                "A rerun of this task instance finishes it."
-            ) from exc
+        if self._sniff is None:
+            raise RuntimeError("internal error: self._sniff is unset")  # an invariant, kept under python -O
+        return ArchiveCommit(
+            self._client,
+            self._writer,
+            self._target,
+            self._settings,
+            self._log,
+            sha256=self._hasher.hexdigest(),
+            size=self._received,
+            content_type=self._sniff.content_type or "video/mp4",
+            resumes=self._resumes,
+        ).write()
 
 
 def stream_url_to_s3(

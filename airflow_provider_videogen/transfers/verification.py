@@ -1,4 +1,4 @@
-"""Decide from a body's first bytes whether a download is a video, and redact URLs for messages.
+"""Decide from a body's first bytes whether a download is a video.
 
 Why sniff and not trust ``Content-Type``: an expired or mis-routed CDN link often answers
 ``200 OK`` with an HTML login page or a JSON error, sometimes labelled ``video/mp4`` by a proxy
@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 #: Bytes to collect before judging; an ISO-BMFF ``ftyp`` box header needs 8, a brand 12.
 SNIFF_BYTES = 16
@@ -86,21 +85,6 @@ def sniff(head: bytes, content_type: str | None) -> Sniff:
     if header_is_video:
         return Sniff(media, f"an unrecognised body labelled {media}")
     return Sniff(None, f"unrecognised data without an MP4 header (Content-Type {media or 'missing'})")
-
-
-def redact_url(url: str) -> str:
-    """``scheme://host/path`` without query, fragment or credentials: safe for logs and errors.
-
-    Signed CDN links carry their signature in the query string; a URL with user info carries a
-    password. Neither may reach a log line, an exception or XCom.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    host = parts.netloc.rpartition("@")[2]  # host[:port] as written (even a bad port), no credentials
-    suffix = "?..." if parts.query else ""
-    return urlunsplit((parts.scheme, host, parts.path, "", "")) + suffix
 
 
 def describe_bytes(head: bytes, limit: int = 60) -> str:

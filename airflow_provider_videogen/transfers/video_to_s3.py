@@ -14,7 +14,7 @@ Idempotency has two layers:
    without a download. Remote task outputs never change, and this lets a rerun succeed after
    the links have expired. Bare URLs are always downloaded (what a URL serves can change);
    ``replace=True`` also always downloads.
-2. **After downloading**, the SHA-256 decides (see :mod:`.streaming`): same hash -> skip, a
+2. **After downloading**, the SHA-256 decides (see :mod:`.commit`): same hash -> skip, a
    different hash -> fail unless ``replace=True``.
 
 Every video is attempted even if an earlier one failed (its link may expire before the retry);
@@ -29,14 +29,14 @@ that later failed on another video is still announced by the successful retry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 from airflow.sdk import Asset, AssetAlias, BaseOperator
 
-from airflow_provider_videogen.hooks.transport import mask_signed_query, public_download_client
+from airflow_provider_videogen.hooks.redaction import mask_signed_query
+from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.transfers.errors import LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.sources import VideoRef, parse_source
@@ -53,6 +53,8 @@ from airflow_provider_videogen.transfers.streaming import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+
     import jinja2
     from airflow.sdk import Context
     from mypy_boto3_s3 import S3Client
@@ -266,7 +268,8 @@ class VideoToS3Operator(BaseOperator):
         if done is not None:
             return done
         if ref.is_expired():
-            assert ref.expires_at is not None
+            if ref.expires_at is None:
+                raise RuntimeError("internal error: ref.expires_at is unset")  # an invariant, kept under python -O
             raise LinkExpiredError(
                 f"{ref.label}: the download link expired at {ref.expires_at.isoformat()} (links expire 24 h "
                 "after the task completed), so nothing was downloaded. Re-generate the video, or archive "

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from pydantic import BaseModel, ConfigDict
@@ -27,6 +26,9 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask, is_retryable_task_error
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 EventStatus = Literal["success", "failed", "timeout", "error"]
 

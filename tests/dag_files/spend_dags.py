@@ -81,10 +81,11 @@ class CrashOnFirstTry(VideoGenerationOperator):
         super().__init__(**kwargs)
         self.crash_at = crash_at
 
-    def _submit(self, store: Any, request: Any, print_: str, try_number: int | None) -> Any:
-        if try_number == 1:
+    def _submit_or_reattach(self, context: Any, request: Any) -> Any:
+        # The guard handed to SubmissionGuard: it reserves before the create and settles after it.
+        if getattr(context.get("ti"), "try_number", None) == 1:
             self._spend = _CrashingGuard(self._spend, self.crash_at)  # type: ignore[assignment]
-        return super()._submit(store, request, print_, try_number)
+        return super()._submit_or_reattach(context, request)
 
 
 with DAG("test_spend_crashed_try", schedule=None, start_date=START, catchup=False, max_active_tasks=1):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mypy_boto3_s3 import S3Client
 
 
@@ -44,7 +45,8 @@ def assert_decodable_mp4(path: Path) -> None:
         check=False,
         timeout=60,
     )
-    assert done.returncode == 0 and not done.stderr.strip(), f"ffmpeg cannot decode {path.name}: {done.stderr}"
+    assert done.returncode == 0, f"ffmpeg cannot decode {path.name}: {done.stderr}"
+    assert not done.stderr.strip(), f"ffmpeg cannot decode {path.name}: {done.stderr}"
 
 
 def sha256(data: bytes) -> str:

@@ -1,4 +1,4 @@
-"""Integrity of the example DAGs: they import cleanly, fast, without touching the network, and say what they do.
+"""Integrity of the example DAGs: they import cleanly, without touching the network, and say what they do.
 
 * ``airflow dags list-import-errors`` (in a subprocess, with a throwaway ``AIRFLOW_HOME`` whose DAGs
   folder holds only the two example files) reports nothing, and nothing warns about them;
@@ -26,7 +26,6 @@ DAG_FILES = {
     "videogen_pipeline": ROOT / "dags" / "videogen_pipeline.py",
     "videogen_daily": ROOT / "dags" / "videogen_daily.py",
 }
-PARSE_BUDGET_SECONDS = 1.0
 
 
 @pytest.fixture
@@ -99,7 +98,7 @@ PARSE_SCRIPT = textwrap.dedent(
 )
 
 
-def test_each_file_parses_alone_fast_without_network_or_warnings(example_home: dict[str, str]) -> None:
+def test_each_file_parses_alone_without_network_or_warnings(example_home: dict[str, str]) -> None:
     # Both files at once, one fresh interpreter each: the first parse in a process pays for the provider's imports.
     runs = {
         dag_id: subprocess.Popen(
@@ -115,11 +114,13 @@ def test_each_file_parses_alone_fast_without_network_or_warnings(example_home: d
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
         report = json.loads(out.strip().splitlines()[-1])
-        assert report["errors"] == {} and report["dag_ids"] == [dag_id], report
+        assert report["errors"] == {}, report
+        assert report["dag_ids"] == [dag_id], report
         assert report["attempts"] == [], f"{dag_id} tried the network at parse time: {report['attempts']}"
         ours = [w for w in report["warnings"] if _mentions_ours(w)]
         assert ours == [], ours
-        assert report["elapsed"] < PARSE_BUDGET_SECONDS, f"{dag_id} took {report['elapsed']:.2f} s to parse"
+        # Parse time is reported, not asserted: a timing limit in a unit test fails on a busy machine.
+        print(f"{dag_id} parsed in {report['elapsed']:.2f} s")
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def dags() -> dict[str, Any]:
     for dag_id, path in DAG_FILES.items():
         bag = DagBag(dag_folder=str(path))
         assert not bag.import_errors, bag.import_errors
-        found[dag_id] = bag.get_dag(dag_id)
+        found[dag_id] = bag.dags[dag_id]  # not get_dag(): that asks the metadata DB
     return found
 
 
@@ -139,14 +140,20 @@ def test_gateway_tasks_run_in_the_pool_and_the_rest_do_not(dags: dict[str, Any])
         pooled = {task.task_id for task in dag.tasks if task.pool == "videogen_api"}
         expected = {"generate_clip", "remix_15s"} if dag_id == "videogen_pipeline" else {"generate_clip"}
         assert pooled == expected, dag_id
-        assert dag.doc_md and "videogen" in dag.tags
+        assert dag.doc_md
+        assert "videogen" in dag.tags
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag_id}.{task.task_id}: a retry re-attaches; it never pays twice"
 
 
 def test_default_params_build_a_valid_plan(dags: dict[str, Any]) -> None:
     """The defaults a user sees in the trigger form are within every model limit (no paid surprise)."""
-    from airflow_provider_videogen.prompts import derive_seed, model_takes_seed, plan_variants, template_prompts
+    from airflow_provider_videogen.pipelines.prompts import (
+        derive_seed,
+        model_takes_seed,
+        plan_variants,
+        template_prompts,
+    )
 
     pipeline = {name: param.value for name, param in dags["videogen_pipeline"].params.items()}
     plan = plan_variants(
@@ -156,7 +163,8 @@ def test_default_params_build_a_valid_plan(dags: dict[str, Any]) -> None:
         duration=pipeline["duration"],
         remix_model=pipeline["remix_model"],
     )
-    assert len(plan) == pipeline["variants"] and all(v["remix"]["size"] == "1280x720" for v in plan)
+    assert len(plan) == pipeline["variants"]
+    assert all(v["remix"]["size"] == "1280x720" for v in plan)
 
     daily = {name: param.value for name, param in dags["videogen_daily"].params.items()}
     assert model_takes_seed(daily["model"]), "the daily campaign's default model must take the date's seed"

@@ -46,7 +46,8 @@ def test_a_pipeline_run_over_max_credits_fails_with_zero_creates(
     dagrun = run_dag("videogen_pipeline", run_conf=conf)
     assert dagrun.state == "failed"
     assert task_states(dagrun)[("plan_prompts", -1)] == "failed"
-    assert sim.stats()["generation"]["creates"] == 0 and sim.stats()["remix"]["creates"] == 0
+    assert sim.stats()["generation"]["creates"] == 0
+    assert sim.stats()["remix"]["creates"] == 0
     assert "2 clip(s) and 2 remix(es): 212.16 credits ($2.9467), more than max_credits=200" in log_text()
 
 

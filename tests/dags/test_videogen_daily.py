@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_videogen.prompts import derive_seed, plan_fingerprint, plan_variants, template_prompts
+from airflow_provider_videogen.pipelines.prompts import derive_seed, plan_fingerprint, plan_variants, template_prompts
 from tests.dags.helpers import task_states
 
 if TYPE_CHECKING:
@@ -66,12 +66,14 @@ def test_three_days_are_distinct_and_deterministic_and_a_rerun_sends_nothing(
         key_sets[ds] = new_keys
 
         manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{prefix}/manifest.json")["Body"].read())
-        assert manifest["logical_date"].startswith(ds) and manifest["prompt_source"] == "template"
+        assert manifest["logical_date"].startswith(ds)
+        assert manifest["prompt_source"] == "template"
         assert [(v["prompt"], v["seed"]) for v in manifest["variants"]] == [(v["prompt"], v["seed"]) for v in plan]
         for i, variant in enumerate(manifest["variants"]):
             head = s3_client.head_object(Bucket=s3_bucket, Key=f"{prefix}/clip-{i}.mp4")
             assert head["Metadata"]["sha256"] == variant["clip"]["sha256"]
-            assert head["Metadata"]["kind"] == "clip" and head["Metadata"]["variant"] == str(i)
+            assert head["Metadata"]["kind"] == "clip"
+            assert head["Metadata"]["variant"] == str(i)
             assert head["Metadata"]["videogen-task-id"] == variant["clip"]["remote_id"]
 
     # Three distinct sets: no shared key, no shared prompt, no shared seed.
@@ -87,8 +89,10 @@ def test_three_days_are_distinct_and_deterministic_and_a_rerun_sends_nothing(
     rerun = run_dag("videogen_daily", logical_date=DAYS[0], run_conf=conf)
     assert rerun.state == "success"
     states = task_states(rerun)
-    assert states[("plan_day", -1)] == "success" and states[("write_manifest", -1)] == "skipped", states
-    assert states[("generate_clip", -1)] == "skipped" and states[("archive_clip", -1)] == "skipped", states
+    assert states[("plan_day", -1)] == "success", states
+    assert states[("write_manifest", -1)] == "skipped", states
+    assert states[("generate_clip", -1)] == "skipped", states
+    assert states[("archive_clip", -1)] == "skipped", states
     after = sim.stats()
     assert after["generation"]["creates"] == len(DAYS) * VARIANTS
     assert after["chat"]["calls"] == 0
@@ -138,7 +142,8 @@ def test_clearing_a_day_that_lost_its_manifest_reuses_the_paid_clips(
 
     again = run_dag("videogen_daily", logical_date=CLEARED_DAY, run_conf=conf)
 
-    assert again.run_id == first.run_id and again.state == "success", task_states(again)
+    assert again.run_id == first.run_id, task_states(again)
+    assert again.state == "success", task_states(again)
     assert example_env.stats()["generation"]["creates"] == VARIANTS
     after = objects(s3_client, s3_bucket)
     assert set(after) == set(archived)

@@ -9,7 +9,6 @@ remix, and each remix's first frame is exactly the last frame of its clip).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,6 +17,8 @@ from airflow_provider_videogen.frames import extract_frame
 from tests.dags.helpers import assert_decodable_mp4, download, sha256, task_states, xcom
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mypy_boto3_s3 import S3Client
 
 pytestmark = [pytest.mark.s3, pytest.mark.usefixtures("airflow_db")]
@@ -59,11 +60,14 @@ def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
     assert set(objects) == expected | {manifest_key}
 
     manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=manifest_key)["Body"].read())
-    assert manifest["dag_id"] == "videogen_pipeline" and manifest["run_id"] == dagrun.run_id
-    assert manifest["prompt_source"] == "llm" and manifest["brief"] == BRIEF
+    assert manifest["dag_id"] == "videogen_pipeline"
+    assert manifest["run_id"] == dagrun.run_id
+    assert manifest["prompt_source"] == "llm"
+    assert manifest["brief"] == BRIEF
     assert len(manifest["variants"]) == VARIANTS
     prompts = [v["prompt"] for v in manifest["variants"]]
-    assert len(set(prompts)) == VARIANTS and all("lighthouse keeper" in p for p in prompts)
+    assert len(set(prompts)) == VARIANTS
+    assert all("lighthouse keeper" in p for p in prompts)
     sent = {r["task_id"]: r["body"] for r in stats["generation_requests"]}
     remixes_sent = {r["task_id"]: r for r in stats["remix_requests"]}
     total_credits = 0.0
@@ -73,7 +77,9 @@ def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
             video = variant[kind]
             key = f"{prefix}/{kind}-{i}.mp4"
             assert video["s3_uri"] == f"s3://{s3_bucket}/{key}"
-            assert video["kind"] == kind and video["state"] == "succeeded" and video["partial"] is False
+            assert video["kind"] == kind
+            assert video["state"] == "succeeded"
+            assert video["partial"] is False
             assert video["remote_id"] in stats["tasks"]
             if kind == "clip":  # the remix API reports no usage
                 assert video["credits_reserved"] > 0
@@ -86,7 +92,8 @@ def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
             assert head["ContentType"] == "video/mp4"
             assert head["Metadata"]["sha256"] == video["sha256"]
             assert head["Metadata"]["videogen-task-id"] == video["remote_id"]
-            assert head["Metadata"]["kind"] == kind and head["Metadata"]["variant"] == str(i)
+            assert head["Metadata"]["kind"] == kind
+            assert head["Metadata"]["variant"] == str(i)
         assert variant["clip"]["model"] == "veo3.1-fast"
         assert variant["remix"]["model"] == "veo_3_1-fast-fl-remix"
         assert variant["clip"]["prompt"] == variant["prompt"]
@@ -98,7 +105,8 @@ def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
         # The remix started from exactly the last frame of its clip.
         frame = extract_frame(tmp_path / f"clip-{i}.mp4", "last", out=tmp_path / f"frame-{i}.png")
         [reference] = remix_sent["input_references"]
-        assert reference["kind"] == "data_uri" and reference["content_type"] == "image/png"
+        assert reference["kind"] == "data_uri"
+        assert reference["content_type"] == "image/png"
         assert reference["sha256"] == sha256(frame.read_bytes())
     assert manifest["totals"] == {
         "variants": VARIANTS,
@@ -134,7 +142,8 @@ def test_a_failed_variant_does_not_stop_the_others_from_being_archived(
     assert states[("write_manifest", -1)] == "failed"
 
     stats = sim.stats()
-    assert stats["generation"]["creates"] == 2 and stats["remix"]["creates"] == 1
+    assert stats["generation"]["creates"] == 2
+    assert stats["remix"]["creates"] == 1
 
     keys = {obj["Key"] for obj in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]}
     [manifest_key] = [key for key in keys if key.endswith("/manifest.json")]
@@ -143,7 +152,8 @@ def test_a_failed_variant_does_not_stop_the_others_from_being_archived(
 
     manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=manifest_key)["Body"].read())
     variants = {v["index"]: v for v in manifest["variants"]}
-    assert variants[failed]["clip"] is None and variants[failed]["remix"] is None
+    assert variants[failed]["clip"] is None
+    assert variants[failed]["remix"] is None
     assert variants[ok]["clip"]["s3_uri"].endswith(f"/clip-{ok}.mp4")
     assert variants[ok]["remix"]["s3_uri"].endswith(f"/remix-{ok}.mp4")
     assert variants[ok]["clip"]["prompt"] == variants[ok]["prompt"]  # joined by variant, not by position
@@ -165,9 +175,11 @@ def test_a_run_where_every_clip_fails_still_writes_its_manifest(
 
     assert dagrun.state == "failed"
     states = task_states(dagrun)
-    assert states[("write_manifest", -1)] == "failed" and states[("rendered_remixes", -1)] == "success", states
+    assert states[("write_manifest", -1)] == "failed", states
+    assert states[("rendered_remixes", -1)] == "success", states
     assert example_env.stats()["remix"]["creates"] == 0
     [obj] = s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]
     manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=obj["Key"])["Body"].read())
-    assert obj["Key"].endswith("/manifest.json") and len(manifest["problems"]) == 4
+    assert obj["Key"].endswith("/manifest.json")
+    assert len(manifest["problems"]) == 4
     assert manifest["totals"]["videos"] == 0

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_provider_videogen.simulator import SimulatorConfig, SimulatorServer
 from airflow_provider_videogen.testing.airflow_components import AirflowComponents
 
-DAG_FILES = Path(__file__).parent / "dag_files"
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+DAG_FILES = Path(__file__).parents[1] / "dag_files" / "e2e"
 CONN_ID = "videogen_default"
 
 

@@ -15,12 +15,13 @@ What ``dag.test()`` cannot show, shown here through the public REST API, as a us
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_videogen.simulator import SimulatorServer
-from airflow_provider_videogen.testing.airflow_components import AirflowComponents, RunResult
+if TYPE_CHECKING:
+    from airflow_provider_videogen.simulator import SimulatorServer
+    from airflow_provider_videogen.testing.airflow_components import AirflowComponents, RunResult
 
 pytestmark = pytest.mark.e2e
 
@@ -75,7 +76,8 @@ def test_deferred_run_succeeds_with_the_trigger_in_the_triggerer(
 
     output = api.xcom(SINGLE_DAG, result.run_id, TASK_ID)
     remote_id = output["id"]
-    assert output["state"] == "succeeded" and output["video_urls"], output
+    assert output["state"] == "succeeded", output
+    assert output["video_urls"], output
 
     # The triggerer wrote the trigger's own log next to the task's log, named after its job id.
     files = airflow_components.task_log_files(SINGLE_DAG, result.run_id, TASK_ID)
@@ -86,7 +88,8 @@ def test_deferred_run_succeeds_with_the_trigger_in_the_triggerer(
     assert "Trigger fired event" in text, text[-3000:]
     # ...and the REST API serves it merged into the try's log, as the UI shows it.
     log = api.task_log(SINGLE_DAG, result.run_id, TASK_ID, 1)
-    assert "Deferring: remote task" in log and f"Remote task {remote_id}: succeeded, 100%" in log, log[-3000:]
+    assert "Deferring: remote task" in log, log[-3000:]
+    assert f"Remote task {remote_id}: succeeded, 100%" in log, log[-3000:]
     print(
         f"\n[e2e] {SINGLE_DAG}: success in {result.duration:.1f} s (run start to end); "
         f"states seen {result.states_seen[key]}; trigger {trigger['id']} on triggerer job {trigger['triggerer_id']}"

@@ -6,8 +6,7 @@ import base64
 import json
 import subprocess
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,6 +27,9 @@ from airflow_provider_videogen.models import (
     TaskState,
     VideoTask,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -64,12 +66,17 @@ def test_generation_submit_to_completed_with_a_decodable_video(
     hook: VideoGenHook, simulator: Any, tmp_path: Path
 ) -> None:
     task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="A cat playing piano", duration=4))
-    assert task.id.startswith("task-unified-") and task.state is TaskState.PENDING
-    assert task.credits_reserved and task.credits_reserved > 0
+    assert task.id.startswith("task-unified-")
+    assert task.state is TaskState.PENDING
+    assert task.credits_reserved
+    assert task.credits_reserved > 0
     done = wait_done(hook, task)
-    assert done.state is TaskState.SUCCEEDED and done.progress == 100 and done.video_urls
+    assert done.state is TaskState.SUCCEEDED
+    assert done.progress == 100
+    assert done.video_urls
     size = hook.download(done.video_urls[0], str(tmp_path / "v.mp4"))
-    assert size > 1000 and ffmpeg_decodes(tmp_path / "v.mp4")
+    assert size > 1000
+    assert ffmpeg_decodes(tmp_path / "v.mp4")
     assert simulator.stats()["generation"]["creates"] == 1
 
 
@@ -88,7 +95,10 @@ def test_remix_with_file_url_and_data_uri_references(hook: VideoGenHook, simulat
     )
     task = hook.submit_remix(request)
     done = wait_done(hook, task)
-    assert done.state is TaskState.SUCCEEDED and done.video_urls and done.first_video_url and done.remix_id
+    assert done.state is TaskState.SUCCEEDED
+    assert done.video_urls
+    assert done.first_video_url
+    assert done.remix_id
     received = simulator.stats()["remix_requests"][-1]
     kinds = [ref["kind"] for ref in received["input_references"]]
     assert kinds == ["file", "url", "data_uri"]
@@ -122,7 +132,8 @@ def test_remix_insufficient_quota_is_403_insufficient_user_quota(
     request = RemixRequest(model="veo_3_1-fast-remix", prompt="a", prompt_extend="b")
     with pytest.raises(InsufficientCreditsError) as info:
         VideoGenHook("videogen_account").submit_remix(request)
-    assert info.value.status == 403 and info.value.api_code == "insufficient_user_quota"
+    assert info.value.status == 403
+    assert info.value.api_code == "insufficient_user_quota"
 
 
 def test_not_found_and_bad_task_id(hook: VideoGenHook) -> None:
@@ -139,7 +150,8 @@ def test_bad_request_names_the_field_the_api_named(hook: VideoGenHook) -> None:
     request = GenerationRequest.model_construct(model="veo3.1-fast", prompt="x", duration=5, extra_params={})
     with pytest.raises(BadRequestError) as info:
         hook.submit_generation(request)
-    assert info.value.status == 400 and info.value.param == "duration"
+    assert info.value.status == 400
+    assert info.value.param == "duration"
     assert "duration" in str(info.value)
 
 
@@ -166,7 +178,8 @@ def test_undecodable_answers_show_status_and_excerpt(hook: VideoGenHook, simulat
     simulator.configure(malformed=kind)
     with pytest.raises(InvalidResponseError) as info:
         hook.get_generation(task.id)
-    assert "HTTP 200" in str(info.value) and len(str(info.value)) < 800
+    assert "HTTP 200" in str(info.value)
+    assert len(str(info.value)) < 800
 
 
 def test_query_survives_a_burst_of_429_and_503(hook: VideoGenHook, simulator: Any) -> None:
@@ -192,7 +205,8 @@ def test_create_that_gets_429_is_not_retried(hook: VideoGenHook, simulator: Any)
     simulator.configure(next_responses=[{"status": 429, "retry_after": 0, "method": "POST"}])
     with pytest.raises(RateLimitedError) as info:
         hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="x"))
-    assert info.value.retry_after == 0 and not info.value.submission_uncertain
+    assert info.value.retry_after == 0
+    assert not info.value.submission_uncertain
 
 
 def test_sync_client_is_reused(hook: VideoGenHook) -> None:
@@ -203,11 +217,14 @@ def test_sync_client_is_reused(hook: VideoGenHook) -> None:
 
 def test_test_connection(simulator: Any, videogen_conn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     ok, message = VideoGenHook(videogen_conn).test_connection()
-    assert ok and simulator.url in message
+    assert ok
+    assert simulator.url in message
     conn = {"conn_type": "videogen", "host": simulator.url, "password": "bad-key-1234"}
     monkeypatch.setenv("AIRFLOW_CONN_VIDEOGEN_BAD", json.dumps(conn))
     ok, message = VideoGenHook("videogen_bad").test_connection()
-    assert not ok and "401" in message and "bad-key-1234" not in message
+    assert not ok
+    assert "401" in message
+    assert "bad-key-1234" not in message
     assert simulator.stats()["generation"]["creates"] == 0
 
 
@@ -215,5 +232,6 @@ def test_connection_from_uri_form(simulator: Any, monkeypatch: pytest.MonkeyPatc
     host, port = simulator.url.removeprefix("http://").split(":")
     monkeypatch.setenv("AIRFLOW_CONN_VIDEOGEN_URI", f"videogen://:{simulator.api_key}@{host}:{port}/http?timeout=5")
     hook = VideoGenHook("videogen_uri")
-    assert hook.settings.base_url == simulator.url and hook.settings.timeout == 5.0
+    assert hook.settings.base_url == simulator.url
+    assert hook.settings.timeout == 5.0
     assert hook.test_connection()[0]

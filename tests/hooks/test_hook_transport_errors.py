@@ -6,6 +6,7 @@ Everything else about the hook is tested against the simulator over real HTTP.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from airflow_provider_videogen.exceptions import (
     SubmissionUncertainError,
     VideoGenConnectionError,
 )
-from airflow_provider_videogen.hooks.transport import RetryPolicy, parse_retry_after
+from airflow_provider_videogen.hooks.retries import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import GenerationRequest
 
@@ -65,7 +66,8 @@ def test_create_connect_error_is_retried_because_nothing_was_sent(hook: VideoGen
         side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=CREATE)]
     )
     task = hook.submit_generation(REQUEST)
-    assert task.id == CREATE["id"] and route.call_count == 2
+    assert task.id == CREATE["id"]
+    assert route.call_count == 2
 
 
 @respx.mock
@@ -95,7 +97,8 @@ async def test_async_get_retries_connect_errors(hook: VideoGenHook) -> None:
         side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json={**CREATE, "status": "processing"})]
     )
     task = await hook.aget_generation("task-unified-1-abcdefgh")
-    assert task.state.value == "running" and route.call_count == 2
+    assert task.state.value == "running"
+    assert route.call_count == 2
 
 
 def test_retry_after_forms() -> None:
@@ -111,5 +114,56 @@ def test_backoff_is_bounded_and_honours_retry_after() -> None:
     assert all(0.5 <= d <= 8.0 for d in delays)
     assert policy.delay(0, retry_after=5.0) >= 5.0
     assert policy.delay(0, retry_after=10_000) <= 120.0
-    assert not policy.should_retry_status("POST", 503) and policy.should_retry_status("GET", 503)
-    assert policy.should_retry_status("GET", 429) and not policy.should_retry_status("GET", 404)
+    assert not policy.should_retry_status("POST", 503)
+    assert policy.should_retry_status("GET", 503)
+    assert policy.should_retry_status("GET", 429)
+    assert not policy.should_retry_status("GET", 404)
+
+
+STATUS_URL = f"{BASE}/v1/tasks/task-unified-1-abcdefgh"
+
+
+def flaky_then_running() -> list[object]:
+    """A refused connection, then a 503, then an answer: two retries."""
+    return [
+        httpx.ConnectError("refused"),
+        httpx.Response(503, json={"error": {"message": "busy"}}),
+        httpx.Response(200, json={**CREATE, "status": "processing"}),
+    ]
+
+
+def assert_two_retries_logged(text: str) -> None:
+    assert "GET /v1/tasks/task-unified-1-abcdefgh: ConnectError; retrying in" in text
+    assert "GET /v1/tasks/task-unified-1-abcdefgh -> HTTP 503; retrying in" in text
+    assert "(retry 1 of 3)" in text
+    assert "(retry 2 of 3)" in text
+
+
+@respx.mock
+def test_sync_retries_are_logged(hook: VideoGenHook, log_text: Any) -> None:
+    route = respx.get(STATUS_URL).mock(side_effect=flaky_then_running())
+    assert hook.get_generation("task-unified-1-abcdefgh").state.value == "running"
+    assert route.call_count == 3
+    assert_two_retries_logged(log_text())
+
+
+@respx.mock
+async def test_async_retries_are_logged_like_sync_ones(hook: VideoGenHook, log_text: Any) -> None:
+    route = respx.get(STATUS_URL).mock(side_effect=flaky_then_running())
+    assert (await hook.aget_generation("task-unified-1-abcdefgh")).state.value == "running"
+    assert route.call_count == 3
+    assert_two_retries_logged(log_text())
+
+
+@respx.mock
+def test_download_open_retries_only_what_was_never_sent(hook: VideoGenHook, log_text: Any) -> None:
+    """Opening a stream retries a refused connection; an answer (even 503) is the caller's to judge."""
+    url = "https://cdn.test/v/clip.mp4?sig=SIGNATURE0123456789"
+    route = respx.get(url).mock(side_effect=[httpx.ConnectError("refused"), httpx.Response(503), httpx.Response(200)])
+    with hook.stream_download(url) as response:
+        assert response.status_code == 503
+    assert route.call_count == 2
+    retries = [line for line in log_text().splitlines() if "retrying in" in line]
+    assert len(retries) == 1
+    assert "GET https://cdn.test/v/clip.mp4?...: ConnectError" in retries[0]
+    assert "SIGNATURE" not in retries[0]

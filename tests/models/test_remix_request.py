@@ -99,7 +99,8 @@ def test_reference_that_is_not_an_allowed_image_is_refused(make: Any, fragment: 
 
 def test_reference_describe_never_dumps_content() -> None:
     ref = RemixReference.from_text(DATA_URI)
-    assert "base64" not in ref.describe() and ref.describe().startswith("data URI")
+    assert "base64" not in ref.describe()
+    assert ref.describe().startswith("data URI")
     assert "content" not in repr(RemixReference.from_bytes(PNG, "x.png")) or "\\x89PNG" not in repr(
         RemixReference.from_bytes(PNG, "x.png")
     )
@@ -108,5 +109,6 @@ def test_reference_describe_never_dumps_content() -> None:
 def test_a_generation_model_is_not_a_remix_model() -> None:
     with pytest.raises(InvalidRequestError) as info:
         build(model="veo3.1-fast")
-    assert info.value.fields == ["model"] and "-remix" in str(info.value)
+    assert info.value.fields == ["model"]
+    assert "-remix" in str(info.value)
     assert build(model="veo_3_2-fast-remix").model == "veo_3_2-fast-remix"  # the documented naming rule

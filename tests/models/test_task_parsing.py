@@ -39,8 +39,10 @@ def test_generation_create_response_from_seed() -> None:
         TaskState.PENDING,
         0,
     )
-    assert task.credits_reserved == 25.7 and task.billing_rule == "per_call"
-    assert task.estimated_time == 180 and task.video_duration == 8
+    assert task.credits_reserved == 25.7
+    assert task.billing_rule == "per_call"
+    assert task.estimated_time == 180
+    assert task.video_duration == 8
     assert task.raw["object"] == "video.generation.task"
 
 
@@ -60,7 +62,8 @@ def test_generation_query_statuses(status: str, extra: dict[str, Any], state: Ta
     task = VideoTask.from_generation_response(body)
     assert task.state is state
     if state is TaskState.SUCCEEDED:
-        assert task.video_urls == ["https://cdn.example.com/v.mp4"] and task.progress == 100
+        assert task.video_urls == ["https://cdn.example.com/v.mp4"]
+        assert task.progress == 100
     if "error" in extra:
         assert task.error_code == extra["error"]["code"]
 
@@ -233,10 +236,14 @@ def test_three_remix_shapes_give_the_same_task(
     assert task.model == "veo_3_1-fast-remix"
     assert task.is_partial == (code == "extend_failed")
     if body is WRAPPER_SUCCESS:
-        assert task.first_video_url and task.remix_id and task.remix_id_extend
-        assert task.completed_at is not None and task.expires_at() is not None
+        assert task.first_video_url
+        assert task.remix_id
+        assert task.remix_id_extend
+        assert task.completed_at is not None
+        assert task.expires_at() is not None
     if code:
-        assert task.error_message and "E-" in task.error_message
+        assert task.error_message
+        assert "E-" in task.error_message
 
 
 def test_remix_segment_from_progress() -> None:

@@ -42,9 +42,13 @@ def test_deferrable_run_succeeds_and_went_through_deferred(run_dag: Any, fast_si
     assert dagrun.state == "success"
     assert "running trigger in line" in log_text()  # dag.test ran our trigger: the task deferred
     result = xcom(dagrun)
-    assert result["id"].startswith("task-unified-") and result["state"] == "succeeded"
-    assert result["video_urls"] and result["credits_reserved"] > 0
-    assert result["submitted_at"] and result["completed_at"] and result["expires_at"]
+    assert result["id"].startswith("task-unified-")
+    assert result["state"] == "succeeded"
+    assert result["video_urls"]
+    assert result["credits_reserved"] > 0
+    assert result["submitted_at"]
+    assert result["completed_at"]
+    assert result["expires_at"]
     assert set(result) >= {
         "id",
         "model",
@@ -82,7 +86,8 @@ def test_content_policy_failure_fails_without_retry(run_dag: Any, fast_sim: Any)
     dagrun = run_dag("test_generation_content_policy")
     assert dagrun.state == "failed"
     ti = ti_of(dagrun)
-    assert ti.state == "failed" and ti.try_number == 1  # retries=3, none used
+    assert ti.state == "failed"
+    assert ti.try_number == 1
     assert fast_sim.stats()["generation"]["creates"] == 1
 
 
@@ -110,29 +115,3 @@ def test_dynamic_task_mapping(run_dag: Any, fast_sim: Any) -> None:
     ids = {xcom(dagrun, map_index=i)["id"] for i in range(3)}
     assert len(ids) == 3
     assert fast_sim.stats()["generation"]["creates"] == 3
-
-
-def test_fan_out_then_sensor(run_dag: Any, fast_sim: Any) -> None:
-    dagrun = run_dag("test_generation_fan_out_sensor")
-    assert dagrun.state == "success"
-    submitted = xcom(dagrun, task_id="submit")
-    assert submitted["state"] == "pending"
-    waited = xcom(dagrun, task_id="wait")
-    assert waited["id"] == submitted["id"] and waited["state"] == "succeeded"
-    assert fast_sim.stats()["generation"]["creates"] == 1
-
-
-def test_remix_sensor_keeps_the_first_segment(run_dag: Any, fast_sim: Any) -> None:
-    dagrun = run_dag("test_sensor_remix_partial")
-    assert dagrun.state == "success"
-    waited = xcom(dagrun, task_id="wait")
-    assert waited["partial"] is True and waited["video_urls"] and waited["remix_id"]
-    assert fast_sim.stats()["remix"]["creates"] == 1
-
-
-def test_sensor_in_poke_mode(run_dag: Any, fast_sim: Any) -> None:
-    dagrun = run_dag("test_sensor_poke_mode")
-    assert dagrun.state == "success"
-    waited = xcom(dagrun, task_id="wait")
-    assert waited["id"] == xcom(dagrun, task_id="submit")["id"] and waited["state"] == "succeeded"
-    assert fast_sim.stats()["generation"]["creates"] == 1

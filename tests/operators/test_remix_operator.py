@@ -68,10 +68,14 @@ def test_deferrable_remix_succeeds_with_every_field(run_dag: Any, sim: Any, log_
     assert dagrun.state == "success"
     result = xcom(dagrun)
     assert set(result) >= RESULT_KEYS
-    assert result["api"] == "remix" and result["model"] == "veo_3_1-fast-remix"
-    assert result["state"] == "succeeded" and result["partial"] is False
-    assert len(result["video_urls"]) == 1 and result["first_video_url"] != result["video_urls"][0]
-    assert result["remix_id"].startswith("video_") and result["remix_id_extend"].startswith("video_")
+    assert result["api"] == "remix"
+    assert result["model"] == "veo_3_1-fast-remix"
+    assert result["state"] == "succeeded"
+    assert result["partial"] is False
+    assert len(result["video_urls"]) == 1
+    assert result["first_video_url"] != result["video_urls"][0]
+    assert result["remix_id"].startswith("video_")
+    assert result["remix_id_extend"].startswith("video_")
     assert result["expires_at"] > result["completed_at"]
     assert xcom(dagrun, key="videogen_task_id") == result["id"]
     assert xcom(dagrun, key="_link_VideoLink") == result["video_urls"][0]
@@ -85,7 +89,8 @@ def test_deferrable_remix_succeeds_with_every_field(run_dag: Any, sim: Any, log_
     log = log_text()
     assert "running trigger in line" in log  # the task deferred
     # The trigger says which segment is rendering while it polls.
-    assert "(first 8 s segment)" in log and "(7 s extension)" in log
+    assert "(first 8 s segment)" in log
+    assert "(7 s extension)" in log
 
 
 def test_extend_failed_fails_but_keeps_the_first_8_seconds(run_dag: Any, sim: Any, log_text: Any) -> None:
@@ -94,14 +99,19 @@ def test_extend_failed_fails_but_keeps_the_first_8_seconds(run_dag: Any, sim: An
     ti = ti_of(dagrun)
     assert ti.state == "failed"
     clip, remix_id = xcom(dagrun, key=FIRST_SEGMENT_URL_KEY), xcom(dagrun, key=REMIX_ID_KEY)
-    assert clip.startswith(sim.url) and remix_id.startswith("video_")
+    assert clip.startswith(sim.url)
+    assert remix_id.startswith("video_")
     assert xcom(dagrun, key=REMIX_ID_EXTEND_KEY).startswith("video_")
     partial = xcom(dagrun, key=PARTIAL_RESULT_KEY)
-    assert partial["partial"] is True and partial["video_urls"] == [clip] and partial["error_code"] == "extend_failed"
+    assert partial["partial"] is True
+    assert partial["video_urls"] == [clip]
+    assert partial["error_code"] == "extend_failed"
     assert xcom(dagrun, key="_link_VideoLink") == clip  # the Video link shows what exists
     assert xcom(dagrun) is None
     log = log_text()
-    assert "extend_failed" in log and clip in log and remix_id in log
+    assert "extend_failed" in log
+    assert clip in log
+    assert remix_id in log
     assert sim.stats()["remix"]["creates"] == 1
 
 
@@ -110,10 +120,12 @@ def test_extend_failed_accepted_succeeds_with_the_partial_clip(run_dag: Any, sim
     assert dagrun.state == "success"
     result = xcom(dagrun)
     assert set(result) >= RESULT_KEYS
-    assert result["partial"] is True and result["state"] == "succeeded"
+    assert result["partial"] is True
+    assert result["state"] == "succeeded"
     assert result["error_code"] == "extend_failed"
     assert result["video_urls"] == [result["first_video_url"]]
-    assert result["remix_id"].startswith("video_") and result["expires_at"]
+    assert result["remix_id"].startswith("video_")
+    assert result["expires_at"]
     assert xcom(dagrun, key=FIRST_SEGMENT_URL_KEY) is None  # nothing extra to rescue: it is the result
     assert sim.stats()["remix"]["creates"] == 1
 
@@ -122,8 +134,10 @@ def test_generate_failed_fails_without_retry(run_dag: Any, sim: Any, log_text: A
     dagrun = run_dag("test_remix_generate_failed")
     assert dagrun.state == "failed"
     ti = ti_of(dagrun)
-    assert ti.state == "failed" and ti.try_number == 1  # retries=2, none used
-    assert xcom(dagrun) is None and xcom(dagrun, key=FIRST_SEGMENT_URL_KEY) is None
+    assert ti.state == "failed"
+    assert ti.try_number == 1
+    assert xcom(dagrun) is None
+    assert xcom(dagrun, key=FIRST_SEGMENT_URL_KEY) is None
     assert "generate_failed" in log_text()
     assert sim.stats()["remix"]["creates"] == 1
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_videogen.operators.reattach import RECORD_KEY
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
-from airflow_provider_videogen.operators.video_task import RECORD_KEY
 from airflow_provider_videogen.references import data_uri
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(255, -1, -1)) * 4
@@ -68,7 +70,8 @@ def run(references: Any, *, model: str = MODEL, store: FakeStore | None = None) 
 
 def received(simulator: Any) -> list[dict[str, Any]]:
     stats = simulator.stats()
-    assert stats["remix"]["creates"] == 1 and stats["remix"]["creates_accepted"] == 1, stats["remix"]
+    assert stats["remix"]["creates"] == 1, stats["remix"]
+    assert stats["remix"]["creates_accepted"] == 1, stats["remix"]
     record = stats["remix_requests"][-1]
     assert record["content_type"] == "multipart/form-data"
     assert record["fields"]["prompt_extend"] == "the camera flies out to sea"
@@ -101,7 +104,8 @@ def test_local_path_as_str_and_as_path_is_a_file_part(sim: Any, images: dict[str
         ("file", "second.jpg", "image/jpeg", len(JPEG), sha(JPEG)),
     ]
     assert result["id"] == sim.stats()["remix_requests"][-1]["task_id"]
-    assert result["remix_id"] and result["partial"] is False
+    assert result["remix_id"]
+    assert result["partial"] is False
 
 
 def test_object_storage_path_is_read_and_sent_as_a_file_part(sim: Any, images: dict[str, Path]) -> None:
@@ -170,10 +174,12 @@ def test_the_reattach_record_holds_a_small_fingerprint_not_the_bytes(sim: Any, i
     big.write_bytes(PNG + b"\x00" * 3_000_000)
     run([big, URL], store=store)
     record = store.rows[RECORD_KEY]
-    assert len(str(record)) < 1000 and len(record["fingerprint"]) == 32
+    assert len(str(record)) < 1000
+    assert len(record["fingerprint"]) == 32
     # The same request re-attaches (no second create); other bytes under the same name would not.
     again = run([big, URL], store=store)
-    assert again["id"] == record["id"] and sim.stats()["remix"]["creates"] == 1
+    assert again["id"] == record["id"]
+    assert sim.stats()["remix"]["creates"] == 1
     big.write_bytes(PNG + b"\x01" * 3_000_000)
     run([big, URL], store=store)
     assert sim.stats()["remix"]["creates"] == 2

@@ -6,14 +6,16 @@ The simulator's statistics prove that no create request (no request at all) reac
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
 GIF = b"GIF89a" + b"\x00" * 64

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from airflow_provider_videogen.simulator import SimulatorServer
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from airflow_provider_videogen.simulator import SimulatorServer
 
 
 @pytest.fixture

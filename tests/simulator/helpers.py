@@ -7,12 +7,15 @@ import struct
 import subprocess
 import time
 import zlib
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import imageio_ffmpeg
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import httpx
 
 
 def png_bytes(width: int = 2, height: int = 2) -> bytes:

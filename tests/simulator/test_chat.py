@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from airflow_provider_videogen.simulator import SimulatorServer
 from airflow_provider_videogen.simulator.chat import derive_prompts
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.simulator import SimulatorServer
 
 
 def ask(client: httpx.Client, text: str, **extra: object) -> httpx.Response:

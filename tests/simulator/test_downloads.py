@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from airflow_provider_videogen.models import VideoTask
-from airflow_provider_videogen.simulator import SimulatorServer
 from airflow_provider_videogen.simulator.media import RangeNotSatisfiable, VideoBlob, free_box, parse_range
 from tests.simulator.helpers import poll_until
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.simulator import SimulatorServer
 
 
 def finished_url(client: httpx.Client, prompt: str = "a cat [sim:render=0]") -> str:
@@ -78,7 +81,8 @@ def test_links_expire_like_a_cdn(client: httpx.Client, simulator: SimulatorServe
 
     assert expired.status_code == 403
     assert expired.headers["content-type"] == "application/xml"
-    assert "<Code>AccessDenied</Code>" in expired.text and "Request has expired" in expired.text
+    assert "<Code>AccessDenied</Code>" in expired.text
+    assert "Request has expired" in expired.text
     assert simulator.stats()["downloads"]["expired"] == 1
 
 
@@ -108,7 +112,8 @@ def test_unknown_and_not_yet_available_links_are_404(client: httpx.Client, simul
     assert httpx.get(f"{simulator.url}/files/{full_video.token}.mp4").status_code == 404  # the 15 s never existed
     assert httpx.get(f"{simulator.url}/files/{first_segment.token}.mp4").status_code == 200
     missing = httpx.get(f"{simulator.url}/files/nothing-here.mp4")
-    assert missing.status_code == 404 and "<Code>NoSuchKey</Code>" in missing.text
+    assert missing.status_code == 404
+    assert "<Code>NoSuchKey</Code>" in missing.text
     downloads = simulator.stats()["downloads"]
     assert (downloads["not_ready"], downloads["not_found"]) == (1, 1)
 
@@ -119,10 +124,15 @@ def test_dropped_download_resumes_with_range(client: httpx.Client, simulator: Si
     simulator.configure(drop_download_after_bytes=5000, drop_download_times=1)
 
     received = bytearray()
-    with pytest.raises(httpx.RemoteProtocolError), httpx.stream("GET", url) as response:
-        assert response.status_code == 200
-        for chunk in response.iter_bytes():
-            received += chunk
+
+    def read_until_dropped() -> None:
+        with httpx.stream("GET", url) as response:
+            assert response.status_code == 200
+            for chunk in response.iter_bytes():
+                received.extend(chunk)
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        read_until_dropped()
     assert len(received) == 5000
 
     resumed = httpx.get(url, headers={"Range": f"bytes={len(received)}-"})

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
 from airflow_provider_videogen.models import TaskState, VideoTask
-from airflow_provider_videogen.simulator import SimulatorServer
 from tests.simulator.helpers import poll_until
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.simulator import SimulatorServer
 
 VEO = "veo3.1-fast"
 
@@ -67,6 +71,27 @@ def test_create_status_directive_creates_the_task_but_answers_500(
     assert stats["generation_requests"][0]["task_id"] == task_id
     assert stats["generation_requests"][0]["status_code"] == 500
     assert client.get(f"/v1/tasks/{task_id}").status_code == 200  # the task exists all the same
+
+
+def test_hold_answer_directive_counts_the_create_before_answering(
+    client: httpx.Client, simulator: SimulatorServer
+) -> None:
+    """The window a worker can die in: the task exists and is billed, its id not yet sent."""
+    answers: list[httpx.Response] = []
+    sender = threading.Thread(target=lambda: answers.append(create(client, "a cat [sim:hold_answer=5]")))
+    sender.start()
+    try:
+        deadline = time.monotonic() + 10
+        while simulator.stats()["generation"]["creates_accepted"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = simulator.stats()
+        assert stats["generation"]["creates_accepted"] == 1
+        assert not answers, "the answer came before the hold was over"
+    finally:
+        sender.join(timeout=15)
+    assert len(answers) == 1
+    assert answers[0].status_code == 200
+    assert answers[0].json()["id"] == stats["generation_requests"][0]["task_id"]
 
 
 def test_progress_stall_never_finishes(client: httpx.Client) -> None:
@@ -222,7 +247,8 @@ def test_control_routes_need_no_key_and_never_show_keys(simulator: SimulatorServ
         changed = anonymous.post("/_sim/config", json={"rate_500": 1.0, "api_keys": ["secret-one"]})
         assert changed.status_code == 200
         assert changed.json()["rate_500"] == 1.0
-        assert "secret-one" not in changed.text and "secret-one" not in anonymous.get("/_sim/config").text
+        assert "secret-one" not in changed.text
+        assert "secret-one" not in anonymous.get("/_sim/config").text
         assert changed.json()["api_key_count"] == 1
 
         bad = anonymous.post("/_sim/config", json={"rate_5000": 1})
@@ -253,6 +279,24 @@ def test_reset_clears_tasks_stats_and_faults(client: httpx.Client, simulator: Si
     simulator.reset()
 
     stats = simulator.stats()
-    assert stats["tasks"] == {} and stats["generation"]["creates"] == 0 and stats["pending_responses"] == []
+    assert stats["tasks"] == {}
+    assert stats["generation"]["creates"] == 0
+    assert stats["pending_responses"] == []
     assert simulator.config.render_seconds == 1.0
     assert create(client).status_code == 200
+
+
+def test_fail_prompts_containing_fails_only_the_matching_task(client: httpx.Client, simulator: SimulatorServer) -> None:
+    simulator.configure(fail_prompts_containing={"second shot": "content_policy_violation"})
+    first = create(client, "a harbour, first shot [sim:render=0.2]").json()["id"]
+    second = create(client, "a harbour, second shot [sim:render=0.2]").json()["id"]
+
+    finals = {
+        task_id: poll_until(client, f"/v1/tasks/{task_id}", lambda body: body["status"] in ("completed", "failed"))[-1]
+        for task_id in (first, second)
+    }
+
+    assert finals[first]["status"] == "completed"
+    assert finals[second]["status"] == "failed"
+    assert finals[second]["error"]["code"] == "content_policy_violation"
+    assert simulator.stats()["generation"]["creates_accepted"] == 2  # created (and billed) all the same

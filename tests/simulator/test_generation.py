@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -11,6 +11,9 @@ import pytest
 from airflow_provider_videogen.models import ApiError, TaskState, VideoTask
 from airflow_provider_videogen.simulator import NO_ACCESS_API_KEY, NO_CREDITS_API_KEY, SimulatorServer
 from tests.simulator.helpers import decode_errors, poll_until, video_duration
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TASK_ID_RE = re.compile(r"^task-unified-\d{10}-[a-z0-9]{8}$")
 
@@ -157,7 +160,8 @@ def test_missing_or_wrong_key_gets_401_without_echoing_it(simulator: SimulatorSe
         assert response.status_code == 401
         error = response.json()["error"]
         assert (error["code"], error["type"]) == ("invalid_api_key", "authentication_error")
-        assert "wrong" not in response.text and "sim-key" not in response.text
+        assert "wrong" not in response.text
+        assert "sim-key" not in response.text
     assert simulator.stats()["requests"]["auth_failures"] == 2
 
 

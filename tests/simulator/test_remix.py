@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -13,6 +12,9 @@ from airflow_provider_videogen.models import TaskState, VideoTask
 from airflow_provider_videogen.simulator import NO_CREDITS_API_KEY, SimulatorServer
 from airflow_provider_videogen.simulator.state import remix_body
 from tests.simulator.helpers import JPEG_BYTES, data_uri, decode_errors, png_bytes, poll_until, video_duration
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 REMIX = "veo_3_1-fast-remix"
 
@@ -93,7 +95,9 @@ def test_remix_with_file_url_and_data_uri_references_runs_to_completion(
     assert final["fail_reason"] == final["result_url"]
     assert final["result_url"] == f"{simulator.url}/v1/videos/{final['data']['id']}/content"
     task = VideoTask.from_remix_response(final)
-    assert task.remix_id and task.remix_id_extend and task.first_video_url
+    assert task.remix_id
+    assert task.remix_id_extend
+    assert task.first_video_url
     assert task.completed_at is not None
 
     full = httpx.get(task.video_urls[0], timeout=15)
@@ -122,10 +126,12 @@ def test_every_shape_parses_at_every_status(client: httpx.Client, simulator: Sim
     tasks = [VideoTask.from_remix_response(body) for body in seen]
     assert {task.id for task in tasks} == {first.id}
     assert tasks[-1].state is TaskState.SUCCEEDED
-    assert tasks[-1].video_urls and tasks[-1].first_video_url
+    assert tasks[-1].video_urls
+    assert tasks[-1].first_video_url
     assert all(task.state in (TaskState.PENDING, TaskState.RUNNING) for task in tasks[:-1])
     if shape == "openai":
-        assert seen[-1]["object"] == "video" and seen[-1]["status"] == "completed"
+        assert seen[-1]["object"] == "video"
+        assert seen[-1]["status"] == "completed"
         assert seen[-1]["progress"] == 100
     elif shape == "envelope":
         assert (seen[-1]["code"], seen[-1]["message"]) == ("success", "")
@@ -148,7 +154,8 @@ def test_field_presence_follows_the_seed_table(client: httpx.Client, simulator: 
 
     queued = _fields_at(simulator, ok, 1)
     assert (queued["status"], queued["progress"]) == ("queued", 0)
-    assert set(queued) >= {"remix_id"} and not set(queued) & {"remix_id_extend", "video_url", "error"}
+    assert set(queued) >= {"remix_id"}
+    assert not set(queued) & {"remix_id_extend", "video_url", "error"}
 
     first_segment = _fields_at(simulator, ok, 30)
     assert (first_segment["status"], first_segment["progress"]) == ("processing", 30)
@@ -169,7 +176,8 @@ def test_field_presence_follows_the_seed_table(client: httpx.Client, simulator: 
     assert extend_failed["error"]["code"] == "extend_failed"
     assert "E-2003" in extend_failed["error"]["message"]
     assert {"remix_id", "remix_id_extend", "video_url"} <= set(extend_failed)
-    assert "first_video_url" not in extend_failed and "completed_at" not in extend_failed
+    assert "first_video_url" not in extend_failed
+    assert "completed_at" not in extend_failed
 
     generate_failed = _fields_at(simulator, generate, 30)
     assert (generate_failed["status"], generate_failed["progress"]) == ("failed", 0)

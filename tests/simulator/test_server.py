@@ -33,7 +33,7 @@ def test_server_on_a_given_port_and_a_taken_port(tmp_path: Path) -> None:
             httpx.get(f"{server.url}/v1/tasks/task-unified-1-x", headers={"Authorization": "Bearer k2"}).status_code
             == 404
         )
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match=r"(?i)address already in use|in use"):
             SimulatorServer(port=port).start()
     assert not server.running
     server.stop()  # idempotent
@@ -65,6 +65,7 @@ async def _poll_raw(port: int, task_id: str, key: str) -> int:
         writer.close()
 
 
+@pytest.mark.load
 def test_a_thousand_concurrent_pollers(simulator: SimulatorServer) -> None:
     """1,000 pollers on 1,000 connections over 200 tasks, all at once: every answer is right."""
     simulator.configure(render_seconds=0.6)

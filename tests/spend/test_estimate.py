@@ -97,8 +97,10 @@ def test_documented_defaults(fields: dict[str, object], credits: Decimal, basis:
 )
 def test_models_without_a_published_price_are_unpriced(request_: GenerationRequest | RemixRequest) -> None:
     result = estimate(request_)
-    assert not result.priced and result.usd is None
-    assert "extra 'prices'" in result.basis and request_.model in result.basis
+    assert not result.priced
+    assert result.usd is None
+    assert "extra 'prices'" in result.basis
+    assert request_.model in result.basis
     assert result.describe().startswith("unpriced (")
 
 
@@ -127,13 +129,15 @@ def test_connection_prices_add_and_override_models() -> None:
     # an override replaces the published tiers: 4k is now unpriced, not silently priced at 720p
     assert estimate(GenerationRequest(model="veo3.1-fast", prompt="x", duration=4), prices).credits == 20
     four_k = estimate(GenerationRequest(model="veo3.1-fast", prompt="x", quality="4k"), prices)
-    assert not four_k.priced and "no rate for 4k" in four_k.basis
+    assert not four_k.priced
+    assert "no rate for 4k" in four_k.basis
 
 
 def test_audio_is_never_priced_at_a_rate_without_audio() -> None:
     prices = PriceTable.from_extra({"prices": {"veo-3.1-fast-generate-preview": {"credits_per_second": {"720p": 5}}}})
     result = estimate(GenerationRequest(model="veo-3.1-fast-generate-preview", prompt="x"), prices)
-    assert not result.priced and "720p, with audio" in result.basis
+    assert not result.priced
+    assert "720p, with audio" in result.basis
 
 
 @pytest.mark.parametrize(

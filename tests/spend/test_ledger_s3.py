@@ -51,7 +51,8 @@ def test_seaweedfs_honours_if_match_and_if_none_match_on_put_object(s3_client: S
         s3_client.put_object(Bucket=s3_bucket, Key="k", Body=b"lost update", IfMatch=first["ETag"])
     assert status(stale.value) == 412
     got = s3_client.get_object(Bucket=s3_bucket, Key="k")
-    assert got["Body"].read() == b"2" and got["ETag"] == second["ETag"]
+    assert got["Body"].read() == b"2"
+    assert got["ETag"] == second["ETag"]
 
 
 def test_reserve_settle_release_are_idempotent_per_reservation(s3_client: S3Client, s3_bucket: str) -> None:
@@ -61,7 +62,9 @@ def test_reserve_settle_release_are_idempotent_per_reservation(s3_client: S3Clie
     again = ledger.reserve("d/r/t/-1#1", VIDEO, period_id=period)  # a retry of a crashed try
     assert first == again
     doc = ledger.read("budgets/key-a/2026-03.json")
-    assert doc is not None and list(doc.entries) == ["d/r/t/-1#1"] and doc.held() == VIDEO
+    assert doc is not None
+    assert list(doc.entries) == ["d/r/t/-1#1"]
+    assert doc.held() == VIDEO
 
     ledger.settle("d/r/t/-1#1", Decimal("40"), period_id=period, remote_id="task-unified-1-a")
     ledger.settle("d/r/t/-1#1", Decimal("40"), period_id=period, remote_id="task-unified-1-a")
@@ -75,7 +78,9 @@ def test_reserve_settle_release_are_idempotent_per_reservation(s3_client: S3Clie
     ledger.reserve("d/r/t/0#1", VIDEO, period_id=period)
     ledger.release("d/r/t/0#1", period_id=period, reason="400 invalid_parameters")
     doc = ledger.read("budgets/key-a/2026-03.json")
-    assert doc is not None and doc.entries["d/r/t/0#1"].state == "released" and doc.held() == Decimal("40")
+    assert doc is not None
+    assert doc.entries["d/r/t/0#1"].state == "released"
+    assert doc.held() == Decimal("40")
 
 
 def test_an_exhausted_budget_names_the_budget_what_is_held_and_the_cost(s3_client: S3Client, s3_bucket: str) -> None:
@@ -87,7 +92,8 @@ def test_an_exhausted_budget_names_the_budget_what_is_held_and_the_cost(s3_clien
     message = str(refused.value)
     assert "budget 'key-a' (100 credits for day 2026-03-14" in message
     assert "92.16 credits held (2 reserved, 0 settled)" in message
-    assert "would cost 46.08 credits" in message and "Nothing was sent" in message
+    assert "would cost 46.08 credits" in message
+    assert "Nothing was sent" in message
     # another period has its own object and its own budget
     ledger.reserve("c#1", VIDEO, period_id="2026-03-15")
 
@@ -136,9 +142,12 @@ def test_racing_processes_take_exactly_the_budget(seaweedfs: SeaweedFS, s3_bucke
         machine.join(timeout=30)
     outcomes = [outcome for batch, _ in collected for outcome in batch]
     conflicts = sum(count for _, count in collected)
-    assert outcomes.count("reserved") == 10 and outcomes.count("refused") == 10, outcomes
+    assert outcomes.count("reserved") == 10, outcomes
+    assert outcomes.count("refused") == 10, outcomes
     doc = S3Ledger(config(s3_bucket), client=s3_client).read("budgets/key-a/total.json")
-    assert doc is not None and len(doc.entries) == 10 and doc.held() == VIDEO * 10
+    assert doc is not None
+    assert len(doc.entries) == 10
+    assert doc.held() == VIDEO * 10
     print(
         f"\n[ledger] 20 racing reservations on 4 processes: 10 reserved, 10 refused, "
         f"{conflicts} conflicting write(s) retried"

@@ -89,7 +89,8 @@ def test_an_unpriced_model_under_a_cap_is_refused_unless_allowed(
     assert states == {"refused": "failed", "allowed": "success"}
     assert sim.stats()["generation"]["creates"] == 1  # only the allowed one
     text = log_text()
-    assert "max_credits=100 cannot be enforced" in text and "allow_unpriced=True" in text
+    assert "max_credits=100 cannot be enforced" in text
+    assert "allow_unpriced=True" in text
 
 
 def test_the_budget_refuses_the_third_video_and_balances_to_the_simulator(
@@ -106,7 +107,8 @@ def test_the_budget_refuses_the_third_video_and_balances_to_the_simulator(
     assert {entry.remote_id for entry in doc.entries.values()} == set(paid)
     text = log_text()
     assert "budget 'sim-key' (92.16 credits for month" in text
-    assert "92.16 credits held (0 reserved, 2 settled)" in text and "would cost 46.08 credits" in text
+    assert "92.16 credits held (0 reserved, 2 settled)" in text
+    assert "would cost 46.08 credits" in text
 
 
 def test_a_refused_create_releases_its_reservation(run_dag: Any, budget: S3Ledger, sim: SimulatorServer) -> None:
@@ -115,7 +117,8 @@ def test_a_refused_create_releases_its_reservation(run_dag: Any, budget: S3Ledge
     assert dagrun.state == "failed"
     doc = ledger_doc(budget)
     (entry,) = doc.entries.values()
-    assert entry.state == "released" and doc.held() == 0
+    assert entry.state == "released"
+    assert doc.held() == 0
 
 
 def test_a_crashed_try_is_settled_by_its_retry_on_the_same_reservation(

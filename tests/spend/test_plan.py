@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_videogen.manifest import build_manifest
-from airflow_provider_videogen.prompts import plan_variants
+from airflow_provider_videogen.pipelines.manifest import build_manifest
+from airflow_provider_videogen.pipelines.prompts import plan_variants
 from airflow_provider_videogen.spend.plan import annotate, check_run_cap, estimate_plan
 from airflow_provider_videogen.spend.prices import PriceTable
 
@@ -33,7 +33,8 @@ def test_a_plan_is_priced_clip_by_clip_and_remix_by_remix() -> None:
         (1, "clip", Decimal("46.08")),
         (1, "remix", Decimal(60)),
     ]
-    assert cost.credits == Decimal("212.16") and cost.usd == Decimal("2.9467")
+    assert cost.credits == Decimal("212.16")
+    assert cost.usd == Decimal("2.9467")
     assert cost.describe() == "2 clip(s) and 2 remix(es): 212.16 credits ($2.9467)"
     assert json.loads(json.dumps(cost.to_json()))["credits"] == 212.16
 
@@ -77,4 +78,5 @@ def test_the_manifest_records_estimated_and_reserved_credits_per_video_and_in_to
         (46.08, 60.0),
         (46.08, 60.0),
     ]
-    assert data["totals"]["estimated_credits"] == 212.16 and data["totals"]["credits_reserved"] == 92.16
+    assert data["totals"]["estimated_credits"] == 212.16
+    assert data["totals"]["credits_reserved"] == 92.16

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.transfers.video_server import VideoServer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 
 def ffmpeg_exe() -> str:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.operators.test_generation_operator import xcom
 from tests.transfers.conftest import decode_errors
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.s3, pytest.mark.usefixtures("airflow_db")]
 
@@ -30,7 +32,8 @@ def test_generated_video_is_archived_decodable_with_metadata(
     assert len(body) == archived["size"] == obj["ContentLength"]
     assert obj["ContentType"] == "video/mp4"
     metadata = obj["Metadata"]
-    assert generated["id"] in metadata.values() and "veo3.1-fast" in metadata.values()
+    assert generated["id"] in metadata.values()
+    assert "veo3.1-fast" in metadata.values()
     path = tmp_path / "archived.mp4"
     path.write_bytes(body)
     assert decode_errors(path) == ""

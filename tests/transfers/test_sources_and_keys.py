@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.transfers.errors import VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_unique, render_key, safe_value
 from airflow_provider_videogen.transfers.sources import parse_source, url_task_id
-from airflow_provider_videogen.transfers.verification import describe_bytes, redact_url, sniff
+from airflow_provider_videogen.transfers.verification import describe_bytes, sniff
 
 FTYP = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00"
 

@@ -9,7 +9,6 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from airflow_provider_videogen.transfers.errors import (
@@ -29,10 +28,12 @@ from airflow_provider_videogen.transfers.streaming import (
     httpx_opener,
     stream_url_to_s3,
 )
-from tests.transfers.video_server import VideoServer
 
 if TYPE_CHECKING:
+    import httpx
     from mypy_boto3_s3 import S3Client
+
+    from tests.transfers.video_server import VideoServer
 
 pytestmark = pytest.mark.s3
 
@@ -151,7 +152,8 @@ def test_parts_reuse_a_bounded_set_of_buffers(
     body, _ = stored(s3_client, s3_bucket)
     assert body == video
     full_parts = [body for body, size in sent if size == PART]
-    assert len(full_parts) == 6 and len(sent) == 7
+    assert len(full_parts) == 6
+    assert len(sent) == 7
     assert len({id(b) for b in full_parts}) <= 3, "each part got a fresh buffer instead of reusing one"
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,11 +20,14 @@ from airflow.sdk.execution_time.context import OutletEventAccessors
 from airflow_provider_videogen.transfers.errors import LinkExpiredError, ObjectConflictError, VideoArchiveError
 from airflow_provider_videogen.transfers.video_to_s3 import DEFAULT_ASSET_ALIAS, VideoToS3Operator
 from tests.transfers.conftest import decode_errors
-from tests.transfers.video_server import VideoServer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow.sdk import Context
     from mypy_boto3_s3 import S3Client
+
+    from tests.transfers.video_server import VideoServer
 
 pytestmark = pytest.mark.s3
 
@@ -184,7 +186,8 @@ def test_rerun_keeps_one_object_and_skips_without_downloading(
 
     assert keys(s3_client, s3_bucket) == [first["key"]]
     assert (first["outcome"], second["outcome"]) == ("written", "unchanged")
-    assert second["sha256"] == first["sha256"] and second["size"] == first["size"]
+    assert second["sha256"] == first["sha256"]
+    assert second["size"] == first["size"]
     assert len(video_server.hits_for(route_path)) == 1  # the rerun did not download again
     assert "already archived" in capsys.readouterr().out
     [event] = context["outlet_events"][AssetAlias(name=DEFAULT_ASSET_ALIAS)].asset_alias_events
@@ -325,7 +328,8 @@ def test_downloads_through_the_videogen_hook(
     body = s3_client.get_object(Bucket=s3_bucket, Key=result["key"])["Body"].read()
     assert body == small_mp4
     [hit] = video_server.hits_for(route_path)
-    assert hit.authorization is not None and "sk-archive-test-key" in hit.authorization  # same origin
+    assert hit.authorization is not None
+    assert "sk-archive-test-key" in hit.authorization
 
 
 def test_a_redirect_to_a_signed_cdn_link_gets_no_key_and_its_signature_masked(
@@ -352,7 +356,8 @@ def test_a_redirect_to_a_signed_cdn_link_gets_no_key_and_its_signature_masked(
     assert s3_client.get_object(Bucket=s3_bucket, Key=result["key"])["Body"].read() == small_mp4
     [gateway_hit] = video_server.hits_for(route_path)
     [cdn_hit] = video_server.hits_for(f"{route_path}/cdn.mp4")
-    assert gateway_hit.authorization is not None and cdn_hit.authorization is None
+    assert gateway_hit.authorization is not None
+    assert cdn_hit.authorization is None
     assert "cdn0nly5ignature" not in redact(f"after: {signature}")
     assert "cdn0nly5ignature" not in json.dumps(result)
 

@@ -52,7 +52,9 @@ def test_serialize_holds_ids_and_numbers_only(hook: VideoGenHook, simulator: Any
     }
     text = json.dumps(kwargs).lower()
     assert simulator.api_key.lower() not in text
-    assert "authorization" not in text and "bearer" not in text and "header" not in text
+    assert "authorization" not in text
+    assert "bearer" not in text
+    assert "header" not in text
 
 
 async def test_success_yields_exactly_one_event(hook: VideoGenHook, simulator: Any, log_text: Any) -> None:
@@ -60,8 +62,11 @@ async def test_success_yields_exactly_one_event(hook: VideoGenHook, simulator: A
     events = await all_events(make_trigger(task.id))
     assert len(events) == 1
     event = events[0]
-    assert event.status == "success" and event.task_id == task.id and event.task is not None
-    assert event.task.video_urls and "raw" not in event.to_payload()["task"]
+    assert event.status == "success"
+    assert event.task_id == task.id
+    assert event.task is not None
+    assert event.task.video_urls
+    assert "raw" not in event.to_payload()["task"]
     assert f"Remote task {task.id}: running" in log_text()  # progress changes are logged
 
 
@@ -70,13 +75,14 @@ async def test_rebuilt_trigger_continues_the_same_task(hook: VideoGenHook, simul
     task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a dog"))
     first = make_trigger(task.id)
     running = asyncio.ensure_future(all_events(first))
-    while simulator.stats()["generation"]["polls"] < 2:
+    while simulator.stats()["generation"]["polls"] < 2:  # noqa: ASYNC110 (the count lives in the simulator)
         await asyncio.sleep(0.05)
     running.cancel()  # the triggerer died mid-poll
     with pytest.raises(asyncio.CancelledError):
         await running
     events = await all_events(rebuild(first))
-    assert [e.status for e in events] == ["success"] and events[0].task_id == task.id
+    assert [e.status for e in events] == ["success"]
+    assert events[0].task_id == task.id
     assert simulator.stats()["generation"]["creates"] == 1
 
 
@@ -84,7 +90,8 @@ async def test_deadline_gives_a_timeout_event(hook: VideoGenHook, simulator: Any
     task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="[sim:render=30] slow"))
     events = await all_events(make_trigger(task.id, deadline=time.time() + 0.5))
     assert [e.status for e in events] == ["timeout"]
-    assert task.id in events[0].message and "billed" in events[0].message
+    assert task.id in events[0].message
+    assert "billed" in events[0].message
 
 
 async def test_deadline_is_wall_clock_and_survives_reserialization(hook: VideoGenHook) -> None:
@@ -104,7 +111,8 @@ async def test_persistent_5xx_ends_in_a_clear_error(hook: VideoGenHook, simulato
     simulator.configure(get_status=503)
     events = await all_events(make_trigger(task.id, max_consecutive_failures=2, poll_interval=0.01))
     assert [e.status for e in events] == ["error"]
-    assert "2 failed status queries" in events[0].message and "503" in events[0].message
+    assert "2 failed status queries" in events[0].message
+    assert "503" in events[0].message
     assert events[0].retryable
 
 
@@ -113,12 +121,16 @@ async def test_content_policy_failure_is_not_retryable(hook: VideoGenHook) -> No
         GenerationRequest(model="veo3.1-fast", prompt="[sim:fail=content_policy_violation] x")
     )
     (event,) = await all_events(make_trigger(task.id))
-    assert event.status == "failed" and event.error_code == "content_policy_violation" and not event.retryable
+    assert event.status == "failed"
+    assert event.error_code == "content_policy_violation"
+    assert not event.retryable
 
 
 async def test_unknown_task_is_an_error_without_polling_forever(hook: VideoGenHook) -> None:
     (event,) = await all_events(make_trigger("task-unified-1-missingx"))
-    assert event.status == "error" and not event.retryable and "404" in event.message
+    assert event.status == "error"
+    assert not event.retryable
+    assert "404" in event.message
 
 
 async def test_triggers_of_one_connection_share_one_client(hook: VideoGenHook, simulator: Any) -> None:
@@ -136,10 +148,28 @@ def test_new_event_loop_gets_its_own_client(hook: VideoGenHook) -> None:
     assert first[0].status == second[0].status == "success"
 
 
+def test_worker_polling_closes_the_shared_client_with_its_loop(hook: VideoGenHook) -> None:
+    """``deferrable=False`` polls under ``asyncio.run``: the loop's client must not outlive the loop."""
+    task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a cat"))
+
+    async def wait_in_worker() -> tuple[VideoTaskEvent, list[transport.SharedAsyncClient]]:
+        event = await make_trigger(task.id).wait(hook=hook)  # what BaseVideoTaskOperator.execute runs
+        shared = list(transport._ASYNC_CLIENTS[asyncio.get_running_loop()].values())
+        assert shared
+        assert not any(s.client.is_closed for s in shared)
+        return event, shared
+
+    event, shared = asyncio.run(wait_in_worker())
+    assert event.status == "success"
+    assert all(s.client.is_closed for s in shared)
+
+
 async def test_on_kill_says_the_remote_task_keeps_running(hook: VideoGenHook, log_text: Any) -> None:
     await make_trigger("task-unified-1-killedxx").on_kill()
     text = log_text()
-    assert "task-unified-1-killedxx" in text and "keeps running" in text and "billed" in text
+    assert "task-unified-1-killedxx" in text
+    assert "keeps running" in text
+    assert "billed" in text
 
 
 def test_unexpected_event_is_refused() -> None:

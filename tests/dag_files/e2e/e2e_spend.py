@@ -62,10 +62,11 @@ class KilledOnFirstTry(VideoGenerationOperator):
         super().__init__(**kwargs)
         self.kill_at = kill_at
 
-    def _submit(self, store: Any, request: Any, print_: str, try_number: int | None) -> Any:
-        if try_number == 1:
+    def _submit_or_reattach(self, context: Any, request: Any) -> Any:
+        # The guard handed to SubmissionGuard: it reserves before the create and settles after it.
+        if getattr(context.get("ti"), "try_number", None) == 1:
             self._spend = _KillingGuard(self._spend, self.kill_at)  # type: ignore[assignment]
-        return super()._submit(store, request, print_, try_number)
+        return super()._submit_or_reattach(context, request)
 
 
 with DAG("e2e_spend_killed_worker", schedule=None, start_date=START, catchup=False, tags=["e2e"]):

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.transfers.streaming import SHA256_KEY
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ SCHEMA_VERSION = 1
 Kind = Literal["clip", "remix"]
 
 
-class ManifestError(ValueError):
+class ManifestError(VideoGenError):
     """The run's results cannot be joined into a manifest (they do not belong together)."""
 
 

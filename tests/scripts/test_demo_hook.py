@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e  # a whole script in a subprocess: starts a simulator, renders, decodes
 
 
 def test_hook_demo_downloads_a_decodable_video(tmp_path: Path) -> None:
@@ -21,4 +25,5 @@ def test_hook_demo_downloads_a_decodable_video(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "ffmpeg decodes it" in result.stdout
     videos = list((tmp_path / "demo-output").glob("*.mp4"))
-    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+    assert len(videos) == 1
+    assert videos[0].stat().st_size > 1000

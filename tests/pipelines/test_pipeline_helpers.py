@@ -5,21 +5,21 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_videogen import chain
-from airflow_provider_videogen.manifest import (
+from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.models import SEED_RANGE
+from airflow_provider_videogen.pipelines import chain
+from airflow_provider_videogen.pipelines.manifest import (
     Manifest,
     ManifestError,
     archive_kwargs,
     build_manifest,
     finished_results,
 )
-from airflow_provider_videogen.models import SEED_RANGE
-from airflow_provider_videogen.prompts import (
+from airflow_provider_videogen.pipelines.prompts import (
     MAX_VARIANTS,
     PromptGenerationError,
     derive_seed,
@@ -34,6 +34,9 @@ from airflow_provider_videogen.prompts import (
     remix_size,
     template_prompts,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # ---- prompts ----------------------------------------------------------------------------------
 
@@ -77,7 +80,8 @@ def test_llm_prompts_through_the_simulator(videogen_conn: str, simulator: Any) -
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
     prompts = llm_prompts(VideoGenHook(videogen_conn), "a lighthouse in a storm", 4, model="veo3.1-fast")
-    assert len(set(prompts)) == 4 and all("a lighthouse in a storm" in p for p in prompts)
+    assert len(set(prompts)) == 4
+    assert all("a lighthouse in a storm" in p for p in prompts)
     [request] = simulator.stats()["chat_requests"]
     assert "Write 4 distinct video prompts, each under 1000 characters" in json.dumps(request)
     assert prompts == llm_prompts(VideoGenHook(videogen_conn), "a lighthouse in a storm", 4, model="veo3.1-fast")
@@ -104,10 +108,12 @@ def test_the_llm_is_told_the_models_limit() -> None:
 
 def test_seeds_are_in_range_and_stable() -> None:
     seeds = {derive_seed("campaign", f"2026-01-{day:02d}", i) for day in range(1, 29) for i in range(3)}
-    assert len(seeds) == 84 and all(SEED_RANGE[0] <= s <= SEED_RANGE[1] for s in seeds)
+    assert len(seeds) == 84
+    assert all(SEED_RANGE[0] <= s <= SEED_RANGE[1] for s in seeds)
     assert derive_seed("c", "d", 0) == derive_seed("c", "d", 0)
     assert model_takes_seed("veo-3.1-fast-generate-preview")
-    assert not model_takes_seed("veo3.1-fast") and not model_takes_seed("some-new-model")
+    assert not model_takes_seed("veo3.1-fast")
+    assert not model_takes_seed("some-new-model")
 
 
 def test_plan_holds_the_operators_keyword_arguments() -> None:
@@ -119,8 +125,10 @@ def test_plan_holds_the_operators_keyword_arguments() -> None:
         "model": "veo3.1-fast", "prompt": "A boat.", "aspect_ratio": "9:16", "duration": 6, "poll_interval": 2,
     }  # fmt: skip
     remix = plan[1]["remix"]
-    assert remix["model"] == "veo_3_1-fast-fl-hd-remix" and remix["size"] == "1080x1920"
-    assert "A boat." in remix["prompt"] and remix["prompt_extend"]
+    assert remix["model"] == "veo_3_1-fast-fl-hd-remix"
+    assert remix["size"] == "1080x1920"
+    assert "A boat." in remix["prompt"]
+    assert remix["prompt_extend"]
     assert [v["index"] for v in plan] == [0, 1]
     json.dumps(plan)  # travels through XCom
 
@@ -131,7 +139,8 @@ def test_every_broken_limit_of_every_variant_is_reported_at_once() -> None:
     message = str(info.value)
     assert "nothing was submitted" in message
     assert "variant 2: prompt is 1001 characters; veo3.1-fast accepts at most 1000" in message
-    assert "variant 1:" in message and "seed" in message  # veo3.1-fast takes no seed
+    assert "variant 1:" in message
+    assert "seed" in message
 
 
 def test_remix_requests_are_validated_too() -> None:
@@ -198,8 +207,12 @@ def test_manifest_joins_by_variant_and_remote_id_and_lists_what_is_missing() -> 
         plan=PLAN, clips=clips, remixes=remixes, archives=archives,
     )  # fmt: skip
     fox = manifest.variants[2]
-    assert fox.clip is not None and fox.clip.s3_uri == "s3://b/p/clip-2.mp4" and fox.clip.prompt == "A fox."
-    assert fox.remix is not None and fox.remix.partial and fox.remix.sha256 == "e" * 64
+    assert fox.clip is not None
+    assert fox.clip.s3_uri == "s3://b/p/clip-2.mp4"
+    assert fox.clip.prompt == "A fox."
+    assert fox.remix is not None
+    assert fox.remix.partial
+    assert fox.remix.sha256 == "e" * 64
     assert manifest.variants[1].clip is None
     assert manifest.problems() == [
         "variant 0: clip c0 rendered but is not archived",
@@ -216,11 +229,14 @@ def test_manifest_joins_by_variant_and_remote_id_and_lists_what_is_missing() -> 
 
 def test_results_that_do_not_belong_to_the_plan_are_refused() -> None:
     entry = {"index": 7, "kind": "clip", "variant": {"index": 7, "prompt": "?"}, "result": _result("x")}
-    with pytest.raises(ManifestError, match="not in the plan"):
+    with pytest.raises(ManifestError, match="not in the plan") as info:
         build_manifest(
             dag_id="d", run_id="r", logical_date=None, brief="b", prompt_source="llm", plan_id="x", plan=PLAN,
             clips=[entry],
         )  # fmt: skip
+    # One of the provider's errors (``except VideoGenError`` catches it), not a bad argument value.
+    assert isinstance(info.value, VideoGenError)
+    assert not isinstance(info.value, ValueError)
 
 
 # ---- the last-frame hand-off ------------------------------------------------------------------

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -44,6 +43,8 @@ from airflow_provider_videogen.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 log = logging.getLogger(__name__)

@@ -18,13 +18,14 @@ another task, possibly on another worker, so it has to travel. Two ways, one fun
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_provider_videogen.frames import extract_frame
 from airflow_provider_videogen.references import data_uri
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 log = logging.getLogger(__name__)

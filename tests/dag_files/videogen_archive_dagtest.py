@@ -1,7 +1,7 @@
 """Test DAG: a stand-in generation task hands its XCom to VideoToS3Operator.
 
-Linked into the DAGs folder only while ``test_dag_run.py`` runs; it reads its video URL and
-bucket from the environment so that it also parses cleanly when nothing is set.
+Run by ``tests/transfers/test_dag_run.py``; it reads its video URL and bucket from the
+environment so that it also parses cleanly when nothing is set (every ``run_dag`` parses it).
 """
 
 from __future__ import annotations

@@ -1,0 +1,130 @@
+"""Completion: turn the end of a remote video task into an XCom result or the right failure.
+
+Shared by the operators (after their trigger fires, or after polling in the worker) and by
+:class:`~airflow_provider_videogen.sensors.videogen.VideoTaskSensor`, which follows a task
+someone else submitted; so it lives outside ``operators/`` and knows nothing about submitting.
+What a remix adds (both segments, and what a partially rendered remix becomes) is in
+:mod:`airflow_provider_videogen.remix_result`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_videogen.exceptions import VideoGenError, VideoTaskFailedError, VideoTaskTimeoutError
+from airflow_provider_videogen.links.videogen import REMOTE_TASK_ID_KEY, VIDEO_EXPIRES_KEY, VIDEO_URL_KEY
+from airflow_provider_videogen.models import ApiKind, VideoTask
+from airflow_provider_videogen.remix_result import ExtendFailurePolicy, remix_result_extras, settle_partial_remix
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from airflow.sdk import Context
+
+    from airflow_provider_videogen.triggers.videogen import VideoTaskEvent
+
+
+class SubmissionFacts(Protocol):
+    """What the submitting task instance recorded (``operators.reattach.SubmissionRecord``)."""
+
+    @property
+    def submitted_at(self) -> datetime: ...
+
+    @property
+    def credits_reserved(self) -> float | None: ...
+
+
+def publish_remote_id(context: Context, remote_id: str) -> None:
+    """Push the remote id, and an empty video link so the UI has one to read while the task is deferred."""
+    ti = context["ti"]
+    ti.xcom_push(key=REMOTE_TASK_ID_KEY, value=remote_id)
+    ti.xcom_push(key=VIDEO_URL_KEY, value="")
+
+
+def isoformat(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class VideoTaskCompletion:
+    """Turn a trigger event into an XCom result or the right failure; shared by operators and the sensor."""
+
+    api: ApiKind
+    log: Any  # provided by BaseOperator / BaseSensorOperator
+    #: Remix only: what an ``extend_failed`` task (8 s rendered, 7 s extension failed) becomes.
+    on_extend_failure: ExtendFailurePolicy = "fail"
+
+    def submission(self, context: Context) -> SubmissionFacts | None:
+        """What this task instance recorded when it submitted; ``None`` here: the sensor submits nothing."""
+        return None
+
+    def result_extras(self, task: VideoTask) -> dict[str, Any]:
+        """Fields the API adds to the XCom result (remix: both segments and their upstream ids)."""
+        return remix_result_extras(task) if self.api is ApiKind.REMIX else {}
+
+    def _complete(self, context: Context, event: VideoTaskEvent) -> Any:
+        if event.status == "success" and event.task is not None:
+            self.log.info("%s", event.task.summary())
+            return self._result(context, event.task)
+        if event.status == "failed":
+            return self.on_remote_failure(context, event)
+        if event.status == "timeout":
+            raise VideoTaskTimeoutError(
+                f"{event.message}. A retry of this task re-attaches to remote task {event.task_id} "
+                "instead of submitting again."
+            )
+        # status == "error": the trigger could not learn the task's state
+        if event.retryable:
+            raise VideoGenError(f"Could not follow remote task {event.task_id}: {event.message}")
+        raise AirflowFailException(f"Could not follow remote task {event.task_id}: {event.message}")
+
+    def on_remote_failure(self, context: Context, event: VideoTaskEvent) -> Any:
+        """The remote task failed: fail; without retry when a new submission cannot help.
+
+        A remix whose extension failed (``extend_failed``) still rendered its first 8 s: that clip
+        is kept (XCom, error message) or accepted as the result, per ``on_extend_failure``.
+        """
+        if event.task is not None and event.task.is_partial:
+            return settle_partial_remix(
+                context,
+                event.task,
+                policy=self.on_extend_failure,
+                retryable=event.retryable,
+                result_of=lambda accepted: self._result(context, accepted),
+                log=self.log,
+            )
+        error = VideoTaskFailedError(
+            event.task_id,
+            event.error_code,
+            event.task.error_message if event.task else event.message,
+            retryable=event.retryable,
+        )
+        if not event.retryable:
+            raise AirflowFailException(str(error))
+        raise error
+
+    def _result(self, context: Context, task: VideoTask) -> dict[str, Any]:
+        """Small JSON-serializable XCom: ids, URLs and times; never video bytes."""
+        record = self.submission(context)
+        expires = task.expires_at()
+        result: dict[str, Any] = {
+            "id": task.id,
+            "api": self.api.value,
+            "model": task.model,
+            "state": task.state.value,
+            "video_urls": list(task.video_urls),
+            "progress": task.progress,
+            "credits_reserved": task.credits_reserved
+            if task.credits_reserved is not None
+            else (record.credits_reserved if record else None),
+            "submitted_at": isoformat(record.submitted_at if record else task.created_at),
+            "completed_at": isoformat(task.completed_at),
+            "expires_at": isoformat(expires),
+        }
+        result.update(self.result_extras(task))
+        if task.video_urls:
+            ti = context["ti"]
+            ti.xcom_push(key=VIDEO_URL_KEY, value=task.video_urls[0])
+            ti.xcom_push(key=VIDEO_EXPIRES_KEY, value=isoformat(expires))
+        return result

@@ -1,0 +1,91 @@
+"""DAGs the cluster tests run (copied into the cluster's DAGs folder beside ``dags/``).
+
+Each prompt carries a tag naming its test, so the simulator's create log can be counted per
+test (``tests/cluster/helpers.py:creates``), and ``[sim:...]`` directives for its timing. Every
+task is a real :class:`VideoGenerationOperator`; only the simulator's answers are staged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG
+
+from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+
+START = datetime(2026, 1, 1)
+MODEL = "veo3.1-fast"
+POOL = "videogen_api"
+
+#: Triggerer failover: 20 mapped deferrable generations that render long enough for every one of
+#: them to be deferred (and its triggerer killed) before the first finishes.
+FAILOVER_TASKS = 20
+FAILOVER_RENDER = 45
+#: Load: 200 mapped generations through the videogen_api pool.
+LOAD_TASKS = 200
+LOAD_RENDER = 20
+LOAD_POLL = 5.0
+#: Scheduler kill: a run long enough to be in progress when a scheduler dies.
+SCHEDULER_TASKS = 6
+SCHEDULER_RENDER = 20
+#: Worker kills: the hold keeps a create's answer back long enough to kill the worker meanwhile.
+HOLD_SECONDS = 30
+POLL_KILL_RENDER = 40
+
+
+def _prompts(tag: str, count: int, directives: str) -> list[str]:
+    return [f"{directives} [{tag}] clip {i}: a lighthouse keeper's day, shot {i}" for i in range(count)]
+
+
+with DAG("cluster_failover", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
+    VideoGenerationOperator.partial(task_id="generate", model=MODEL, duration=4, poll_interval=2, retries=0).expand(
+        prompt=_prompts("failover", FAILOVER_TASKS, f"[sim:render={FAILOVER_RENDER}]")
+    )
+
+with DAG("cluster_load", schedule=None, start_date=START, catchup=False, tags=["cluster"], max_active_tasks=LOAD_TASKS):
+    VideoGenerationOperator.partial(
+        task_id="generate", model=MODEL, duration=4, poll_interval=LOAD_POLL, retries=0, pool=POOL
+    ).expand(prompt=_prompts("load", LOAD_TASKS, f"[sim:render={LOAD_RENDER}]"))
+
+with DAG("cluster_scheduler_kill", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
+    VideoGenerationOperator.partial(task_id="generate", model=MODEL, duration=4, poll_interval=1, retries=0).expand(
+        prompt=_prompts("scheduler-kill", SCHEDULER_TASKS, f"[sim:render={SCHEDULER_RENDER}]")
+    )
+
+#: The worker is killed while this task polls in the worker (not deferred); its retry re-attaches.
+with DAG("cluster_poll_kill", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
+    VideoGenerationOperator(
+        task_id="generate",
+        model=MODEL,
+        prompt=f"[sim:render={POLL_KILL_RENDER}] [poll-kill] a lighthouse keeper climbs the stairs",
+        duration=4,
+        deferrable=False,
+        poll_interval=1,
+        retries=1,
+        retry_delay=timedelta(0),
+    )
+
+#: The worker is killed while the create's answer is held: the retry must not pay again...
+with DAG("cluster_create_kill", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
+    VideoGenerationOperator(
+        task_id="generate",
+        model=MODEL,
+        prompt=f"[sim:hold_answer={HOLD_SECONDS}] [sim:render=3] [create-kill] a lighthouse at dawn",
+        duration=4,
+        poll_interval=1,
+        retries=1,
+        retry_delay=timedelta(0),
+    )
+
+#: ...unless told to accept the risk: then it submits once more (two creates, as documented).
+with DAG("cluster_create_kill_resubmit", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
+    VideoGenerationOperator(
+        task_id="generate",
+        model=MODEL,
+        prompt=f"[sim:hold_answer={HOLD_SECONDS}] [sim:render=3] [create-kill-resubmit] a lighthouse at dusk",
+        duration=4,
+        poll_interval=1,
+        retries=1,
+        retry_delay=timedelta(0),
+        on_uncertain_submission="resubmit",
+    )
