@@ -22,6 +22,10 @@ Re-running a day never pays twice for what already succeeded:
 A refused clip does not stop the others from being archived (`rendered_clips` passes on each
 clip that rendered, tagged with its variant); the manifest names what is missing and the run fails.
 
+`max_credits` caps the day: `plan_day` estimates every clip and fails before the first
+submission when the day would cost more (`python -m airflow_provider_videogen.spend.estimate
+videogen_daily --from ... --to ...` prints what a backfill would cost).
+
 Submissions run in the `videogen_api` pool. Connections: `videogen_default`, `aws_default`.
 """
 
@@ -80,6 +84,13 @@ with DAG(
         "duration": duration_param(4),
         **s3_params("videogen-archive", "videogen-daily", "<s3_prefix>/<campaign>/<YYYY-MM-DD>/<plan id>/"),
         "poll_interval": poll_interval_param(15.0),
+        "max_credits": Param(
+            None,
+            type=["number", "null"],
+            minimum=0,
+            description="fail the day before any submission when its estimate is higher (null: no cap)",
+        ),
+        "allow_unpriced": Param(False, type="boolean", description="let max_credits pass models without a price"),
     },
     doc_md=__doc__,
     tags=["videogen", "example"],
@@ -100,6 +111,7 @@ with DAG(
             plan_variants,
             template_prompts,
         )
+        from airflow_provider_videogen.spend.plan import annotate, check_run_cap, estimate_plan, prices_or_published
 
         campaign, count, model = params["campaign"], params["variants"], params["model"]
         try:
@@ -114,6 +126,8 @@ with DAG(
             )
         except InvalidRequestError as exc:  # nothing was submitted; the same params would fail again
             raise AirflowFailException(str(exc)) from None
+        cost = estimate_plan(plan, prices_or_published(VIDEOGEN_CONN_ID, log))
+        ti.xcom_push(key="estimate", value=cost.to_json())
         prefix = "/".join([params["s3_prefix"].strip("/"), campaign, ds, plan_fingerprint(plan)]).lstrip("/")
         ti.xcom_push(key="archive_prefix", value=prefix)
         done = read_manifest(bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)
@@ -125,7 +139,9 @@ with DAG(
                 manifest_key(prefix),
             )
             return []  # every downstream task then expands to nothing, and the manifest is left as it is
-        return plan
+        log.info("%s would submit %s", ds, cost.describe())
+        check_run_cap(cost, params["max_credits"], allow_unpriced=params["allow_unpriced"])
+        return annotate(plan, cost)
 
     plan = plan_day()
 
@@ -164,6 +180,8 @@ with DAG(
         from airflow_provider_videogen.pipelines.manifest import build_manifest, manifest_key, write_manifest
         from airflow_provider_videogen.pipelines.prompts import plan_fingerprint
 
+        if plan is None:  # plan_day failed (over max_credits, a broken limit): nothing was submitted
+            raise AirflowFailException("No plan: plan_day failed, nothing was submitted (see its log)")
         if not plan:
             raise AirflowSkipException("Nothing was planned: the day is already archived (see plan_day's log)")
         manifest = build_manifest(

@@ -13,6 +13,10 @@
    `:` and `+` made `_`, e.g. `manual__2026-03-01T10_00_00_000000_00_00`) before the 24 h
    download links expire; **write_manifest** writes `manifest.json` next to them.
 
+`max_credits` caps the run: **plan_prompts** estimates every clip and remix (prices: seed 001
+plus the connection extra `prices`) and fails before the first submission when the run would
+cost more; the manifest records each video's estimate beside the gateway's reserved credits.
+
 One refused prompt does not cost the others: **rendered_clips** / **rendered_remixes** pass on
 every video that did render, tagged with its variant, so they are still remixed and archived;
 the manifest lists what is missing and the run then fails, so nobody misses it.
@@ -24,6 +28,7 @@ between the offline simulator and the real gateway with AWS S3.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +49,8 @@ from airflow_provider_videogen.pipelines.params import (
 )
 from airflow_provider_videogen.pipelines.prompts import generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
+
+log = logging.getLogger(__name__)
 
 VIDEOGEN_CONN_ID = "videogen_default"
 AWS_CONN_ID = "aws_default"
@@ -82,6 +89,13 @@ with DAG(
             "frames) or an Object Storage URL every worker can read, e.g. s3://aws_default@bucket/frames",
         ),
         "poll_interval": poll_interval_param(15.0),
+        "max_credits": Param(
+            None,
+            type=["number", "null"],
+            minimum=0,
+            description="fail the run before any submission when its estimate (clips and remixes) is higher",
+        ),
+        "allow_unpriced": Param(False, type="boolean", description="let max_credits pass models without a price"),
     },
     doc_md=__doc__,
     tags=["videogen", "example"],
@@ -96,6 +110,7 @@ with DAG(
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
         from airflow_provider_videogen.pipelines.destinations import check_destinations
         from airflow_provider_videogen.pipelines.prompts import llm_prompts, plan_variants, template_prompts
+        from airflow_provider_videogen.spend.plan import annotate, check_run_cap, estimate_plan, prices_or_published
         from airflow_provider_videogen.transfers.keys import safe_value
 
         try:
@@ -117,9 +132,13 @@ with DAG(
             )
         except InvalidRequestError as exc:  # nothing was submitted; the same params would fail again
             raise AirflowFailException(str(exc)) from None
+        cost = estimate_plan(plan, prices_or_published(VIDEOGEN_CONN_ID, log))
+        ti.xcom_push(key="estimate", value=cost.to_json())
+        log.info("The run would submit %s: %s", cost.describe(), "; ".join(cost.lines()))
+        check_run_cap(cost, params["max_credits"], allow_unpriced=params["allow_unpriced"])
         prefix = "/".join([params["s3_prefix"].strip("/"), safe_value(ti.dag_id), safe_value(run_id)]).lstrip("/")
         ti.xcom_push(key="archive_prefix", value=prefix)
-        return plan
+        return annotate(plan, cost)
 
     plan = plan_prompts()
 
@@ -196,6 +215,8 @@ with DAG(
         from airflow_provider_videogen.pipelines.manifest import build_manifest, manifest_key, write_manifest
         from airflow_provider_videogen.pipelines.prompts import plan_fingerprint
 
+        if plan is None:  # plan_prompts failed (over max_credits, a broken limit): nothing was submitted
+            raise AirflowFailException("No plan: plan_prompts failed, nothing was submitted (see its log)")
         manifest = build_manifest(
             dag_id=dag_run.dag_id,
             run_id=dag_run.run_id,

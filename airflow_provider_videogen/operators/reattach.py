@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.spend.guard import SpendGuard
 
     #: ``submit(request, before_send)``: sends the create; calls ``before_send`` right before sending.
     Submit: TypeAlias = Callable[[BaseModel, Callable[[], None]], VideoTask]
@@ -202,6 +203,9 @@ class SubmissionGuard:
     :param durable: ``False`` when the caller chose not to re-attach (``store`` is then ``None``).
     :param store_location: where a human finds this task instance's store keys in the UI
         (:func:`where_to_delete`), named in the messages that ask them to act.
+    :param spend: the spend guard of this ``execute`` (:mod:`airflow_provider_videogen.spend`):
+        it reserves before the in-flight marker, releases on a create the gateway provably
+        refused, and settles after the create or on re-attach. ``None``: no spend checks.
     """
 
     def __init__(
@@ -217,6 +221,7 @@ class SubmissionGuard:
         on_decision: Callable[[Decision, SubmissionRecord | None, VideoTask | None], None] | None = None,
         durable: bool = True,
         store_location: str | None = None,
+        spend: SpendGuard | None = None,
     ) -> None:
         self.store = store
         self.api = api
@@ -228,6 +233,7 @@ class SubmissionGuard:
         self.on_decision = on_decision
         self.durable = durable
         self.store_location = store_location or where_to_delete(None)
+        self.spend = spend
 
     def submit_or_reattach(self, request: BaseModel, submit: Submit, describe: Callable[[BaseModel], str]) -> VideoTask:
         """The remote task for ``request``: an earlier try's when it can still serve, else a new one."""
@@ -254,6 +260,8 @@ class SubmissionGuard:
             )
         if decision.action in ("reattach", "reuse") and decision.task is not None:
             self.log.info("Re-attaching instead of submitting: %s", decision.reason)
+            if self.spend is not None:
+                self.spend.settle_reattached(store, decision.task, record.credits_reserved if record else None)
             return decision.task
         if record is not None:
             self.log.info("Submitting a new task: %s", decision.reason)
@@ -287,6 +295,8 @@ class SubmissionGuard:
     ) -> VideoTask:
         store = self.store
         self.log.info("Submitting %s", describe(request))
+        if self.spend is not None:
+            self.spend.reserve(store)  # before anything is sent: a refused reservation sent nothing
         written: list[InFlightMarker] = []
 
         def before_send() -> None:
@@ -309,6 +319,8 @@ class SubmissionGuard:
                 ) from None
             if store is not None and written:
                 store.delete(IN_FLIGHT_KEY)
+            if self.spend is not None:
+                self.spend.release(store, str(exc))
             raise
         if store is not None:
             record = SubmissionRecord(
@@ -323,4 +335,6 @@ class SubmissionGuard:
             )
             store.set(RECORD_KEY, record.model_dump(mode="json"), retention=RECORD_RETENTION)
             store.delete(IN_FLIGHT_KEY)
+        if self.spend is not None:
+            self.spend.settle(store, task)
         return task

@@ -6,8 +6,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
-from airflow_provider_videogen.lineage import dataset_name
 from airflow_provider_videogen.hooks.redaction import mask_signed_query
+from airflow_provider_videogen.lineage import dataset_name
 from airflow_provider_videogen.models import (
     REMIX_SEGMENT_SECONDS,
     ApiKind,

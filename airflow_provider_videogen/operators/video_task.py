@@ -36,6 +36,7 @@ from airflow_provider_videogen.operators.reattach import (
 )
 from airflow_provider_videogen.operators.resumable import report_decision
 from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
+from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -99,6 +100,10 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         XCom: the result holds the remote id, state and times with ``video_urls`` empty and
         ``links_in_xcom: false``, and there is no "Video" link. ``VideoToS3Operator`` reads the
         links from the gateway by the remote id when it archives.
+    :param max_credits: refuse, before any request, a submission whose estimate is higher (see
+        :mod:`airflow_provider_videogen.spend`); also refuses an unpriced model.
+    :param allow_unpriced: submit a model without a price although ``max_credits`` or a budget
+        (connection extra ``budget``) is set; it reserves nothing and settles what the gateway says.
     """
 
     api: ApiKind
@@ -126,12 +131,16 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         cancel_on_kill: bool = True,
         durable: bool = True,
         xcom_links: bool = True,
+        max_credits: float | None = None,
+        allow_unpriced: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.cancel_on_kill = cancel_on_kill
         self.durable = durable
         self.xcom_links = bool(xcom_links)
+        self.max_credits = check_max_credits(max_credits)
+        self.allow_unpriced = allow_unpriced
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = check_poll_interval(poll_interval)
@@ -189,6 +198,14 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         except InvalidRequestError as exc:
             # Nothing was sent, nothing billed; a retry would render the same values.
             raise AirflowFailException(str(exc)) from None
+        self._spend = SpendGuard.check(
+            log=self.log,
+            conn_id=self.videogen_conn_id,
+            request=request,
+            context=context,
+            max_credits=self.max_credits,
+            allow_unpriced=self.allow_unpriced,
+        )
         task = self._submit_or_reattach(context, request)
         self._seen_task, self._seen_record = task, self.submission(context)
         publish_remote_id(context, task.id, task.can_cancel)
@@ -330,6 +347,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             accept_partial=self.on_extend_failure == "accept_first_segment",
             try_number=getattr(ti, "try_number", None),
             store_location=where_to_delete(ti),
+            spend=self._spend,
         )
         return guard.submit_or_reattach(
             request, lambda r, before_send: self.submit(self.hook, r, before_send), self.describe_request

@@ -11,7 +11,9 @@ result by its own map index and tags it with its variant index, and everything d
 **The manifest.** One JSON object per run, written to S3 next to the videos
 (``<prefix>/manifest.json``). Each variant lists its prompt and seed, and for the clip and its
 15 s remix: the model, the remote task id, the credits reserved, whether the remix is partial,
-the S3 URI, the size and the SHA-256 of the archived object. Download links are left out on
+the S3 URI, the size and the SHA-256 of the archived object, and the planning step's
+estimate beside the gateway's reserved credits (``estimated_credits``, ``credits_reserved``,
+per video and in ``totals``). Download links are left out on
 purpose: they expire after 24 hours; the S3 URI is the durable address. A variant whose video
 failed or could not be archived is listed too, with what is missing, so a partial run leaves
 an honest record.
@@ -59,7 +61,13 @@ def finished_results(
     :param kind: ``"clip"`` or ``"remix"``; names the archive key ``<prefix>/<kind>-<index>.<ext>``.
     :param prefix: the run's archive prefix.
     :return: ``{"index", "kind", "variant", "result", "s3_key"}`` per result, in variant order.
+    :raises AirflowFailException: ``items`` is ``None``: the planning step failed (a cap, a broken
+        limit), so nothing was submitted; failing here, without retries, fails the run.
     """
+    if items is None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"No plan: the planning task failed, so no {kind} was submitted (see its log)")
     entries = []
     for map_index, item in enumerate(items):
         result = ti.xcom_pull(task_ids=task_id, map_indexes=map_index)
@@ -105,6 +113,8 @@ class ArchivedVideo(BaseModel):
     remote_id: str
     state: str
     partial: bool = False
+    #: The planning step's estimate (``None``: unpriced or not estimated) and the gateway's figure.
+    estimated_credits: float | None = None
     credits_reserved: float | None = None
     prompt: str | None = None
     prompt_extend: str | None = None
@@ -151,6 +161,10 @@ class Manifest(BaseModel):
         return round(sum(v.credits_reserved or 0.0 for v in self.videos), 4)
 
     @property
+    def estimated_credits(self) -> float:
+        return round(sum(v.estimated_credits or 0.0 for v in self.videos), 4)
+
+    @property
     def total_bytes(self) -> int:
         return sum(v.size or 0 for v in self.videos)
 
@@ -178,6 +192,7 @@ class Manifest(BaseModel):
             "variants": len(self.variants),
             "videos": len(self.videos),
             "archived": sum(1 for v in self.videos if v.s3_uri),
+            "estimated_credits": self.estimated_credits,
             "credits_reserved": self.credits_reserved,
             "bytes": self.total_bytes,
         }
@@ -204,6 +219,7 @@ def archived_video(entry: dict[str, Any], archived: dict[str, dict[str, Any]]) -
         remote_id=result["id"],
         state=result.get("state", "succeeded"),
         partial=bool(result.get("partial", False)),
+        estimated_credits=((entry["variant"].get("estimate") or {}).get(kind) or {}).get("credits"),
         credits_reserved=result.get("credits_reserved"),
         prompt=planned.get("prompt") if kind == "remix" else entry["variant"]["prompt"],
         prompt_extend=planned.get("prompt_extend"),

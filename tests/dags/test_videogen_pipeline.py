@@ -112,6 +112,8 @@ def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
         "variants": VARIANTS,
         "videos": 2 * VARIANTS,
         "credits_reserved": pytest.approx(total_credits),
+        # clips priced from seed 001 (8 s x 5.76 credits/s); the remix model has no published price
+        "estimated_credits": pytest.approx(VARIANTS * 46.08),
         "archived": 2 * VARIANTS,
         "bytes": sum(v[k]["size"] for v in manifest["variants"] for k in ("clip", "remix")),
     }

@@ -1,0 +1,140 @@
+"""The spend guard in the operators, through real Airflow (dag.test()), the simulator and SeaweedFS."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from airflow_provider_videogen.spend.ledger import BudgetConfig, LedgerDocument, S3Ledger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from airflow_provider_videogen.simulator import SimulatorServer
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+VIDEO = Decimal("46.08")
+BUDGET_CONN = "videogen_budget"
+
+
+def tis(dagrun: Any) -> dict[str, Any]:
+    return {ti.task_id: ti for ti in dagrun.get_task_instances()}
+
+
+def simulator_credits(simulator: SimulatorServer) -> dict[str, Decimal]:
+    """``credits_reserved`` of every task the simulator created, asked of the simulator itself."""
+    credits = {}
+    headers = {"Authorization": f"Bearer {simulator.api_key}"}
+    for task_id, entry in simulator.stats()["tasks"].items():
+        if entry["api"] == "generation":
+            body = httpx.get(f"{simulator.url}/v1/tasks/{task_id}", headers=headers).json()
+            credits[task_id] = Decimal(str(body["usage"]["credits_reserved"]))
+    return credits
+
+
+@pytest.fixture
+def sim(simulator: SimulatorServer, videogen_conn: str) -> SimulatorServer:
+    simulator.configure(render_seconds=0.5)
+    return simulator
+
+
+@pytest.fixture
+def budget(
+    sim: SimulatorServer, s3_bucket: str, aws_conn_id: str, s3_client: S3Client, monkeypatch: pytest.MonkeyPatch
+) -> S3Ledger:
+    """``videogen_budget``: the simulator with a budget of exactly two 8 s veo3.1-fast videos."""
+    extra = {
+        "retry_backoff": 0.05,
+        "budget": {
+            "credits": str(VIDEO * 2),
+            "period": "month",
+            "ledger": f"s3://{s3_bucket}/budgets",
+            "aws_conn_id": aws_conn_id,
+            "name": "sim-key",
+        },
+    }
+    conn = {"conn_type": "videogen", "host": sim.url, "password": sim.api_key, "extra": extra}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{BUDGET_CONN.upper()}", json.dumps(conn))
+    config = BudgetConfig.from_extra(extra, BUDGET_CONN)
+    assert config is not None
+    return S3Ledger(config, client=s3_client)
+
+
+def ledger_doc(ledger: S3Ledger) -> LedgerDocument:
+    doc = ledger.read(ledger.config.key(ledger.config.period_id()))
+    assert doc is not None, "no ledger object was written"
+    return doc
+
+
+def test_a_request_over_max_credits_fails_before_any_request(run_dag: Any, sim: SimulatorServer, log_text: Any) -> None:
+    dagrun = run_dag("test_spend_task_cap")
+    assert dagrun.state == "failed"
+    ti = tis(dagrun)["generate"]
+    assert ti.try_number == 1, "a cap refusal must not be retried"
+    assert sim.stats()["generation"]["creates"] == 0
+    text = log_text()
+    assert "would cost 46.08 credits ($0.64: 8 s x 5.76 credits/s (720p)), more than max_credits=40" in text
+
+
+def test_an_unpriced_model_under_a_cap_is_refused_unless_allowed(
+    run_dag: Any, sim: SimulatorServer, log_text: Any
+) -> None:
+    dagrun = run_dag("test_spend_task_cap_unpriced")
+    states = {task_id: ti.state for task_id, ti in tis(dagrun).items()}
+    assert states == {"refused": "failed", "allowed": "success"}
+    assert sim.stats()["generation"]["creates"] == 1  # only the allowed one
+    text = log_text()
+    assert "max_credits=100 cannot be enforced" in text
+    assert "allow_unpriced=True" in text
+
+
+def test_the_budget_refuses_the_third_video_and_balances_to_the_simulator(
+    run_dag: Any, budget: S3Ledger, sim: SimulatorServer, log_text: Any
+) -> None:
+    dagrun = run_dag("test_spend_budget")
+    states = {task_id: ti.state for task_id, ti in tis(dagrun).items()}
+    assert sorted(states.values()) == ["failed", "success", "success"], states
+    assert sim.stats()["generation"]["creates"] == 2
+    doc = ledger_doc(budget)
+    assert [entry.state for entry in doc.entries.values()] == ["settled", "settled"]
+    paid = simulator_credits(sim)
+    assert doc.held() == sum(paid.values()) == VIDEO * 2
+    assert {entry.remote_id for entry in doc.entries.values()} == set(paid)
+    text = log_text()
+    assert "budget 'sim-key' (92.16 credits for month" in text
+    assert "92.16 credits held (0 reserved, 2 settled)" in text
+    assert "would cost 46.08 credits" in text
+
+
+def test_a_refused_create_releases_its_reservation(run_dag: Any, budget: S3Ledger, sim: SimulatorServer) -> None:
+    sim.configure(next_responses=[{"status": 400, "method": "POST"}])
+    dagrun = run_dag("test_spend_budget_refused_create")
+    assert dagrun.state == "failed"
+    doc = ledger_doc(budget)
+    (entry,) = doc.entries.values()
+    assert entry.state == "released"
+    assert doc.held() == 0
+
+
+def test_a_crashed_try_is_settled_by_its_retry_on_the_same_reservation(
+    run_dag: Any, budget: S3Ledger, sim: SimulatorServer, log_text: Any
+) -> None:
+    dagrun = run_dag("test_spend_crashed_try")
+    got = {task_id: (ti.state, ti.try_number) for task_id, ti in tis(dagrun).items()}
+    assert got == {"crash_after_reserve": ("success", 2), "crash_after_create": ("success", 2)}, got
+    assert sim.stats()["generation"]["creates"] == 2  # one per task: the retry after the create re-attached
+    doc = ledger_doc(budget)
+    assert sorted(doc.entries) == [
+        f"test_spend_crashed_try/{dagrun.run_id}/crash_after_create/-1#1",
+        f"test_spend_crashed_try/{dagrun.run_id}/crash_after_reserve/-1#1",
+    ]
+    assert all(entry.state == "settled" for entry in doc.entries.values())
+    assert doc.held() == sum(simulator_credits(sim).values())
+    text = log_text()
+    assert "Re-using reservation test_spend_crashed_try/" in text
+    assert "left by an earlier try, which ended after creating remote task" in text
