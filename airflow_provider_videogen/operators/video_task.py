@@ -35,8 +35,8 @@ from airflow_provider_videogen.operators.reattach import (
     where_to_delete,
 )
 from airflow_provider_videogen.operators.resumable import report_decision
-from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
+from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -347,7 +347,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             accept_partial=self.on_extend_failure == "accept_first_segment",
             try_number=getattr(ti, "try_number", None),
             store_location=where_to_delete(ti),
-            spend=self._spend,
+            spend=getattr(self, "_spend", None),  # set by execute(); absent when called directly
         )
         return guard.submit_or_reattach(
             request, lambda r, before_send: self.submit(self.hook, r, before_send), self.describe_request
