@@ -124,11 +124,11 @@ def _child(args: argparse.Namespace) -> int:
     # ---- instrumentation: identical for every variant, a counter bump per call ----------------
     original_aget_task = VideoGenHook.aget_task
 
-    async def counted_aget_task(self: VideoGenHook, api: Any, task_id: str) -> Any:
+    async def counted_aget_task(self: VideoGenHook, api: Any, task_id: str, **kwargs: Any) -> Any:
         counters["polls"] += 1
         task_polls[task_id] = task_polls.get(task_id, 0) + 1
         try:
-            return await original_aget_task(self, api, task_id)
+            return await original_aget_task(self, api, task_id, **kwargs)
         except Exception:
             counters["poll_errors"] += 1
             raise

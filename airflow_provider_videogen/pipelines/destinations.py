@@ -58,13 +58,13 @@ def prefix_problem(prefix: Any) -> str | None:
 def frame_store_problem(
     store: Any, *, schemes: Iterable[str] = FRAME_STORE_SCHEMES, conn_ids: Iterable[str] = ()
 ) -> str | None:
-    """Why ``store`` is not an allowed frame store, or ``None``; ``""`` (frames inline) is allowed.
+    """Why ``store`` is not an allowed frame store, or ``None``; ``"inline"`` or ``""`` (frames inline) is allowed.
 
     The scheme must be one of ``schemes`` (no ``file://`` by default: a trigger must not choose
     a path on the worker), a connection named in the URL (``s3://conn@bucket``) one of
     ``conn_ids``, the bucket a bucket name and the path free of ``.``/``..`` segments.
     """
-    if store in ("", None):
+    if store in ("", None, "inline"):  # the example DAGs' default (pipelines.params.INLINE_FRAMES)
         return None
     allowed = tuple(schemes)
     try:
@@ -72,7 +72,8 @@ def frame_store_problem(
     except ValueError:
         parts = None
     if parts is None or parts.scheme.lower() not in allowed:
-        return f"{store!r} must be empty (inline frames) or a URL with scheme {', '.join(s + '://' for s in allowed)}"
+        schemes_text = ", ".join(s + "://" for s in allowed)
+        return f"{store!r} must be 'inline' (frames through XCom) or a URL with scheme {schemes_text}"
     if parts.query or parts.fragment:
         return f"{store!r} may not have a query or fragment"
     user, _, bucket = parts.netloc.rpartition("@")

@@ -11,6 +11,7 @@ from airflow_provider_videogen.pipelines.destinations import (
     frame_store_problem,
     prefix_problem,
 )
+from airflow_provider_videogen.pipelines.params import INLINE_FRAMES
 
 
 @pytest.mark.parametrize("name", ["videogen-archive", "abc", "my.bucket.2026", "a" * 63])
@@ -35,7 +36,9 @@ def test_prefixes_refused(prefix: object) -> None:
     assert prefix_problem(prefix) is not None
 
 
-@pytest.mark.parametrize("store", ["", None, "s3://videogen-frames/frames", "s3://aws_default@videogen-frames/f"])
+@pytest.mark.parametrize(
+    "store", ["", None, "inline", "s3://videogen-frames/frames", "s3://aws_default@videogen-frames/f"]
+)
 def test_frame_stores_accepted(store: object) -> None:
     assert frame_store_problem(store, conn_ids=["aws_default"]) is None
 
@@ -68,4 +71,5 @@ def test_check_destinations_names_every_bad_parameter() -> None:
 
 
 def test_check_destinations_accepts_the_example_defaults() -> None:
-    check_destinations({"s3_bucket": "videogen-archive", "s3_prefix": "videogen", "frame_store": ""})
+    # The params' own defaults, as the trigger form sends them (frame_store "inline").
+    check_destinations({"s3_bucket": "videogen-archive", "s3_prefix": "videogen", "frame_store": INLINE_FRAMES})
