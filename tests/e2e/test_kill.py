@@ -66,10 +66,6 @@ def cancels(simulator: SimulatorServer) -> int:
     return int(simulator.stats()["generation"]["cancels"])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="failed in the final merged run (issues 15/16 x 18); re-verify next session",
-)
 def test_triggerer_restart_keeps_the_render_and_a_kill_cancels_it(
     airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
 ) -> None:
@@ -101,10 +97,6 @@ def test_triggerer_restart_keeps_the_render_and_a_kill_cancels_it(
     ).read_text(errors="replace")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="failed in the final merged run (issues 15/16 x 18); re-verify next session",
-)
 def test_kill_while_polling_in_the_worker_cancels(
     airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
 ) -> None:

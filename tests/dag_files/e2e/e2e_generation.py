@@ -46,6 +46,7 @@ with DAG("e2e_kill_deferred", schedule=None, start_date=START, catchup=False, ta
         task_id="generate",
         model="veo3.1-fast",
         prompt="[sim:render=300] A glacier calving, very slowly",
+        adaptive_polling=False,  # the test waits for polls from the start of a 300 s render
         duration=4,
         poll_interval=1,
     )
@@ -56,6 +57,7 @@ with DAG("e2e_kill_in_worker", schedule=None, start_date=START, catchup=False, t
         task_id="generate",
         model="veo3.1-fast",
         prompt="[sim:render=300] A tide coming in over sand, very slowly",
+        adaptive_polling=False,  # the test waits for polls from the start of a 300 s render
         duration=4,
         poll_interval=1,
         deferrable=False,
