@@ -13,7 +13,6 @@ read raw bodies. A sync ``httpx.Client`` serves operators, and ``a*`` methods us
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from contextlib import contextmanager
 from functools import cached_property
@@ -24,9 +23,7 @@ import httpx
 from airflow.sdk import BaseHook
 
 from airflow_provider_videogen.exceptions import (
-    InvalidRequestError,
     InvalidResponseError,
-    NotFoundError,
     SubmissionUncertainError,
     VideoGenConnectionError,
     VideoGenError,
@@ -34,6 +31,7 @@ from airflow_provider_videogen.exceptions import (
 )
 from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
 from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
+from airflow_provider_videogen.hooks.connection_probe import probe_connection
 from airflow_provider_videogen.hooks.redaction import redact, redact_url, redact_value, scrub_exception
 from airflow_provider_videogen.hooks.retries import RetryPolicy
 from airflow_provider_videogen.hooks.settings import (
@@ -42,6 +40,7 @@ from airflow_provider_videogen.hooks.settings import (
     mask_api_key,
     settings_from_connection,
 )
+from airflow_provider_videogen.hooks.task_ids import check_task_id, task_path
 from airflow_provider_videogen.hooks.transport import (
     UNSENT_ERRORS,
     asend_bounded,
@@ -451,65 +450,5 @@ class VideoGenHook(BaseHook):
     # ---- UI test button ----------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the base URL and the key without creating (or paying for) anything; say what was checked.
-
-        It queries a task id that cannot exist. Only "not found" (404) proves both that the
-        gateway answered and that it accepted the key (it authenticates before it looks the task
-        up); 401/403 proves the key is refused. Any other answer (400 included) proves that
-        something answered, not that the key works, and is reported as a failure.
-        """
-        not_checked = "Not checked: the key's access to each model, and the account's credits."
-        try:
-            settings = self.settings
-            self._request("GET", task_path(GENERATION_QUERY_PATH, self._CONNECTION_PROBE_ID))
-        except NotFoundError as exc:
-            if exc.api_code is None:  # a web server's own 404 page, not the gateway's answer
-                return False, (
-                    f"{settings.base_url} answered 404 without the gateway's error body: the base URL may point "
-                    f"to another server, and the API key could not be verified: {exc}"
-                )
-            return True, (
-                f"Connected to {settings.base_url}: a query for a made-up task id was authenticated and answered "
-                f"'not found', so the API key was accepted. Nothing was created. {not_checked}"
-            )
-        except VideoGenHTTPError as exc:
-            if exc.status in (401, 403):
-                return False, f"The gateway refused the API key: {exc}"
-            return False, (
-                f"Something answered at the base URL, but with HTTP {exc.status} instead of 'not found' for a "
-                f"made-up task id, so the API key could not be verified: {exc}"
-            )
-        except VideoGenError as exc:
-            return False, str(exc)
-        return False, (
-            f"{settings.base_url} answered a query for a task id that cannot exist as if it existed: this does "
-            "not look like the video gateway, and the API key could not be verified."
-        )
-
-
-#: What a remote task id may contain before it is put into a URL path: the gateway's ids are
-#: letters, digits, ``-`` and ``_`` (``task-unified-...``, ``video_...``); ``.`` and ``:`` are
-#: allowed after the first character. Anything else (``/``, ``..``, ``?``) could send the
-#: authenticated request to another endpoint of the gateway.
-TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,255}$")
-
-
-def check_task_id(task_id: str) -> str:
-    """Refuse a remote task id that is not a plain token, before any request."""
-    if not isinstance(task_id, str) or not TASK_ID_PATTERN.fullmatch(task_id):
-        raise InvalidRequestError(
-            "remote task id",
-            [
-                (
-                    "task_id",
-                    f"task_id={str(task_id)[:80]!r} is not a remote task id: allowed are 1-256 letters, digits, "
-                    "'-', '_', '.' and ':', starting with a letter or digit",
-                )
-            ],
-        )
-    return task_id
-
-
-def task_path(template: str, task_id: str) -> str:
-    """``template`` with a checked, quoted task id in place of ``{task_id}``."""
-    return template.format(task_id=quote(check_task_id(task_id), safe=""))
+        """Check the base URL and the key without creating (or paying for) anything; say what was checked."""
+        return probe_connection(self, task_path(GENERATION_QUERY_PATH, self._CONNECTION_PROBE_ID))
