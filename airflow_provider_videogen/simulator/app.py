@@ -303,6 +303,7 @@ class _Gateway:
     async def _stream(self, body: bytes, pad_bytes: int, trickle: float) -> AsyncIterator[bytes]:
         """``pad_bytes`` of JSON whitespace then ``body``, generated lazily; a byte per ``trickle`` seconds."""
         finished = False
+        kind = "trickle" if trickle else "stream"  # told apart: a padded answer may finish after its test
         try:
             left = pad_bytes
             while left > 0:
@@ -317,11 +318,11 @@ class _Gateway:
                     yield body
             finished = True
             with self.sim.lock:
-                self.sim.stats.fault("stream_completed")
+                self.sim.stats.fault(f"{kind}_completed")
         finally:
             if not finished:
                 with self.sim.lock:
-                    self.sim.stats.fault("stream_abandoned")
+                    self.sim.stats.fault(f"{kind}_abandoned")
 
     @staticmethod
     def _finish(fault: EdgeFault | None, response: Response) -> Response:

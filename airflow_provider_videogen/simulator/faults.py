@@ -48,7 +48,9 @@ requests (filter by ``method`` and ``path`` prefix; ``times``; ``retry_after``; 
 ``malformed``; a raw ``body``, ``pad_bytes`` of leading JSON whitespace, a ``trickle_seconds``
 pause before each byte, a ``location`` header). An answer streamed with ``pad_bytes`` or
 ``trickle_seconds`` that the client abandons before its end is counted as the fault source
-``stream_abandoned`` (when the server notices), one sent to its end as ``stream_completed``.
+``stream_abandoned`` (when the server notices), one sent to its end as ``stream_completed``; a
+trickled answer counts as ``trickle_abandoned`` / ``trickle_completed`` instead. The server may
+notice a padded answer's end after its client has moved on, so the two are kept apart.
 ``rate_429`` / ``rate_500`` / ``rate_502`` / ``rate_503``: random answers on
 ``/v1`` routes from an RNG seeded with ``seed`` (429 and 503 carry ``Retry-After:
 retry_after_seconds``). ``get_status``: every ``GET /v1/...`` answers this status.

@@ -18,6 +18,7 @@ from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, GenerationRequest, TaskState, VideoTask
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.sensors.videogen import VideoTaskSensor
+from airflow_provider_videogen.testing.logs import as_logged
 from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
 
 CANCEL_PATH = "/v1/tasks/{task_id}/cancel"
@@ -152,5 +153,5 @@ def test_without_cancel_path_the_log_says_the_render_is_billed(
     op.on_kill()
     assert cancels(simulator) == 0
     text = log_text()
-    assert f"remote task {task_id} (generation API) keeps running and will be billed" in text
+    assert f"remote task {as_logged(task_id)} (generation API) keeps running and will be billed" in text
     assert "cancel_path" in text

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_videogen.testing.logs import as_logged
+
 if TYPE_CHECKING:
     from airflow_provider_videogen.simulator import SimulatorServer
     from airflow_provider_videogen.testing.airflow_components import AirflowComponents, RunResult
@@ -84,12 +86,12 @@ def test_deferred_run_succeeds_with_the_trigger_in_the_triggerer(
     trigger_log = [p for p in files if p.name == f"attempt=1.log.trigger.{trigger['triggerer_id']}.log"]
     assert trigger_log, f"no trigger log from triggerer {trigger['triggerer_id']} among {[p.name for p in files]}"
     text = trigger_log[0].read_text()
-    assert f"Remote task {remote_id}: running" in text, text[-3000:]
+    assert f"Remote task {as_logged(remote_id)}: running" in text, text[-3000:]
     assert "Trigger fired event" in text, text[-3000:]
     # ...and the REST API serves it merged into the try's log, as the UI shows it.
     log = api.task_log(SINGLE_DAG, result.run_id, TASK_ID, 1)
     assert "Deferring: remote task" in log, log[-3000:]
-    assert f"Remote task {remote_id}: succeeded, 100%" in log, log[-3000:]
+    assert f"Remote task {as_logged(remote_id)}: succeeded, 100%" in log, log[-3000:]
     print(
         f"\n[e2e] {SINGLE_DAG}: success in {result.duration:.1f} s (run start to end); "
         f"states seen {result.states_seen[key]}; trigger {trigger['id']} on triggerer job {trigger['triggerer_id']}"

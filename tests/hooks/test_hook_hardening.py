@@ -182,7 +182,7 @@ def test_a_trickling_answer_is_cut_at_the_query_time_limit(
     simulator.configure(next_responses=[answer(processing_task(), trickle_seconds=0.1)])  # ~9 s in all
     with pytest.raises(VideoGenConnectionError, match="TotalTimeout"):
         hook.get_generation(TASK_ID)
-    assert "stream_completed" not in simulator.stats()["faults"]
+    assert "trickle_completed" not in simulator.stats()["faults"]
 
 
 def test_a_trickling_answer_is_cut_at_the_callers_deadline(
@@ -193,7 +193,7 @@ def test_a_trickling_answer_is_cut_at_the_callers_deadline(
     with pytest.raises(VideoGenConnectionError):
         asyncio.run(hook.aget_task(ApiKind.GENERATION, TASK_ID, deadline=time.time() + 0.5))
     faults = simulator.stats()["faults"]
-    assert "stream_completed" not in faults
+    assert "trickle_completed" not in faults
     assert faults["next_responses"] == 1  # no retry after the deadline
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+from airflow_provider_videogen.testing.logs import as_logged
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -65,7 +66,7 @@ def test_deferrable_run_succeeds_and_went_through_deferred(run_dag: Any, fast_si
     assert fast_sim.stats()["generation"]["creates"] == 1
     assert xcom(dagrun, key="videogen_can_cancel") is True  # task_info.can_cancel at submission
     assert result["can_cancel"] is False  # a finished task cannot be cancelled
-    assert f"Remote task {result['id']}: the gateway estimates" in log_text()  # task_info.estimated_time
+    assert f"Remote task {as_logged(result['id'])}: the gateway estimates" in log_text()  # task_info.estimated_time
 
 
 def test_worker_polling_has_the_same_semantics(run_dag: Any, fast_sim: Any, log_text: Any) -> None:

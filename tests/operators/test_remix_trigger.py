@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, RemixRequest
+from airflow_provider_videogen.testing.logs import as_logged
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 SHAPES = ["wrapper", "openai", "envelope"]
@@ -72,7 +73,7 @@ async def test_every_shape_gives_the_same_completed_remix(
     assert task.remix_id_extend
     assert not task.is_partial
     log = log_text()
-    assert f"Remote task {task_id}: pending" in log or f"Remote task {task_id}: running" in log
+    assert f"Remote task {as_logged(task_id)}: pending" in log or f"Remote task {as_logged(task_id)}: running" in log
     assert "(first 8 s segment)" in log
     assert "(7 s extension)" in log
 

@@ -153,6 +153,25 @@ def test_next_responses_filter_by_method_and_path(client: httpx.Client, simulato
     assert client.get(f"/v1/tasks/{task_id}").status_code == 200
 
 
+def test_streamed_answers_read_to_their_end_are_counted_by_kind(
+    client: httpx.Client, simulator: SimulatorServer
+) -> None:
+    task_id = create(client).json()["id"]
+    simulator.configure(
+        next_responses=[
+            {"status": 200, "method": "GET", "body": '{"a": 1}', "pad_bytes": 1000},
+            {"status": 200, "method": "GET", "body": '{"a": 1}', "trickle_seconds": 0.01},
+        ]
+    )
+    assert client.get(f"/v1/tasks/{task_id}").json() == {"a": 1}
+    assert client.get(f"/v1/tasks/{task_id}").json() == {"a": 1}
+    deadline = time.monotonic() + 10
+    while "trickle_completed" not in (faults := simulator.stats()["faults"]) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the server counts a stream's end after its last byte is sent
+    assert faults["stream_completed"] == 1
+    assert faults["trickle_completed"] == 1
+
+
 def test_after_create_fault_creates_the_task(client: httpx.Client, simulator: SimulatorServer) -> None:
     simulator.configure(next_responses=[{"status": 504, "method": "POST", "after_create": True}])
 

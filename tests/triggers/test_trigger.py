@@ -13,6 +13,7 @@ import pytest
 from airflow_provider_videogen.hooks import transport
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, GenerationRequest
+from airflow_provider_videogen.testing.logs import as_logged
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 
@@ -79,7 +80,7 @@ async def test_success_yields_exactly_one_event(hook: VideoGenHook, simulator: A
     assert not any(url in payload or url.split("?")[0] in payload for url in real.video_urls)
     assert event.links_omitted
     assert not event.task.video_urls
-    assert f"Remote task {task.id}: running" in log_text()  # progress changes are logged
+    assert f"Remote task {as_logged(task.id)}: running" in log_text()  # progress changes are logged
 
 
 async def test_rebuilt_trigger_continues_the_same_task(hook: VideoGenHook, simulator: Any) -> None:

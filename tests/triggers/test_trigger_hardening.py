@@ -91,7 +91,7 @@ async def test_a_trickling_answer_does_not_hold_the_trigger_past_its_deadline(
     simulator.configure(next_responses=[body(task, trickle_seconds=0.1)])
     found = await events(trigger(conn, deadline=time.time() + 1, max_consecutive_failures=5))
     assert [VideoTaskEvent.from_payload(p).status for p in found] == ["timeout"]
-    assert "stream_completed" not in simulator.stats()["faults"]  # the query was cut, not waited out
+    assert "trickle_completed" not in simulator.stats()["faults"]  # the query was cut, not waited out
 
 
 def test_from_payload_refuses_an_unreadable_event_with_our_error() -> None:
