@@ -8,10 +8,10 @@ event per object and a small JSON list in XCom.
 
 Idempotency has two layers:
 
-1. **Before downloading** (videos from a remote task only): if the key already holds an
-   object whose metadata names the same remote task, the same video index and the same link
-   (without its signature) and carries a SHA-256, the video is already archived; it is skipped
-   without a download. Remote task outputs never change, and this lets a rerun succeed after
+1. **Before downloading** (videos from a remote task only; see :mod:`.provenance`): if the
+   key already holds an object whose metadata names the same remote task, the same video index
+   and the same link (without its signature) and carries a SHA-256, the video is already
+   archived; it is skipped without a download. Remote task outputs never change, and this lets a rerun succeed after
    the links have expired. Bare URLs are always downloaded (what a URL serves can change);
    ``replace=True`` also always downloads.
 2. **After downloading**, the SHA-256 decides (see :mod:`.commit`): same hash -> skip, a
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import httpx
 from airflow.sdk import Asset, AssetAlias, BaseOperator
@@ -43,15 +42,19 @@ from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.links.archive import ArchiveLink
 from airflow_provider_videogen.transfers.errors import DownloadFailedError, LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
+from airflow_provider_videogen.transfers.provenance import (
+    already_archived,
+    check_user_metadata,
+    header_safe,
+    provenance,
+)
 from airflow_provider_videogen.transfers.sources import VideoRef, parse_source
 from airflow_provider_videogen.transfers.streaming import (
-    SHA256_KEY,
     WRITER_KEY,
     ArchiveResult,
     ArchiveTarget,
     OpenStream,
     StreamSettings,
-    head_object,
     httpx_opener,
     stream_url_to_s3,
 )
@@ -68,19 +71,6 @@ __all__ = ["DEFAULT_ASSET_ALIAS", "DEFAULT_S3_KEY", "VideoToS3Operator"]
 
 #: Asset alias every archived object is reported under; schedule DAGs on it to react to new videos.
 DEFAULT_ASSET_ALIAS = "videogen-archive"
-
-TASK_ID_KEY = "videogen-task-id"
-MODEL_KEY = "videogen-model"
-INDEX_KEY = "videogen-video-index"
-SOURCE_KEY = "videogen-source"
-_RESERVED_KEYS = frozenset({SHA256_KEY, WRITER_KEY, TASK_ID_KEY, MODEL_KEY, INDEX_KEY, SOURCE_KEY})
-#: S3 limits user metadata to 2 KB (keys and values, UTF-8).
-_METADATA_LIMIT = 2048
-
-
-def _ascii(value: str, limit: int = 512) -> str:
-    """S3 metadata travels in HTTP headers: keep it printable ASCII (percent-encode the rest)."""
-    return quote(value, safe="/:@-._~!$&'()*+,;=")[:limit]
 
 
 def _describe_failure(exc: BaseException) -> str:
@@ -281,8 +271,8 @@ class VideoToS3Operator(BaseOperator):
         dag_id = self.dag_id
         keys = self._keys(refs, context)
         check_unique(keys)
-        user_metadata = self._check_user_metadata()
-        writer = _ascii(f"{dag_id}/{run_id}/{self.task_id}/{map_index}")
+        user_metadata = check_user_metadata(self.metadata)
+        writer = header_safe(f"{dag_id}/{run_id}/{self.task_id}/{map_index}")
         client = self._s3_client()
         self.log.info("Archiving %d video(s) to s3://%s", len(refs), self.s3_bucket)
 
@@ -293,7 +283,7 @@ class VideoToS3Operator(BaseOperator):
                 target = ArchiveTarget(
                     bucket=self.s3_bucket,
                     key=key,
-                    metadata={**user_metadata, **self._provenance(ref), WRITER_KEY: writer},
+                    metadata={**user_metadata, **provenance(ref), WRITER_KEY: writer},
                     writer=writer,
                     replace=self.replace,
                     label=ref.label,
@@ -328,7 +318,7 @@ class VideoToS3Operator(BaseOperator):
         client: S3Client,
         opener_for: Callable[[str], OpenStream],
     ) -> ArchiveResult:
-        done = self._already_archived(ref, target, client)
+        done = already_archived(ref, target, client, replace=self.replace, log=self.log)
         if done is not None:
             return done
         if ref.is_expired():
@@ -341,34 +331,6 @@ class VideoToS3Operator(BaseOperator):
             )
         self.log.info("%s -> %s", ref.label, target.uri)
         return stream_url_to_s3(opener_for(ref.url), client, target, settings=self.settings, log=self.log)
-
-    def _already_archived(self, ref: VideoRef, target: ArchiveTarget, client: S3Client) -> ArchiveResult | None:
-        """Layer 1 of idempotency: the same remote video was archived here by an earlier run."""
-        if ref.remote_task_id is None or self.replace:
-            return None
-        existing = head_object(client, target.bucket, target.key)
-        if existing is None:
-            return None
-        meta = existing.get("Metadata", {})
-        provenance = self._provenance(ref)
-        sha = meta.get(SHA256_KEY)
-        if not sha or any(meta.get(k) != v for k, v in provenance.items() if k != MODEL_KEY):
-            return None  # not provably the same video: download and let the SHA-256 decide
-        self.log.info(
-            "%s: already archived at %s (same remote task, video index and link; sha256 %s); skipping "
-            "without downloading",
-            ref.label,
-            target.uri,
-            sha,
-        )
-        return ArchiveResult(
-            bucket=target.bucket,
-            key=target.key,
-            size=int(existing.get("ContentLength", 0)),
-            sha256=sha,
-            content_type=existing.get("ContentType", "video/mp4"),
-            outcome="unchanged",
-        )
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -414,33 +376,6 @@ class VideoToS3Operator(BaseOperator):
         timeout = httpx.Timeout(60.0, connect=10.0)
         with public_download_client(timeout, allow_private_hosts=self.allow_private_hosts) as client:
             yield lambda url: httpx_opener(client, url)
-
-    @staticmethod
-    def _provenance(ref: VideoRef) -> dict[str, str]:
-        meta = {
-            TASK_ID_KEY: _ascii(ref.video_task_id),
-            INDEX_KEY: str(ref.index),
-            SOURCE_KEY: _ascii(ref.safe_url),
-        }
-        if ref.model:
-            meta[MODEL_KEY] = _ascii(ref.model)
-        return meta
-
-    def _check_user_metadata(self) -> dict[str, str]:
-        metadata = {str(k).lower(): str(v) for k, v in (self.metadata or {}).items()}
-        reserved = sorted(k for k in metadata if k in _RESERVED_KEYS or k.startswith("videogen-"))
-        if reserved:
-            raise VideoArchiveError(f"metadata keys {reserved} are reserved for the archive's own metadata")
-        bad = sorted(k for k, v in metadata.items() if not (k + v).isascii())
-        if bad:
-            raise VideoArchiveError(f"metadata {bad} must be ASCII (S3 sends user metadata as HTTP headers)")
-        size = sum(len(k) + len(v) for k, v in metadata.items())
-        if size > _METADATA_LIMIT // 2:
-            raise VideoArchiveError(
-                f"metadata takes {size} bytes; keep it under {_METADATA_LIMIT // 2} (S3 allows 2 KB in "
-                "total and the archive needs the rest)"
-            )
-        return metadata
 
     def _emit_asset_events(self, context: Context, results: list[tuple[VideoRef, ArchiveResult]]) -> None:
         if not self.asset_alias or not results:

@@ -1,0 +1,105 @@
+"""What an archived object says about where it came from, and what that lets a rerun skip.
+
+Every object the archive writes carries S3 user metadata naming its remote task, its video
+index, its link without the signature (and the model, when known), next to the SHA-256 and the
+writer that :mod:`.commit` adds. That provenance is layer 1 of the archive's idempotency: if
+the key already holds an object with the same remote task, index and link and a SHA-256, the
+remote video is already archived (remote task outputs never change), so a rerun skips it
+without downloading, which is what lets a rerun succeed after the 24 h links have expired.
+
+S3 sends user metadata as HTTP headers (ASCII, 2 KB in all), so the values are percent-encoded
+and the user's own ``metadata`` gets half of that budget and no ``videogen-`` keys.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from airflow_provider_videogen.transfers.commit import head_object
+from airflow_provider_videogen.transfers.errors import VideoArchiveError
+from airflow_provider_videogen.transfers.settings import SHA256_KEY, WRITER_KEY, ArchiveResult
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from mypy_boto3_s3 import S3Client
+
+    from airflow_provider_videogen.transfers.settings import ArchiveTarget, Log
+    from airflow_provider_videogen.transfers.sources import VideoRef
+
+TASK_ID_KEY = "videogen-task-id"
+MODEL_KEY = "videogen-model"
+INDEX_KEY = "videogen-video-index"
+SOURCE_KEY = "videogen-source"
+RESERVED_KEYS = frozenset({SHA256_KEY, WRITER_KEY, TASK_ID_KEY, MODEL_KEY, INDEX_KEY, SOURCE_KEY})
+#: S3 limits user metadata to 2 KB (keys and values, UTF-8).
+METADATA_LIMIT = 2048
+
+
+def header_safe(value: str, limit: int = 512) -> str:
+    """S3 metadata travels in HTTP headers: keep it printable ASCII (percent-encode the rest)."""
+    return quote(value, safe="/:@-._~!$&'()*+,;=")[:limit]
+
+
+def provenance(ref: VideoRef) -> dict[str, str]:
+    """The metadata naming ``ref``'s remote task, video index, unsigned link and model."""
+    meta = {
+        TASK_ID_KEY: header_safe(ref.video_task_id),
+        INDEX_KEY: str(ref.index),
+        SOURCE_KEY: header_safe(ref.safe_url),
+    }
+    if ref.model:
+        meta[MODEL_KEY] = header_safe(ref.model)
+    return meta
+
+
+def check_user_metadata(metadata: Mapping[str, object] | None) -> dict[str, str]:
+    """The user's ``metadata``, lower-cased; refused if reserved, non-ASCII or over its share."""
+    checked = {str(k).lower(): str(v) for k, v in (metadata or {}).items()}
+    reserved = sorted(k for k in checked if k in RESERVED_KEYS or k.startswith("videogen-"))
+    if reserved:
+        raise VideoArchiveError(f"metadata keys {reserved} are reserved for the archive's own metadata")
+    bad = sorted(k for k, v in checked.items() if not (k + v).isascii())
+    if bad:
+        raise VideoArchiveError(f"metadata {bad} must be ASCII (S3 sends user metadata as HTTP headers)")
+    size = sum(len(k) + len(v) for k, v in checked.items())
+    if size > METADATA_LIMIT // 2:
+        raise VideoArchiveError(
+            f"metadata takes {size} bytes; keep it under {METADATA_LIMIT // 2} (S3 allows 2 KB in "
+            "total and the archive needs the rest)"
+        )
+    return checked
+
+
+def already_archived(
+    ref: VideoRef, target: ArchiveTarget, client: S3Client, *, replace: bool, log: Log
+) -> ArchiveResult | None:
+    """Layer 1 of idempotency: the same remote video was archived at ``target`` by an earlier run.
+
+    Bare URLs (no remote task) are never skipped: what a URL serves can change. ``replace``
+    always downloads.
+    """
+    if ref.remote_task_id is None or replace:
+        return None
+    existing = head_object(client, target.bucket, target.key)
+    if existing is None:
+        return None
+    meta = existing.get("Metadata", {})
+    sha = meta.get(SHA256_KEY)
+    if not sha or any(meta.get(k) != v for k, v in provenance(ref).items() if k != MODEL_KEY):
+        return None  # not provably the same video: download and let the SHA-256 decide
+    log.info(
+        "%s: already archived at %s (same remote task, video index and link; sha256 %s); skipping without downloading",
+        ref.label,
+        target.uri,
+        sha,
+    )
+    return ArchiveResult(
+        bucket=target.bucket,
+        key=target.key,
+        size=int(existing.get("ContentLength", 0)),
+        sha256=sha,
+        content_type=existing.get("ContentType", "video/mp4"),
+        outcome="unchanged",
+    )
