@@ -42,7 +42,7 @@ delay from remote completion to the trigger's event, the event loop's lag, and (
 RSS over the idle process, TCP connections opened (counted at httpcore's network backend) and
 the most open at once (counted in-process and sampled from outside).
 
-Run from the repository root (polling: about 15 minutes for 1,000 renders on 2 cores, most of it
+Run from the repository root (polling: about 17 minutes for 1,000 renders on 2 cores, most of it
 the 3x-slow scenario; clients: about 3.5 minutes)::
 
     .venv/bin/python benchmarks/trigger_scale.py
