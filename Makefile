@@ -32,8 +32,12 @@ typecheck: install
 # The fast tier for the edit-test loop: everything but the slow markers (see pyproject's markers).
 FAST := not (dagrun or e2e or s3 or load or packaging or cluster or ui)
 
+# Its tests spend more than half their wall time waiting on loopback servers and short polls, so
+# they run in one pytest-xdist worker per core (UNIT_WORKERS=0 runs them in this process).
+UNIT_WORKERS ?= auto
+
 unit: install
-	$(VENV)/bin/pytest -q -m "$(FAST)" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -n $(UNIT_WORKERS) -m "$(FAST)" $(PYTEST_ARGS)
 
 # Every test, every marker (the ui tests need the browser: installed here, an error when it cannot be).
 suite: install browser
