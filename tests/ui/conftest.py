@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
 import pytest
@@ -92,7 +92,17 @@ class UiStack:
                 self._api = None
 
 
-def _wait_for_banner(process: subprocess.Popen[bytes], log_path: Path) -> dict[str, str]:
+class Banner(TypedDict):
+    """What ``make ui`` prints once it is ready (the :class:`UiStack` fields after the process)."""
+
+    url: str
+    username: str
+    password: str
+    simulator_url: str
+    s3_url: str
+
+
+def _wait_for_banner(process: subprocess.Popen[bytes], log_path: Path) -> Banner:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         text = log_path.read_text(errors="replace")
