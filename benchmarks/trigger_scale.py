@@ -109,6 +109,7 @@ def _child(args: argparse.Namespace) -> int:
 
     from airflow_provider_videogen.hooks import settings as hook_settings
     from airflow_provider_videogen.hooks import transport
+    from airflow_provider_videogen.hooks.answers import answer_body
     from airflow_provider_videogen.hooks.transport import build_client_kwargs
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.triggers.videogen import VideoTaskTrigger
@@ -152,7 +153,7 @@ def _child(args: argparse.Namespace) -> int:
                 counters["open"] -= 1
             await original_close()
 
-        stream.aclose = aclose
+        stream.aclose = aclose  # type: ignore[method-assign]
         return stream
 
     httpcore_auto.AutoBackend.connect_tcp = counted_connect  # type: ignore[method-assign]
@@ -187,9 +188,7 @@ def _child(args: argparse.Namespace) -> int:
                 except httpx.TransportError as exc:
                     raise self._transport_error(method, path, exc) from None
             # No faults are injected, so the shared hook's retries never run: no retry loop here.
-            if response.is_success:
-                return self._decode(method, response, settings.api_key)
-            raise self._http_error(method, response, settings.api_key)
+            return answer_body(method, response, settings.api_key)
 
     class PerPollClientTrigger(VideoTaskTrigger):
         def _hook(self) -> VideoGenHook:
@@ -594,16 +593,7 @@ def _drive_polling_child(
     finally:
         sampler.stop.set()
         sampler.join()
-    sim_cpu1, sim_wait1 = sim.cpu_seconds(), sim.runqueue_wait()
-    if code != 0 or not out.exists():
-        raise RuntimeError(f"{variant}: the trigger process exited with {code}:\n{_tail(log_path)}")
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["sim_polls"] = sim.stats()["generation"]["polls"] - polls_before
-    result["sim_cpu"] = None if sim_cpu0 is None or sim_cpu1 is None else sim_cpu1 - sim_cpu0
-    result["sim_runqueue_wait"] = None if sim_wait0 is None or sim_wait1 is None else sim_wait1 - sim_wait0
-    result["sampled_peak_open"] = sampler.peak
-    result["sampled_local_ports"] = len(sampler.local_ports)
-    _collect_events(result, tasks)
+    result = _child_result(variant, code, out, log_path, sim, sampler, tasks, (polls_before, sim_cpu0, sim_wait0))
     result["polls_per_task"] = [result["task_polls"].get(task_id, 0) for task_id, _ in tasks]
     del result["task_polls"]
     return result
@@ -611,7 +601,8 @@ def _drive_polling_child(
 
 def _collect_events(result: dict[str, Any], tasks: list[tuple[str, float]]) -> None:
     """Statuses and delays (event time minus true completion) per task; drops the raw events."""
-    delays, statuses = [], {}
+    delays: list[float] = []
+    statuses: dict[str, int] = {}
     for task_id, completes_at in tasks:
         event = result["events"].get(task_id)
         status = event["status"] if event else "missing"
@@ -661,6 +652,23 @@ def _drive_child(
     finally:
         sampler.stop.set()
         sampler.join()
+    result = _child_result(variant, code, out, log_path, sim, sampler, tasks, (polls_before, sim_cpu0, sim_wait0))
+    del result["task_polls"]
+    return result
+
+
+def _child_result(
+    variant: str,
+    code: int,
+    out: Path,
+    log_path: Path,
+    sim: Simulator,
+    sampler: Any,
+    tasks: list[tuple[str, float]],
+    before: tuple[int, float | None, float | None],
+) -> dict[str, Any]:
+    """A finished trigger process's results, with the simulator's side measured against ``before``."""
+    polls_before, sim_cpu0, sim_wait0 = before
     sim_cpu1, sim_wait1 = sim.cpu_seconds(), sim.runqueue_wait()
     if code != 0 or not out.exists():
         raise RuntimeError(f"{variant}: the trigger process exited with {code}:\n{_tail(log_path)}")
@@ -671,7 +679,6 @@ def _drive_child(
     result["sampled_peak_open"] = sampler.peak
     result["sampled_local_ports"] = len(sampler.local_ports)
     _collect_events(result, tasks)
-    del result["task_polls"]
     return result
 
 

@@ -27,12 +27,12 @@ from airflow_provider_videogen.exceptions import (
     SubmissionUncertainError,
     VideoGenConnectionError,
     VideoGenError,
-    VideoGenHTTPError,
 )
 from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
+from airflow_provider_videogen.hooks.answers import answer_body, http_error, scrubbed
 from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
 from airflow_provider_videogen.hooks.connection_probe import probe_connection
-from airflow_provider_videogen.hooks.redaction import redact, redact_url, redact_value, scrub_exception
+from airflow_provider_videogen.hooks.redaction import redact, redact_url
 from airflow_provider_videogen.hooks.retries import RetryPolicy
 from airflow_provider_videogen.hooks.settings import (
     ConnectionSettings,
@@ -45,8 +45,6 @@ from airflow_provider_videogen.hooks.transport import (
     UNSENT_ERRORS,
     asend_bounded,
     build_client_kwargs,
-    decode_json,
-    error_for_response,
     masking_request_hook,
     send_bounded,
     shared_async_client,
@@ -187,8 +185,8 @@ class VideoGenHook(BaseHook):
         except httpx.HTTPError as exc:
             raise self._transport_error(method, path, exc) from None
         except VideoGenError as exc:
-            raise self._scrubbed(exc, method, key) from None
-        return self._body(method, response, key)
+            raise scrubbed(exc, method, key) from None
+        return answer_body(method, response, key)
 
     async def _arequest(
         self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any
@@ -218,8 +216,8 @@ class VideoGenHook(BaseHook):
         except httpx.HTTPError as exc:
             raise self._transport_error(method, path, exc) from None
         except VideoGenError as exc:
-            raise self._scrubbed(exc, method, key) from None
-        return self._body(method, response, key)
+            raise scrubbed(exc, method, key) from None
+        return answer_body(method, response, key)
 
     def _build(
         self, client: httpx.Client | httpx.AsyncClient, method: str, path: str, key: str, **kwargs: Any
@@ -233,46 +231,6 @@ class VideoGenHook(BaseHook):
                     f"{method} {path}: the request cannot be built ({type(exc).__name__}: {exc}); nothing was sent", key
                 )
             ) from None
-
-    @staticmethod
-    def _scrubbed(exc: VideoGenError, method: str, key: str) -> VideoGenError:
-        """An error raised while reading an answer: key removed; a create's answer left it uncertain."""
-        if method == "POST" and isinstance(exc, InvalidResponseError):
-            exc.submission_uncertain = True
-        scrub_exception(exc, key)
-        return exc
-
-    def _body(self, method: str, response: httpx.Response, key: str) -> dict[str, Any]:
-        """The final answer's JSON body, or the exception its status means."""
-        if response.is_success:
-            return self._decode(method, response, key)
-        raise self._http_error(method, response, key)
-
-    @staticmethod
-    def _decode(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
-        try:
-            body = decode_json(response, key)
-            try:
-                return redact_value(body, key)  # type: ignore[no-any-return]
-            except RecursionError:
-                raise InvalidResponseError(
-                    "the JSON answer is nested too deeply to be a task",
-                    status_code=response.status_code,
-                    method=method,
-                    url=redact_url(response.request.url),
-                ) from None
-        except VideoGenHTTPError as exc:
-            if method == "POST":
-                exc.submission_uncertain = True
-            raise scrub_exception(exc, key) from None
-
-    @staticmethod
-    def _http_error(method: str, response: httpx.Response, key: str) -> VideoGenHTTPError:
-        exc = error_for_response(response, key)
-        # A 5xx to a create may come from a proxy after the upstream accepted the job.
-        exc.submission_uncertain = method == "POST" and response.status_code >= 500
-        scrub_exception(exc, key)
-        return exc
 
     def _transport_error(self, method: str, path: str, exc: httpx.HTTPError) -> VideoGenError:
         base = self._settings.base_url if self._settings else "the gateway"
@@ -429,7 +387,7 @@ class VideoGenHook(BaseHook):
         with self.stream_download(url) as response, open(path, "wb") as out:
             if not response.is_success:
                 response.read()
-                raise self._http_error("GET", response, self.settings.api_key)
+                raise http_error("GET", response, self.settings.api_key)
             for chunk in response.iter_bytes(chunk_size):
                 out.write(chunk)
                 written += len(chunk)

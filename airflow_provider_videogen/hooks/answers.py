@@ -1,0 +1,60 @@
+"""What a gateway answer means: its JSON body, or the exception its status stands for.
+
+Kept apart from the hook's request loop because the rules are about money and secrets, not
+transport: a create (``POST``) whose answer cannot be read, or that got a 5xx (a proxy may
+answer after the upstream accepted the job), is marked ``submission_uncertain`` so nothing
+resubmits it blindly; and the API key is scrubbed from every body and error, whatever the
+gateway echoes back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_videogen.exceptions import InvalidResponseError, VideoGenError, VideoGenHTTPError
+from airflow_provider_videogen.hooks.redaction import redact_url, redact_value, scrub_exception
+from airflow_provider_videogen.hooks.transport import decode_json, error_for_response
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def answer_body(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
+    """The final answer's JSON body (key redacted), or the exception its status means."""
+    if response.is_success:
+        return _decode(method, response, key)
+    raise http_error(method, response, key)
+
+
+def scrubbed(exc: VideoGenError, method: str, key: str) -> VideoGenError:
+    """An error raised while reading an answer: key removed; a create's answer left it uncertain."""
+    if method == "POST" and isinstance(exc, InvalidResponseError):
+        exc.submission_uncertain = True
+    scrub_exception(exc, key)
+    return exc
+
+
+def _decode(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
+    try:
+        body = decode_json(response, key)
+        try:
+            return redact_value(body, key)  # type: ignore[no-any-return]
+        except RecursionError:
+            raise InvalidResponseError(
+                "the JSON answer is nested too deeply to be a task",
+                status_code=response.status_code,
+                method=method,
+                url=redact_url(response.request.url),
+            ) from None
+    except VideoGenHTTPError as exc:
+        if method == "POST":
+            exc.submission_uncertain = True
+        raise scrub_exception(exc, key) from None
+
+
+def http_error(method: str, response: httpx.Response, key: str) -> VideoGenHTTPError:
+    exc = error_for_response(response, key)
+    # A 5xx to a create may come from a proxy after the upstream accepted the job.
+    exc.submission_uncertain = method == "POST" and response.status_code >= 500
+    scrub_exception(exc, key)
+    return exc
