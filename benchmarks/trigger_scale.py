@@ -432,7 +432,7 @@ class Simulator:
         return total
 
     def stats(self) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/_sim/stats", timeout=30)
+        response = httpx.get(f"{self.url}/_sim/stats", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
         response.raise_for_status()
         return response.json()
 

@@ -1,6 +1,7 @@
 """The simulator's HTTP API: both gateway APIs, a chat endpoint, a CDN for videos, control routes.
 
-Routes (``/v1`` routes need ``Authorization: Bearer <key>``; the others do not)::
+Routes (``/v1`` and ``/_sim`` routes need ``Authorization: Bearer <key>``, the ``/_sim`` ones JSON
+and a loopback ``Host`` too (see :mod:`.control`); ``/files`` and ``/_sim/health`` need no key)::
 
     POST /v1/videos/generations        unified API create (JSON)           seeds 000-002
     GET  /v1/tasks/{task_id}           unified API query                   api-notes §1
@@ -56,7 +57,7 @@ from airflow_provider_videogen.models import (
     RemixRequest,
     explain_validation_error,
 )
-from airflow_provider_videogen.simulator import chat
+from airflow_provider_videogen.simulator import chat, control
 from airflow_provider_videogen.simulator.config import (
     NO_ACCESS_API_KEY,
     NO_CREDITS_API_KEY,
@@ -789,18 +790,36 @@ class _Gateway:
 
     # ---- control ---------------------------------------------------------------------------
 
-    async def sim_stats(self) -> Response:
-        return JSONResponse(self.sim.snapshot())
+    def _control_refusal(self, request: Request, body: bytes | None = None) -> Response | None:
+        """The answer refusing a control request (no key, not JSON, a DNS name as Host), if any."""
+        refused = control.refusal(request, self.sim.config, body=body)
+        if refused is None:
+            return None
+        status, code, message = refused
+        return gateway_error(status, code, message)
 
-    async def sim_reset(self) -> Response:
+    async def sim_stats(self, request: Request) -> Response:
+        return self._control_refusal(request) or JSONResponse(self.sim.snapshot())
+
+    async def sim_reset(self, request: Request) -> Response:
+        refused = self._control_refusal(request, await request.body())
+        if refused is not None:
+            return refused
         self.sim.reset()
         return JSONResponse({"status": "ok"})
 
-    async def sim_get_config(self) -> Response:
+    async def sim_get_config(self, request: Request) -> Response:
+        refused = self._control_refusal(request)
+        if refused is not None:
+            return refused
         return JSONResponse({**self.sim.config.public_dump(), "pending_responses": self.sim.faults.pending()})
 
     async def sim_set_config(self, request: Request) -> Response:
-        body, problem = _json_object(await request.body())
+        raw = await request.body()
+        refused = self._control_refusal(request, raw)
+        if refused is not None:
+            return refused
+        body, problem = _json_object(raw)
         if problem is not None:
             return gateway_error(400, "invalid_parameters", problem)
         try:

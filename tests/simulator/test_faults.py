@@ -261,26 +261,27 @@ def test_slow_seconds_delays_answers(client: httpx.Client, simulator: SimulatorS
     assert time.monotonic() - started >= 0.3
 
 
-def test_control_routes_need_no_key_and_never_show_keys(simulator: SimulatorServer) -> None:
-    with httpx.Client(base_url=simulator.url) as anonymous:
-        changed = anonymous.post("/_sim/config", json={"rate_500": 1.0, "api_keys": ["secret-one"]})
+def test_control_routes_never_show_keys(simulator: SimulatorServer) -> None:
+    with httpx.Client(base_url=simulator.url, headers={"Authorization": f"Bearer {simulator.api_key}"}) as control:
+        changed = control.post("/_sim/config", json={"rate_500": 1.0, "api_keys": ["secret-one"]})
         assert changed.status_code == 200
         assert changed.json()["rate_500"] == 1.0
         assert "secret-one" not in changed.text
-        assert "secret-one" not in anonymous.get("/_sim/config").text
+        control.headers["Authorization"] = "Bearer secret-one"  # the control routes follow the new key
+        assert "secret-one" not in control.get("/_sim/config").text
         assert changed.json()["api_key_count"] == 1
 
-        bad = anonymous.post("/_sim/config", json={"rate_5000": 1})
+        bad = control.post("/_sim/config", json={"rate_5000": 1})
         assert bad.status_code == 400
         assert bad.json()["error"]["param"] == "rate_5000"
 
-        authed = {"Authorization": "Bearer secret-one"}
-        assert anonymous.get("/v1/tasks/task-unified-1-x", headers=authed).status_code == 500
-        assert anonymous.get("/_sim/stats").status_code == 200  # never faulted
+        assert control.get("/v1/tasks/task-unified-1-x").status_code == 500
+        assert control.get("/_sim/stats").status_code == 200  # never faulted
 
-        assert anonymous.post("/_sim/reset").json() == {"status": "ok"}
-        assert anonymous.get("/_sim/config").json()["rate_500"] == 0.0
-        assert anonymous.get("/_sim/health").json() == {"status": "ok"}
+        assert control.post("/_sim/reset").json() == {"status": "ok"}
+        control.headers["Authorization"] = "Bearer sim-key"  # reset: back to the construction settings
+        assert control.get("/_sim/config").json()["rate_500"] == 0.0
+        assert control.get("/_sim/health").json() == {"status": "ok"}
     assert simulator.api_key == "sim-key"
 
 

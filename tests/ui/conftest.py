@@ -61,7 +61,9 @@ class UiStack:
         return self._api
 
     def sim_stats(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.simulator_url}/_sim/stats", timeout=10).json())
+        key = re.search(r"API key (\S+);", self.log())  # the banner's; /_sim routes need it (issue 21 point 17)
+        headers = {"Authorization": f"Bearer {key.group(1) if key else ''}"}
+        return dict(httpx.get(f"{self.simulator_url}/_sim/stats", headers=headers, timeout=10).json())
 
     def creates_for(self, prompt: str) -> int:
         """Create requests the simulator received for ``prompt`` (unique per test, so runs in parallel don't mix)."""
