@@ -50,7 +50,7 @@ import httpx
 
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
-from airflow_provider_videogen.testing.processes import signal_group
+from airflow_provider_videogen.testing.processes import private_dir, signal_group, write_private
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -496,8 +496,7 @@ class AirflowComponents:
         if not self.source_dags.is_dir():
             raise AirflowComponentsError(f"DAGs folder {self.source_dags} does not exist")
         if self._given_home is not None:
-            self._given_home.mkdir(parents=True, exist_ok=True)
-            self._home = self._given_home
+            self._home = private_dir(self._given_home)
         else:
             self._home = Path(tempfile.mkdtemp(prefix="airflow-components-"))
             self._owns_home = True
@@ -519,9 +518,7 @@ class AirflowComponents:
             shutil.rmtree(dags)
         shutil.copytree(self.source_dags, dags, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (home / "logs").mkdir(exist_ok=True)
-        passwords = home / "passwords.json"
-        passwords.write_text(json.dumps({self.username: self.password}))
-        passwords.chmod(0o600)
+        write_private(home / "passwords.json", json.dumps({self.username: self.password}))
         free, *log_ports = _free_ports(3)
         self.port = self._wanted_port or free
         self._log_ports = (log_ports[0], log_ports[1])

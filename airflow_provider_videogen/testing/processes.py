@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import socket
+from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 
@@ -43,3 +45,43 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
     """
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` (and its parents) or narrow an existing one to mode 0700; return it.
+
+    The stacks' state folders hold S3 data, metadata DBs, logs with task output and secrets
+    files: on a shared machine no other user may list or read them.
+    """
+    folder = Path(path)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.chmod(folder, 0o700)
+    except PermissionError:
+        raise PermissionError(
+            f"{folder} must be private to you (mode 0700) but belongs to another user; choose another folder"
+        ) from None
+    return folder
+
+
+def write_private(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` so that only this user can ever read it, from the first byte on.
+
+    A ``write_text`` then ``chmod`` leaves a window in which the file is world-readable (and an
+    open descriptor taken then keeps reading after the chmod). So the content goes into a new
+    file created with mode 0600 (``O_EXCL``: never someone else's file or link), which then
+    replaces ``path`` in one rename.
+    """
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(text.encode())
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        os.close(fd)
+        temporary.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(temporary, target)

@@ -12,6 +12,15 @@ Choices worth knowing:
   servers (pytest sessions, the demo, a benchmark) can run side by side.
 * ``-master.telemetry=false`` and ``-ip=127.0.0.1``: the server must never talk to anything
   but loopback.
+* Only S3 checks the secret, so nothing else may read or write objects: the filer's HTTP API
+  (which reads and overwrites every object with no credentials, from any local user or a web
+  page) is off (``-filer.disableHttp``; S3 reaches the filer over gRPC), and the volume servers
+  read and write a file id only with a JWT for it, signed by per-start random keys
+  (``security.toml``). The master signs one for a new file id it assigns to anyone (that adds
+  a blob, it never reads or replaces an object); an object's file ids are known to the filer
+  only. The gRPC ports stay unauthenticated (that needs TLS certificates; no browser speaks gRPC).
+* The identity file (``s3.json``, with the secret) and ``security.toml`` are created with mode
+  0600 before their first byte is written, and a given ``data_dir`` is made private (0700).
 * A ``master.toml`` in the working directory makes each bucket (a SeaweedFS *collection*) grow
   one volume at a time instead of seven, so a test session creating dozens of buckets stays
   small; buckets deleted by the fixtures free their volumes.
@@ -40,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
-from airflow_provider_videogen.testing.processes import signal_group
+from airflow_provider_videogen.testing.processes import private_dir, signal_group, write_private
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -68,6 +77,15 @@ copy_1 = {growth}
 copy_2 = {growth}
 copy_3 = {growth}
 copy_other = 1
+"""
+
+#: Volume servers accept writes and reads only with a JWT signed by these keys (see the module docstring).
+_SECURITY_TOML = """\
+[jwt.signing]
+key = "{write}"
+
+[jwt.signing.read]
+key = "{read}"
 """
 
 
@@ -287,6 +305,7 @@ class SeaweedFS:
             f"-volume.max={self.max_volumes}",
             "-volume.preStopSeconds=0",
             "-filer",
+            "-filer.disableHttp",
             f"-filer.port={p['filer']}",
             f"-filer.port.grpc={p['filer_grpc']}",
             f"-filer.localSocket={root / 'filer.sock'}",
@@ -305,8 +324,7 @@ class SeaweedFS:
             raise SeaweedFSError("SeaweedFS is already running")
         weed = find_weed_binary()
         if self._given_dir is not None:
-            self._given_dir.mkdir(parents=True, exist_ok=True)
-            self._root = self._given_dir
+            self._root = private_dir(self._given_dir)
         else:
             self._root = Path(tempfile.mkdtemp(prefix="seaweedfs-"))
             self._owns_root = True
@@ -321,9 +339,12 @@ class SeaweedFS:
                 }
             ]
         }
-        s3_json = self._root / "s3.json"
-        s3_json.write_text(json.dumps(identity))
-        s3_json.chmod(0o600)
+        write_private(self._root / "s3.json", json.dumps(identity))
+        # weed reads security.toml from its working directory; new keys at every start (a JWT
+        # lives for seconds, stored data does not depend on them).
+        write_private(
+            self._root / "security.toml", _SECURITY_TOML.format(write=secrets.token_hex(32), read=secrets.token_hex(32))
+        )
         (self._root / "master.toml").write_text(_MASTER_TOML.format(growth=self.volume_growth))
         self.ports = dict(zip(_PORT_NAMES, _free_ports(len(_PORT_NAMES)), strict=True))
         env = {**os.environ, "TMPDIR": str(self._root)}  # glog writes its files under TMPDIR

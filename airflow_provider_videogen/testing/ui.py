@@ -12,7 +12,7 @@ Test button on, prints the URL and the login, and stops everything on Ctrl-C (or
 
 Choices worth knowing:
 
-* **A state folder** (``.videogen-ui/`` by default, gitignored) keeps the metadata DB, the S3
+* **A state folder** (``.videogen-ui/`` by default, gitignored, mode 0700) keeps the metadata DB, the S3
   data, the admin password and the secrets every component must share (Fernet key, JWT and API
   secrets). Connections saved in the UI are encrypted with that Fernet key, so they, the run
   history and a browser's login survive a restart. Delete the folder to start afresh.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import signal
 import socket
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.testing.airflow_components import AirflowComponents, AirflowComponentsError
+from airflow_provider_videogen.testing.processes import private_dir, write_private
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -70,11 +70,15 @@ class UiSecrets:
 
     @classmethod
     def load_or_create(cls, state_dir: Path) -> UiSecrets:
-        """Read ``secrets.json`` from the state folder, or write a new one (mode 0600)."""
+        """Read ``secrets.json`` from the state folder, or write a new one (mode 0600 from its first byte).
+
+        The state folder is made private (0700) first: it holds the metadata DB, the S3 data and
+        task logs, which no other user of the machine may read.
+        """
         import base64
         import secrets
 
-        path = state_dir / SECRETS_FILE
+        path = private_dir(state_dir) / SECRETS_FILE
         if path.exists():
             data = json.loads(path.read_text())
             return cls(**{name: str(data[name]) for name in cls.__dataclass_fields__})
@@ -86,10 +90,7 @@ class UiSecrets:
             s3_access_key="VGUI" + secrets.token_hex(8).upper(),
             s3_secret_key=secrets.token_urlsafe(30),
         )
-        state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(made.__dict__, handle, indent=2)
+        write_private(path, json.dumps(made.__dict__, indent=2))
         return made
 
     def airflow_secrets(self) -> dict[str, str]:
