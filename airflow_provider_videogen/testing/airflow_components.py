@@ -51,6 +51,7 @@ import httpx
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
 from airflow_provider_videogen.testing.processes import private_dir, signal_group, write_private
+from airflow_provider_videogen.testing.watchdog import unwatch, watch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -573,6 +574,7 @@ class AirflowComponents:
         except BaseException:
             log_file.close()
             raise
+        watch(process.pid)  # its group (workers, the trigger runner...) dies with us, even by SIGKILL
         self._running[name] = _Component(name, process, log_path, log_file)
 
     def pid(self, name: str) -> int:
@@ -605,6 +607,7 @@ class AirflowComponents:
             ) from None
         finally:
             component.log_file.close()
+            unwatch(component.process.pid)
         return component.process.pid
 
     def start_component(self, name: str) -> int:
@@ -697,6 +700,7 @@ class AirflowComponents:
         with contextlib.suppress(subprocess.TimeoutExpired):
             component.process.wait(timeout=10)
         component.log_file.close()
+        unwatch(component.process.pid)
         self._spawn(name, self.environment())
 
     def stop(self) -> None:
@@ -720,6 +724,8 @@ class AirflowComponents:
         for pid in descendants:  # a grandchild that left its group (setsid) is still ours
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+        for component in running.values():
+            unwatch(component.process.pid)
         if self._owns_home and self._home is not None:
             shutil.rmtree(self._home, ignore_errors=True)
             self._home = None

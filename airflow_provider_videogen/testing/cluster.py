@@ -61,6 +61,7 @@ from airflow_provider_videogen.testing.airflow_components import (
     find_airflow_binary,
 )
 from airflow_provider_videogen.testing.processes import die_with_parent, free_ports
+from airflow_provider_videogen.testing.watchdog import unwatch, watch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -294,6 +295,9 @@ class AirflowCluster(AirflowComponents):
         atexit.unregister(server._cleanup)
         self._postgres = get_server(pgdata, cleanup_mode="delete")
         self._postgres_uri = str(self._postgres.get_uri())
+        postmaster = self._postgres.get_pid()
+        if postmaster:  # pg_ctl detached it: killed by the watchdog (its backends follow) if we die
+            watch(postmaster, group=False)
 
     def _start_redis(self) -> None:
         (self.redis_port,) = free_ports(1)
@@ -320,6 +324,7 @@ class AirflowCluster(AirflowComponents):
             start_new_session=True,
             preexec_fn=preexec,
         )
+        watch(self._redis.pid)
         deadline = time.monotonic() + 15
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.redis_port), timeout=1):
@@ -362,6 +367,7 @@ class AirflowCluster(AirflowComponents):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(redis.pid, signal.SIGKILL)
                 redis.wait(timeout=5)
+            unwatch(redis.pid)
         if self._redis_log is not None:
             self._redis_log.close()
             self._redis_log = None
@@ -382,6 +388,7 @@ class AirflowCluster(AirflowComponents):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, 0)
                 os.kill(pid, signal.SIGKILL)
+            unwatch(pid, group=False)
 
     # ---- diagnostics -----------------------------------------------------------------------
 

@@ -27,7 +27,8 @@ Choices worth knowing:
 * Stopping sends SIGTERM to the process group, then SIGKILL after a grace period: ``weed``
   can ignore SIGTERM for more than ten seconds while its volume server "pre-stops".
 * On Linux the child gets ``PR_SET_PDEATHSIG``: if the Python process that started it dies
-  (a killed pytest run), the kernel kills ``weed`` too, so no orphan keeps ports and disk.
+  (a killed pytest run), the kernel kills ``weed`` too, so no orphan keeps ports and disk; the
+  :mod:`.watchdog` kills its whole group then too.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_videogen.testing.processes import die_with_parent as _die_with_parent
 from airflow_provider_videogen.testing.processes import free_ports as _free_ports
 from airflow_provider_videogen.testing.processes import private_dir, signal_group, write_private
+from airflow_provider_videogen.testing.watchdog import unwatch, watch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -360,6 +362,7 @@ class SeaweedFS:
             start_new_session=True,
             preexec_fn=preexec,  # only prctl: safe between fork and exec
         )
+        watch(self._process.pid)  # killed with its group even if we die by SIGKILL
         try:
             self._wait_ready()
         except BaseException:
@@ -417,6 +420,7 @@ class SeaweedFS:
                 except subprocess.TimeoutExpired:
                     signal_group(process.pid, signal.SIGKILL)
                     process.wait(timeout=10)
+                unwatch(process.pid)
             if self._log_file is not None:
                 self._log_file.close()
                 self._log_file = None
