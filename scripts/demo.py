@@ -40,6 +40,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_videogen.testing.watchdog import unwatch, watch
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
@@ -106,19 +108,22 @@ def airflow_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
 def start_prepare(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start ``airflow db migrate`` + ``airflow pools set videogen_api ...`` in the background."""
     with log.open("ab") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-c", _PREPARE, POOL, str(POOL_SLOTS), "Concurrent submissions to the video gateway"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    watch(process.pid)  # killed with its group even if the demo is SIGKILLed
+    return process
 
 
 def stop_if_running(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    unwatch(process.pid)
 
 
 def finish_prepare(process: subprocess.Popen[bytes], log: Path, timeout: float = 300) -> None:
@@ -204,6 +209,7 @@ def run_dag_test(env: dict[str, str], conf: dict[str, Any], log: Path, simulator
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        watch(process.pid)  # killed with its group even if the demo is SIGKILLed
         progress.start()
         try:
             code = process.wait(timeout=timeout)
@@ -216,6 +222,7 @@ def run_dag_test(env: dict[str, str], conf: dict[str, Any], log: Path, simulator
                 process.wait()
             raise
         finally:
+            unwatch(process.pid)
             progress.stop_event.set()
             progress.join(5)
     return code
