@@ -79,6 +79,8 @@ if TYPE_CHECKING:
 
 CONN_ID = "videogen_bench"
 API_KEY = "bench-key"
+#: ``videogen-simulator`` reads its key here (``airflow_provider_videogen.simulator.cli.API_KEY_ENV``).
+API_KEY_ENV = "VIDEOGEN_SIMULATOR_API_KEY"
 MODEL = "veo3.1-fast"
 VARIANTS = ("shared", "per-poll", "per-poll-cached-ssl")
 DEFAULT_VARIANTS = "shared,per-poll"
@@ -389,8 +391,9 @@ class Simulator:
     def __enter__(self) -> Simulator:
         if self.url:
             return self
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_videogen.simulator.cli", "--port", "0", "--api-key", API_KEY],
+        self.process = subprocess.Popen(  # the key in the environment: argv is visible to every user in ps
+            [sys.executable, "-m", "airflow_provider_videogen.simulator.cli", "--port", "0"],
+            env={**os.environ, API_KEY_ENV: API_KEY},
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

@@ -3,7 +3,7 @@
 Examples::
 
     videogen-simulator --port 8090
-    videogen-simulator --port 8090 --api-key my-key --render-seconds 30 --time-scale 0.1
+    VIDEOGEN_SIMULATOR_API_KEY=my-key videogen-simulator --port 8090 --render-seconds 30 --time-scale 0.1
     videogen-simulator --set remix_shape='"openai"' --set rate_429=0.2
 
 The first line printed is ``videogen simulator listening on <url>`` so that scripts can wait for
@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         dest="api_keys",
         metavar="KEY",
-        help=f"accepted API key; repeat for several (default: ${API_KEY_ENV} or {DEFAULT_API_KEY!r})",
+        help=(
+            f"accepted API key; repeat for several (default: ${API_KEY_ENV} or {DEFAULT_API_KEY!r}); "
+            f"every local user sees a command line in `ps`: prefer ${API_KEY_ENV} for a key that matters"
+        ),
     )
     parser.add_argument("--render-seconds", type=float, help="seconds a task renders (default: 6)")
     parser.add_argument("--time-scale", type=float, help="multiplies render times; 0.1 = 10x faster (default: 1)")

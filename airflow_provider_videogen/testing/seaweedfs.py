@@ -59,7 +59,10 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["SeaweedFS", "SeaweedFSError", "find_weed_binary", "main"]
+__all__ = ["SECRET_KEY_ENV", "SeaweedFS", "SeaweedFSError", "find_weed_binary", "main"]
+
+#: Where ``main`` reads a chosen S3 secret key (an argument would show it in ``ps``).
+SECRET_KEY_ENV = "VIDEOGEN_S3_SECRET_KEY"
 
 _PORT_NAMES = (
     "master",
@@ -447,7 +450,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--conn-id", default="aws_default", help="Airflow connection id for the env var")
     parser.add_argument("--data-dir", default=None, help="keep data here instead of a temp dir")
     parser.add_argument("--access-key", default=None)
-    parser.add_argument("--secret-key", default=None)
+    parser.add_argument(
+        "--secret-key",
+        default=os.environ.get(SECRET_KEY_ENV),
+        help=f"default ${SECRET_KEY_ENV}, else random; a command line is visible to every local user in `ps`",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()

@@ -17,15 +17,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import psutil
 import pytest
 
 from airflow_provider_videogen.testing import watchdog
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 LAUNCHER = textwrap.dedent(
     """
@@ -44,7 +41,8 @@ LAUNCHER = textwrap.dedent(
     while not scheduler.children() and time.monotonic() < deadline:  # its LocalExecutor worker
         time.sleep(0.2)
     print(json.dumps({"started": [p.pid for p in psutil.Process().children(recursive=True)],
-                      "groups": [scheduler.pid]}), flush=True)
+                      "groups": [scheduler.pid],
+                      "secrets": [airflow.password, *airflow._secrets.values()]}), flush=True)
     time.sleep(600)
     """
 )
@@ -82,6 +80,9 @@ def test_a_sigkilled_launcher_leaves_no_process(tmp_path: Path) -> None:
         started = json.loads(line)
         pids, groups = set(started["started"]), set(started["groups"])
         assert len(pids) >= 2, f"expected the scheduler and its executor's worker: {pids}"
+        for pid in pids:  # point 20: secrets go through the environment, never a command line
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            assert not [secret for secret in started["secrets"] if secret in argv], f"a secret in {pid}'s argv"
 
         os.kill(launcher.pid, signal.SIGKILL)  # no finally, no atexit, no signal handler
         launcher.wait(timeout=30)
