@@ -361,7 +361,8 @@ class AirflowComponents:
         triggerer and dag-processor exit within about 5 s of SIGTERM; the API server stops
         serving at once but then spends about 10 s in interpreter-exit garbage collection,
         which a SIGKILL safely cuts short.
-    :param die_with_parent: let the kernel kill the components if the starting process dies (Linux).
+    :param die_with_parent: kill the components and their children if the starting process dies, even
+        by SIGKILL (Linux: the kernel's parent-death signal, and the :mod:`.watchdog` for the groups).
     :param port: the API server's port; 0 picks a free one.
     :param password: the ``admin`` user's password; a random one when ``None``.
     :param secrets: ``fernet_key``, ``api_secret_key`` and ``jwt_secret`` to use instead of fresh
@@ -574,7 +575,8 @@ class AirflowComponents:
         except BaseException:
             log_file.close()
             raise
-        watch(process.pid)  # its group (workers, the trigger runner...) dies with us, even by SIGKILL
+        if self.die_with_parent:  # its group (the executor's workers...) dies with us, even by SIGKILL
+            watch(process.pid)
         self._running[name] = _Component(name, process, log_path, log_file)
 
     def pid(self, name: str) -> int:

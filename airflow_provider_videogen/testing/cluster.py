@@ -296,7 +296,8 @@ class AirflowCluster(AirflowComponents):
         self._postgres = get_server(pgdata, cleanup_mode="delete")
         self._postgres_uri = str(self._postgres.get_uri())
         postmaster = self._postgres.get_pid()
-        if postmaster:  # pg_ctl detached it: killed by the watchdog (its backends follow) if we die
+        # pg_ctl detached the postmaster: the watchdog kills it (its backends follow) if we die.
+        if postmaster and self.die_with_parent:
             watch(postmaster, group=False)
 
     def _start_redis(self) -> None:
@@ -324,7 +325,8 @@ class AirflowCluster(AirflowComponents):
             start_new_session=True,
             preexec_fn=preexec,
         )
-        watch(self._redis.pid)
+        if self.die_with_parent:
+            watch(self._redis.pid)
         deadline = time.monotonic() + 15
         while True:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.redis_port), timeout=1):

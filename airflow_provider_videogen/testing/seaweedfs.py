@@ -134,7 +134,8 @@ class SeaweedFS:
         a benchmark may want 2-4 for parallel writes).
     :param startup_timeout: seconds to wait until a signed write round trip succeeds.
     :param stop_grace: seconds between SIGTERM and SIGKILL when stopping.
-    :param die_with_parent: kill ``weed`` if the starting process dies (Linux).
+    :param die_with_parent: kill ``weed`` if the starting process dies, even by SIGKILL (Linux).
+        The :mod:`.watchdog` then kills its group too.
     """
 
     def __init__(
@@ -365,7 +366,8 @@ class SeaweedFS:
             start_new_session=True,
             preexec_fn=preexec,  # only prctl: safe between fork and exec
         )
-        watch(self._process.pid)  # killed with its group even if we die by SIGKILL
+        if self.die_with_parent:
+            watch(self._process.pid)  # killed with its group even if we die by SIGKILL
         try:
             self._wait_ready()
         except BaseException:

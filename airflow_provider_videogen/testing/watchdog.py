@@ -55,7 +55,8 @@ _owner_pid = 0
 def _send(line: str) -> None:
     global _watchdog, _owner_pid
     with _lock:
-        if _watchdog is None or _owner_pid != os.getpid():  # none yet, or inherited through a fork
+        if _watchdog is None or _owner_pid != os.getpid() or _watchdog.poll() is not None:
+            # none yet, inherited through a fork, or killed: a new one (it watches what comes next)
             _watchdog = subprocess.Popen(
                 [sys.executable, "-I", str(Path(__file__).resolve())],
                 stdin=subprocess.PIPE,
