@@ -61,7 +61,8 @@ def test_keyless_reads_are_refused_and_show_no_prompt(
 ) -> None:
     _create(simulator, key)
 
-    for headers in ({}, {"Authorization": "Bearer wrong-key"}):
+    special = ("sim-no-credits", "sim-no-access")  # test keys everyone knows: no control with them
+    for headers in ({}, {"Authorization": "Bearer wrong-key"}, *({"Authorization": f"Bearer {k}"} for k in special)):
         answer = httpx.get(f"{simulator.url}{route}", headers=headers)
         assert answer.status_code == 401
         assert PROMPT not in answer.text

@@ -39,8 +39,10 @@ def test_the_filer_port_neither_reads_nor_overwrites_an_object(
 
     read = httpx.get(filer, timeout=10)
     overwrite = httpx.put(filer, content=b"replaced", timeout=10)
+    unsigned = httpx.get(f"{seaweedfs.endpoint_url}/{s3_bucket}/video.mp4", timeout=10)  # S3 without a signature
 
     assert SECRET_BYTES not in read.content
+    assert unsigned.status_code == 403
     assert not read.is_success
     assert not overwrite.is_success
     assert s3_client.get_object(Bucket=s3_bucket, Key="video.mp4")["Body"].read() == SECRET_BYTES
