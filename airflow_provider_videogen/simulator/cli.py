@@ -124,10 +124,13 @@ def _serve(server: SimulatorServer, config: SimulatorConfig, stop: threading.Eve
     try:
         print(f"videogen simulator listening on {server.url}", flush=True)
         if config.api_keys == [DEFAULT_API_KEY]:
-            print(f"API key: {DEFAULT_API_KEY} (the default; set another with --api-key)", flush=True)
+            print(f"API key: {DEFAULT_API_KEY} (the default; set another in ${API_KEY_ENV})", flush=True)
         else:
             print(f"API keys: {len(config.api_keys)} configured (not shown)", flush=True)
-        print(f"special keys: {', '.join(SPECIAL_API_KEYS)}; stats: {server.url}/_sim/stats", flush=True)
+        print(
+            f"special keys: {', '.join(SPECIAL_API_KEYS)}; stats: {server.url}/_sim/stats (with the API key)",
+            flush=True,
+        )
         while not stop.wait(0.5):
             if not server.running:
                 print("videogen-simulator: the server stopped unexpectedly", file=sys.stderr)
