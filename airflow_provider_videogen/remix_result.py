@@ -60,10 +60,14 @@ def settle_partial_remix(
     retryable: bool,
     result_of: Callable[[VideoTask], dict[str, Any]],
     log: Any,
+    xcom_links: bool = True,
 ) -> dict[str, Any]:
     """Return the first clip as the result (``accept_first_segment``) or keep it in XCom and fail.
 
-    ``result_of`` builds the XCom result of a finished task (and pushes its video link).
+    ``result_of`` builds the XCom result of a finished task (and pushes its video link when
+    ``xcom_links``). With ``xcom_links=False`` the clip's link (a bearer URL) goes nowhere: not to
+    XCom ``first_segment_url``, not into the error (which also becomes OpenLineage's
+    ``errorMessage``); the remote id and ``remix_id`` say where to read it again.
     """
     clip = task.video_urls[0]
     first, extension = REMIX_SEGMENT_SECONDS
@@ -91,14 +95,21 @@ def settle_partial_remix(
         )
         return result
     ti = context["ti"]
-    ti.xcom_push(key=FIRST_SEGMENT_URL_KEY, value=clip)
+    if xcom_links:
+        ti.xcom_push(key=FIRST_SEGMENT_URL_KEY, value=clip)
+        where = f"{redact_url(clip)} (remix_id {task.remix_id}; XCom keys '{FIRST_SEGMENT_URL_KEY}', "
+    else:
+        where = (
+            f"read the link from the gateway by remote task id {task.id} (xcom_links=False keeps it out of XCom "
+            f"and logs; remix_id {task.remix_id}; XCom keys "
+        )
     ti.xcom_push(key=REMIX_ID_KEY, value=task.remix_id)
     ti.xcom_push(key=REMIX_ID_EXTEND_KEY, value=task.remix_id_extend)
     ti.xcom_push(key=PARTIAL_RESULT_KEY, value=result)
     message = (
         f"{task.error_message or 'the extension failed'}. The first {first} s rendered and are kept: "
-        f"{redact_url(clip)} (remix_id {task.remix_id}; XCom keys '{FIRST_SEGMENT_URL_KEY}', '{REMIX_ID_KEY}', "
-        f"'{PARTIAL_RESULT_KEY}'). Set on_extend_failure='accept_first_segment' to succeed with it"
+        f"{where}'{REMIX_ID_KEY}', '{PARTIAL_RESULT_KEY}'). "
+        "Set on_extend_failure='accept_first_segment' to succeed with it"
     )
     error = VideoTaskFailedError(task.id, task.error_code, message, retryable=retryable)
     if not retryable:
