@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.exceptions import VideoTaskFailedError
-from airflow_provider_videogen.hooks.redaction import redact_url
+from airflow_provider_videogen.hooks.redaction import redact_links, redact_url
 from airflow_provider_videogen.models import REMIX_SEGMENT_SECONDS, TaskState, VideoTask
 
 if TYPE_CHECKING:
@@ -71,6 +71,9 @@ def settle_partial_remix(
     """
     clip = task.video_urls[0]
     first, extension = REMIX_SEGMENT_SECONDS
+    # A gateway may name the clip in its message: the message goes to the log, the error and lineage.
+    links = [*task.video_urls, task.first_video_url]
+    reason = redact_links(task.error_message or "", links) or None
     # The 8 s clip is the remix's whole output: present it as a finished task so downstream
     # tasks (archiving, chaining) read it like any result, flagged by ``partial``.
     accepted = task.model_copy(
@@ -82,14 +85,14 @@ def settle_partial_remix(
     )
     result = result_of(accepted)
     result["error_code"] = task.error_code
-    result["error_message"] = task.error_message
+    result["error_message"] = reason
     if policy == "accept_first_segment":
         log.warning(
             "Remote task %s: the %d s extension failed (%s); accepting the first %d s as the result "
             "(on_extend_failure='accept_first_segment'): %s",
             task.id,
             extension,
-            task.error_message or task.error_code,
+            reason or task.error_code,
             first,
             redact_url(clip),
         )
@@ -107,7 +110,7 @@ def settle_partial_remix(
     ti.xcom_push(key=REMIX_ID_EXTEND_KEY, value=task.remix_id_extend)
     ti.xcom_push(key=PARTIAL_RESULT_KEY, value=result)
     message = (
-        f"{task.error_message or 'the extension failed'}. The first {first} s rendered and are kept: "
+        f"{reason or 'the extension failed'}. The first {first} s rendered and are kept: "
         f"{where}'{REMIX_ID_KEY}', '{PARTIAL_RESULT_KEY}'). "
         "Set on_extend_failure='accept_first_segment' to succeed with it"
     )

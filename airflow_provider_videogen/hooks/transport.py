@@ -31,7 +31,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenHTTPError,
 )
 from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
-from airflow_provider_videogen.hooks.redaction import mask_signed_query, redact, redact_url, redact_value
+from airflow_provider_videogen.hooks.redaction import mask_link, redact, redact_url, redact_value
 from airflow_provider_videogen.hooks.retries import NOT_SENT_ERRORS, RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.settings import ConnectionSettings, Origin, url_origin
 from airflow_provider_videogen.models import ApiError
@@ -51,17 +51,17 @@ UNSENT_ERRORS: tuple[type[Exception], ...] = (*NOT_SENT_ERRORS, httpx.Unsupporte
 
 
 def masking_request_hook(home: Origin | None = None) -> Callable[[httpx.Request], None]:
-    """An httpx ``request`` event hook that masks the query of every request not sent to ``home``.
+    """An httpx ``request`` event hook that masks the link (path and query) of every request not sent to ``home``.
 
     httpx runs request hooks for each redirect hop (auth flows run once per call), so a gateway
-    link that answers 302 with a signed CDN URL gets that signature masked before httpx logs the
+    link that answers 302 with a signed CDN URL gets that link masked before httpx logs the
     URL (it logs every request at INFO) or an error message could show it. For the sync
     clients that download videos; the triggerer's async client only talks to the gateway.
     """
 
     def hook(request: httpx.Request) -> None:
         if home is None or url_origin(request.url) != home:
-            mask_signed_query(request.url)
+            mask_link(request.url)
 
     return hook
 

@@ -18,6 +18,7 @@ from airflow.sdk import DAG, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 from botocore.exceptions import ClientError
 
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.transfers.errors import (
     DownloadFailedError,
     LinkExpiredError,
@@ -143,11 +144,12 @@ def test_archives_a_generation_result_end_to_end(
         "videogen-task-id": "task-unified-abc123",
         "videogen-model": "veo3.1-fast",
         "videogen-video-index": "0",
-        "videogen-source": url,
+        "videogen-source": redact_url(url, ignore_query=True),  # host and fingerprint: the path downloads
         "videogen-writer": "videogen_archive_test/manual__2026-11-23T08:00:00+00:00/archive/-1",
         "project": "launch",
     }
 
+    assert route_path not in json.dumps(head["Metadata"])
     accessor = context["outlet_events"][AssetAlias(name=DEFAULT_ASSET_ALIAS)]
     [event] = accessor.asset_alias_events
     assert event.dest_asset_key.uri == f"s3://{s3_bucket}/{key}"
