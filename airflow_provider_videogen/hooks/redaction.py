@@ -155,3 +155,20 @@ def mask_link(url: str | httpx.URL) -> None:
         return
     for secret in secrets:
         mask_secret(secret)
+
+
+_LINK_IN_TEXT = re.compile(r"https?://[^\s'\"<>\]\[,]+", re.IGNORECASE)
+
+
+def mask_links_in(*values: Any) -> None:
+    """:func:`mask_link` every http(s) link in ``values`` (strings, and lists, tuples and dicts of
+    them; a list rendered by Jinja as one string too): what an operator's rendered link fields
+    hold before the "Rendered Template" view stores them."""
+    for value in values:
+        if isinstance(value, str):
+            for link in _LINK_IN_TEXT.findall(value):
+                mask_link(link)
+        elif isinstance(value, (list, tuple)):
+            mask_links_in(*value)
+        elif isinstance(value, dict):
+            mask_links_in(*value.values())
