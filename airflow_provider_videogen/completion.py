@@ -128,6 +128,7 @@ class VideoTaskCompletion:
                 retryable=event.retryable,
                 result_of=lambda accepted: self._result(context, accepted),
                 log=self.log,
+                xcom_links=self.xcom_links,
             )
         error = VideoTaskFailedError(
             event.task_id,

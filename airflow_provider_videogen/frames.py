@@ -36,7 +36,7 @@ import httpx
 
 from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.hooks.addresses import BlockedAddressError
-from airflow_provider_videogen.hooks.redaction import redact_url
+from airflow_provider_videogen.hooks.redaction import mask_link, redact_links, redact_url
 from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.models import RemixReference
 
@@ -269,7 +269,8 @@ def _copy_from_storage(source: ObjectStoragePath, target: Path, max_bytes: int) 
 
 
 def _download(url: str, target: Path, fetch: _Fetch) -> None:
-    shown = redact_url(url)  # a signed URL's query string stays out of messages
+    shown = redact_url(url)  # the link is a bearer secret (query or path): it stays out of messages
+    mask_link(url)  # and out of whatever a library logs (httpx logs every request's URL)
     try:
         with ExitStack() as stack:
             if fetch.hook is not None:
@@ -291,7 +292,8 @@ def _download(url: str, target: Path, fetch: _Fetch) -> None:
     except BlockedAddressError as exc:
         raise FrameExtractionError(str(exc)) from exc
     except httpx.HTTPError as exc:
-        raise FrameExtractionError(f"could not download video {shown}: {type(exc).__name__}: {exc}") from exc
+        detail = redact_links(f"{type(exc).__name__}: {exc}", [url])
+        raise FrameExtractionError(f"could not download video {shown}: {detail}") from exc
     except VideoGenError as exc:
         if isinstance(exc, FrameExtractionError):
             raise

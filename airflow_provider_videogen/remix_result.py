@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.exceptions import VideoTaskFailedError
-from airflow_provider_videogen.hooks.redaction import redact_url
+from airflow_provider_videogen.hooks.redaction import redact_links, redact_url
 from airflow_provider_videogen.models import REMIX_SEGMENT_SECONDS, TaskState, VideoTask
 
 if TYPE_CHECKING:
@@ -60,13 +60,20 @@ def settle_partial_remix(
     retryable: bool,
     result_of: Callable[[VideoTask], dict[str, Any]],
     log: Any,
+    xcom_links: bool = True,
 ) -> dict[str, Any]:
     """Return the first clip as the result (``accept_first_segment``) or keep it in XCom and fail.
 
-    ``result_of`` builds the XCom result of a finished task (and pushes its video link).
+    ``result_of`` builds the XCom result of a finished task (and pushes its video link when
+    ``xcom_links``). With ``xcom_links=False`` the clip's link (a bearer URL) goes nowhere: not to
+    XCom ``first_segment_url``, not into the error (which also becomes OpenLineage's
+    ``errorMessage``); the remote id and ``remix_id`` say where to read it again.
     """
     clip = task.video_urls[0]
     first, extension = REMIX_SEGMENT_SECONDS
+    # A gateway may name the clip in its message: the message goes to the log, the error and lineage.
+    links = [*task.video_urls, task.first_video_url]
+    reason = redact_links(task.error_message or "", links) or None
     # The 8 s clip is the remix's whole output: present it as a finished task so downstream
     # tasks (archiving, chaining) read it like any result, flagged by ``partial``.
     accepted = task.model_copy(
@@ -78,27 +85,34 @@ def settle_partial_remix(
     )
     result = result_of(accepted)
     result["error_code"] = task.error_code
-    result["error_message"] = task.error_message
+    result["error_message"] = reason
     if policy == "accept_first_segment":
         log.warning(
             "Remote task %s: the %d s extension failed (%s); accepting the first %d s as the result "
             "(on_extend_failure='accept_first_segment'): %s",
             task.id,
             extension,
-            task.error_message or task.error_code,
+            reason or task.error_code,
             first,
             redact_url(clip),
         )
         return result
     ti = context["ti"]
-    ti.xcom_push(key=FIRST_SEGMENT_URL_KEY, value=clip)
+    if xcom_links:
+        ti.xcom_push(key=FIRST_SEGMENT_URL_KEY, value=clip)
+        where = f"{redact_url(clip)} (remix_id {task.remix_id}; XCom keys '{FIRST_SEGMENT_URL_KEY}', "
+    else:
+        where = (
+            f"read the link from the gateway by remote task id {task.id} (xcom_links=False keeps it out of XCom "
+            f"and logs; remix_id {task.remix_id}; XCom keys "
+        )
     ti.xcom_push(key=REMIX_ID_KEY, value=task.remix_id)
     ti.xcom_push(key=REMIX_ID_EXTEND_KEY, value=task.remix_id_extend)
     ti.xcom_push(key=PARTIAL_RESULT_KEY, value=result)
     message = (
-        f"{task.error_message or 'the extension failed'}. The first {first} s rendered and are kept: "
-        f"{redact_url(clip)} (remix_id {task.remix_id}; XCom keys '{FIRST_SEGMENT_URL_KEY}', '{REMIX_ID_KEY}', "
-        f"'{PARTIAL_RESULT_KEY}'). Set on_extend_failure='accept_first_segment' to succeed with it"
+        f"{reason or 'the extension failed'}. The first {first} s rendered and are kept: "
+        f"{where}'{REMIX_ID_KEY}', '{PARTIAL_RESULT_KEY}'). "
+        "Set on_extend_failure='accept_first_segment' to succeed with it"
     )
     error = VideoTaskFailedError(task.id, task.error_code, message, retryable=retryable)
     if not retryable:

@@ -3,7 +3,8 @@
 A remote id comes from the gateway, from XCom, or from a user's ``task_id_to_watch``: any of them
 can be hostile. Put into ``/v1/tasks/{task_id}`` unchecked, ``../../videos/generations`` would
 send the authenticated request to another endpoint of the gateway, so every path the hook builds
-from an id goes through :func:`task_path`.
+from an id goes through :func:`task_path`: the status queries (trigger and worker) and the cancel
+POST of both ``on_kill`` paths (the triggerer's and the worker's) alike.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def check_task_id(task_id: str) -> str:
     return task_id
 
 
-def task_path(template: str, task_id: str) -> str:
-    """``template`` with a checked, quoted task id in place of ``{task_id}``."""
-    return template.format(task_id=quote(check_task_id(task_id), safe=""))
+def task_path(template: str, task_id: str, **fields: str) -> str:
+    """``template`` with a checked, quoted task id in place of ``{task_id}`` (and ``fields``, such as
+    a cancel path's ``{api}``, in place of theirs); :class:`InvalidRequestError` before any request."""
+    return template.format(task_id=quote(check_task_id(task_id), safe=""), **fields)

@@ -31,7 +31,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenHTTPError,
 )
 from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
-from airflow_provider_videogen.hooks.redaction import mask_signed_query, redact, redact_url, redact_value
+from airflow_provider_videogen.hooks.redaction import mask_link, redact, redact_url, redact_value
 from airflow_provider_videogen.hooks.retries import NOT_SENT_ERRORS, RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.settings import ConnectionSettings, Origin, url_origin
 from airflow_provider_videogen.models import ApiError
@@ -51,17 +51,17 @@ UNSENT_ERRORS: tuple[type[Exception], ...] = (*NOT_SENT_ERRORS, httpx.Unsupporte
 
 
 def masking_request_hook(home: Origin | None = None) -> Callable[[httpx.Request], None]:
-    """An httpx ``request`` event hook that masks the query of every request not sent to ``home``.
+    """An httpx ``request`` event hook that masks the link (path and query) of every request not sent to ``home``.
 
     httpx runs request hooks for each redirect hop (auth flows run once per call), so a gateway
-    link that answers 302 with a signed CDN URL gets that signature masked before httpx logs the
+    link that answers 302 with a signed CDN URL gets that link masked before httpx logs the
     URL (it logs every request at INFO) or an error message could show it. For the sync
     clients that download videos; the triggerer's async client only talks to the gateway.
     """
 
     def hook(request: httpx.Request) -> None:
         if home is None or url_origin(request.url) != home:
-            mask_signed_query(request.url)
+            mask_link(request.url)
 
     return hook
 
@@ -148,6 +148,34 @@ def _buffered(response: httpx.Response, chunks: list[bytes]) -> httpx.Response:
     return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request)
 
 
+#: Redirects a gateway API call follows, all within the gateway's own origin (see :func:`gateway_hop`).
+MAX_GATEWAY_REDIRECTS = 5
+
+
+def gateway_hop(
+    client: httpx.Client | httpx.AsyncClient, request: httpx.Request, response: httpx.Response, hops: int
+) -> httpx.Request | None:
+    """The next request of a redirect an API call may follow, or ``None`` to stop at this answer.
+
+    API calls (status queries, cancels, the connection test) talk to the gateway and nothing
+    else: a redirect is followed only to the same scheme, host and port as the request, and at
+    most :data:`MAX_GATEWAY_REDIRECTS` times. A redirect to another host (a CDN, ``127.0.0.1``,
+    the cloud metadata address) is never fetched: its answer, whatever it holds, would land in
+    the error text, the trigger event and the task log. The 3xx answer itself is then returned,
+    and :func:`error_for_response` says what happened. Downloads, which do follow links to
+    other hosts, do not come through here (``VideoGenHook.stream_download``).
+    """
+    if not response.is_redirect or hops >= MAX_GATEWAY_REDIRECTS:
+        return None
+    try:
+        target = request.url.join(response.headers["location"])
+        if url_origin(target) != url_origin(request.url):
+            return None
+    except (httpx.InvalidURL, ValueError):
+        return None
+    return client.build_request(request.method, target)
+
+
 def send_bounded(
     client: httpx.Client,
     request: httpx.Request,
@@ -160,10 +188,15 @@ def send_bounded(
 
     Streamed, so an oversized answer is refused after ``limit`` bytes instead of being read
     whole. The time is checked between chunks: the total is bounded by ``time_limit`` plus one
-    read timeout.
+    read timeout. ``follow_redirects`` follows them within the gateway only (:func:`gateway_hop`).
     """
     started = time.monotonic()
-    response = client.send(request, stream=True, follow_redirects=follow_redirects)
+    response = client.send(request, stream=True, follow_redirects=False)
+    hops = 0
+    while follow_redirects and (hop := gateway_hop(client, request, response, hops)) is not None:
+        response.close()
+        request, hops = hop, hops + 1
+        response = client.send(request, stream=True, follow_redirects=False)
     try:
         _check_length(response, limit)
         chunks: list[bytes] = []
@@ -191,7 +224,12 @@ async def asend_bounded(
     """:func:`send_bounded` for the event loop, where the time limit is exact (``asyncio.timeout``)."""
     try:
         async with asyncio.timeout(time_limit):
-            response = await client.send(request, stream=True, follow_redirects=follow_redirects)
+            response = await client.send(request, stream=True, follow_redirects=False)
+            hops = 0
+            while follow_redirects and (hop := gateway_hop(client, request, response, hops)) is not None:
+                await response.aclose()
+                request, hops = hop, hops + 1
+                response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 _check_length(response, limit)
                 chunks: list[bytes] = []
@@ -262,6 +300,14 @@ def error_for_response(response: httpx.Response, secret: str | None = None) -> V
         "url": redact_url(request.url),
         "param": api.param,
     }
+    if 300 <= status < 400 and request.method != "POST":
+        location = response.headers.get("location", "")
+        return InvalidResponseError(
+            f"the gateway answered with a redirect to {redact_url(location) if location else 'nowhere'}, which was "
+            "not fetched: API calls follow redirects only within the gateway's own scheme, host and port (at most "
+            f"{MAX_GATEWAY_REDIRECTS}), never to another host or a private address. Check the connection's base URL",
+            **common,
+        )
     if 300 <= status < 400:
         location = response.headers.get("location", "")
         return BadRequestError(
@@ -364,7 +410,9 @@ async def shared_async_client(settings: ConnectionSettings) -> SharedAsyncClient
         context = await asyncio.to_thread(ssl_context, settings.verify_ssl)
         shared = per_loop.get(key)  # another trigger may have built it while we waited
         if shared is None or shared.client.is_closed:
-            client = httpx.AsyncClient(**build_client_kwargs(settings, context))
+            # Only the gateway is ever asked (status queries, cancels): no redirect is followed by
+            # httpx itself; asend_bounded follows those that stay on the gateway (gateway_hop).
+            client = httpx.AsyncClient(**{**build_client_kwargs(settings, context), "follow_redirects": False})
             closer = _close_with_loop(client)
             shared = SharedAsyncClient(
                 client, asyncio.Semaphore(settings.pool_size), RetryPolicy.from_settings(settings), closer

@@ -17,7 +17,6 @@ import time
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote
 
 import httpx
 from airflow.sdk import BaseHook
@@ -40,7 +39,7 @@ from airflow_provider_videogen.hooks.settings import (
     mask_api_key,
     settings_from_connection,
 )
-from airflow_provider_videogen.hooks.task_ids import check_task_id, task_path
+from airflow_provider_videogen.hooks.task_ids import task_path
 from airflow_provider_videogen.hooks.transport import (
     UNSENT_ERRORS,
     asend_bounded,
@@ -330,15 +329,15 @@ class VideoGenHook(BaseHook):
         settings = await self.asettings()
         if not settings.cancel_path:
             return False
-        check_task_id(task_id)
-        await self._arequest("POST", settings.cancel_path.format(task_id=quote(task_id, safe=""), api=api.value))
+        await self._arequest("POST", task_path(settings.cancel_path, task_id, api=api.value))
         return True
 
     def cancel(self, api: ApiKind, task_id: str) -> bool:
         """Sync :meth:`acancel`, for an operator's ``on_kill`` in the worker (no event loop to use)."""
         if not self.settings.cancel_path:
             return False
-        self._request("POST", self.settings.cancel_path.format(task_id=task_id, api=api.value))
+        # The same checked, quoted id as every other path (an id "x/../../admin/purge" never leaves).
+        self._request("POST", task_path(self.settings.cancel_path, task_id, api=api.value))
         return True
 
     def _parse(self, api: ApiKind, body: dict[str, Any], *, uncertain: bool = False) -> VideoTask:

@@ -39,11 +39,13 @@ class GenerationRequest(BaseModel):
     the package does not model yet go in ``extra_params`` and are sent as they are.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Links may carry a secret (a presigned image, a webhook token): pydantic's own error text and
+    # the repr leave them out; InvalidRequestError shows them redacted (validation.LINK_FIELDS).
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     model: str = Field(min_length=1)
     prompt: str
-    image_urls: list[str] | None = None
+    image_urls: list[str] | None = Field(default=None, repr=False)
     aspect_ratio: str | None = None
     duration: int | None = None
     quality: str | None = None
@@ -55,7 +57,7 @@ class GenerationRequest(BaseModel):
     seed: Annotated[int, in_range(SEED_RANGE)] | None = None
     person_generation: Literal["allow_adult", "dont_allow"] | None = None
     resize_mode: Literal["pad", "crop"] | None = None
-    callback_url: str | None = None
+    callback_url: str | None = Field(default=None, repr=False)
     extra_params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("prompt")

@@ -10,13 +10,30 @@ both apply.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, ValidationError, ValidationInfo
 
 from airflow_provider_videogen.hooks.addresses import host_is_private
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.models.catalogue import CALLBACK_URL_MAX_LENGTH, IMAGE_EXTENSIONS
+
+#: Fields whose values are links that may carry a secret (a presigned image, a webhook token):
+#: an error names them as :func:`~airflow_provider_videogen.hooks.redaction.redact_url` shows them.
+LINK_FIELDS = frozenset({"image_urls", "callback_url", "input_references"})
+
+
+def shown_input(value: Any) -> str:
+    """A link field's input as an error may show it: every string as a redacted link."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(shown_input(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key!r}: {shown_input(item)}" for key, item in value.items()) + "}"
+    return repr(value) if value is None or isinstance(value, (bool, int, float)) else type(value).__name__
 
 
 class FieldLimitError(ValueError):
@@ -45,7 +62,9 @@ def explain_validation_error(exc: ValidationError) -> list[tuple[str, str]]:
         elif err.get("type") == "extra_forbidden":
             message = f"{loc} is not a known field (put new API fields in extra_params)"
         elif not isinstance(cause, Exception):
-            message = f"{loc}={err.get('input')!r}: {message}"
+            top = str(err.get("loc", ("",))[0]) if err.get("loc") else ""
+            value = shown_input(err.get("input")) if top in LINK_FIELDS else repr(err.get("input"))
+            message = f"{loc}={value}: {message}"
         problems.append((loc or "request", message))
     return problems
 
@@ -88,9 +107,11 @@ def validate_callback_url(url: str) -> str:
         raise ValueError(f"callback_url is {len(url)} characters long; at most {CALLBACK_URL_MAX_LENGTH} are allowed")
     parts = urlsplit(url)
     if parts.scheme.lower() != "https":
-        raise ValueError(f"callback_url {url!r} must use https:// (the gateway refuses {parts.scheme or 'no'} scheme)")
+        raise ValueError(
+            f"callback_url {redact_url(url)} must use https:// (the gateway refuses {parts.scheme or 'no'} scheme)"
+        )
     if not parts.hostname:
-        raise ValueError(f"callback_url {url!r} has no host")
+        raise ValueError(f"callback_url {redact_url(url)} has no host")
     if host_is_private(parts.hostname):  # the downloads' address check, without DNS (hooks/addresses.py)
         raise ValueError(
             f"callback_url host {parts.hostname!r} is a private, loopback or link-local address; "
@@ -107,11 +128,11 @@ def check_image_url(url: str, field_name: str) -> str:
     """
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{field_name} entry {url!r} must be an http(s) URL the gateway can download")
+        raise ValueError(f"{field_name} entry {redact_url(url)} must be an http(s) URL the gateway can download")
     suffix = _suffix(parts.path)
     if suffix and suffix not in IMAGE_EXTENSIONS and suffix in _KNOWN_NON_IMAGE_SUFFIXES:
         raise ValueError(
-            f"{field_name} entry {url!r} is a {suffix} file; allowed formats: {', '.join(IMAGE_EXTENSIONS)}"
+            f"{field_name} entry {redact_url(url)} is a {suffix} file; allowed formats: {', '.join(IMAGE_EXTENSIONS)}"
         )
     return url
 

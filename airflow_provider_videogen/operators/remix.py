@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
-from airflow_provider_videogen.hooks.redaction import mask_signed_query
+from airflow_provider_videogen.hooks.redaction import mask_link
 from airflow_provider_videogen.lineage import dataset_name
 from airflow_provider_videogen.models import (
     REMIX_SEGMENT_SECONDS,
@@ -184,13 +184,13 @@ class VideoRemixOperator(BaseVideoTaskOperator):
 
 
 def mask_reference_signatures(value: Any) -> None:
-    """Register the query string of every http(s) reference with Airflow's secrets masker
-    (``X-Amz-Signature=...`` of a presigned link): URLs are sent to the gateway as text and shown
-    in the UI's rendered fields, and a signature must appear in neither log nor UI."""
+    """Register every http(s) reference's path and query with Airflow's secrets masker
+    (``X-Amz-Signature=...`` of a presigned link, or a token in its path): URLs are sent to the
+    gateway as text and shown in the UI's rendered fields, and a link must appear in neither log nor UI."""
     for item in as_reference_list(value):
         text = item.value if isinstance(item, RemixReference) and item.kind == "url" else item
         if isinstance(text, str) and text.strip().lower().startswith(("http://", "https://")):
-            mask_signed_query(text.strip())
+            mask_link(text.strip())
 
 
 def _literal_references(value: Any) -> bool:

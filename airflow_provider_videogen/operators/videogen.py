@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_videogen.hooks.redaction import mask_links_in
 from airflow_provider_videogen.lineage import dataset_name
 from airflow_provider_videogen.models import ApiKind, GenerationRequest, VideoTask
 from airflow_provider_videogen.operators.video_task import BaseVideoTaskOperator, validate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
+
+    import jinja2
+    from airflow.sdk import Context
 
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.lineage import LineageFacts
@@ -95,6 +99,24 @@ class VideoGenerationOperator(BaseVideoTaskOperator):
         self.callback_url = callback_url
         self.extra_params = extra_params or {}
         self.validate_at_parse(REQUEST_FIELDS)
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        """Render, then register the links in ``image_urls`` and ``callback_url`` with the secrets masker.
+
+        As the remix operator does for its references: a presigned image link or a webhook token
+        must not show in the "Rendered Template" view (stored right after rendering) nor in the
+        logs of the request that follows. The values themselves are sent as they are.
+        """
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self:
+            mask_links_in(self.image_urls, self.callback_url, self.extra_params)
 
     def build_request(self) -> GenerationRequest:
         fields = {name: getattr(self, name) for name in REQUEST_FIELDS}

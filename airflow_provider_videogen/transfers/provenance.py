@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.transfers.commit import head_object
 from airflow_provider_videogen.transfers.errors import VideoArchiveError
 from airflow_provider_videogen.transfers.settings import SHA256_KEY, WRITER_KEY, ArchiveResult
@@ -43,11 +44,17 @@ def header_safe(value: str, limit: int = 512) -> str:
 
 
 def provenance(ref: VideoRef) -> dict[str, str]:
-    """The metadata naming ``ref``'s remote task, video index, unsigned link and model."""
+    """The metadata naming ``ref``'s remote task, video index, link and model.
+
+    The link as :func:`~airflow_provider_videogen.hooks.redaction.redact_url` shows it: host and a
+    fingerprint, never a path or query that would download the video (anyone who can read the
+    object's metadata could otherwise fetch the source). The fingerprint leaves out the query, so
+    a re-signed link to the same video still reads as the same source (``already_archived``).
+    """
     meta = {
         TASK_ID_KEY: header_safe(ref.video_task_id),
         INDEX_KEY: str(ref.index),
-        SOURCE_KEY: header_safe(ref.safe_url),
+        SOURCE_KEY: header_safe(redact_url(ref.url, ignore_query=True)),
     }
     if ref.model:
         meta[MODEL_KEY] = header_safe(ref.model)

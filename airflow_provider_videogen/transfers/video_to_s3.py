@@ -37,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.hooks.addresses import BlockedAddressError
-from airflow_provider_videogen.hooks.redaction import mask_signed_query
+from airflow_provider_videogen.hooks.redaction import mask_link
 from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.links.archive import ArchiveLink
 from airflow_provider_videogen.transfers.errors import DownloadFailedError, LinkExpiredError, VideoArchiveError
@@ -83,15 +83,15 @@ def _describe_failure(exc: BaseException) -> str:
 
 
 def _mask_signatures(refs: Sequence[VideoRef]) -> None:
-    """Register signed links' query strings with Airflow's secrets masker.
+    """Register the links (path and query: either may hold the secret) with Airflow's secrets masker.
 
-    This module never logs a query string, but libraries might (``httpx`` logs full URLs at
+    This module never logs a link, but libraries might (``httpx`` logs full URLs at
     INFO, which Airflow's default logging config happens to silence), and the rendered
     ``source`` is shown in the UI; masking makes both safe whatever the logging setup. Links a
     download is redirected to are masked as they are followed (``masking_request_hook``).
     """
     for ref in refs:
-        mask_signed_query(ref.url)
+        mask_link(ref.url)
 
 
 class VideoToS3Operator(BaseOperator):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from airflow_provider_videogen.hooks.addresses import (
     GuardedTransport,
     host_is_private,
 )
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import validate_callback_url
@@ -93,7 +95,8 @@ def test_public_client_refuses_loopback_before_connecting(server: VideoServer, r
     with public_download_client(5.0) as client, pytest.raises(BlockedAddressError) as info:
         client.get(f"{url}?{SIGNATURE}")
     message = str(info.value)
-    assert f"refusing to fetch {url}?..." in message
+    assert f"refusing to fetch {redact_url(url + '?' + SIGNATURE)}" in message
+    assert route not in message  # the path is a secret too
     assert "loopback" in message
     assert "allow_private_hosts" in message
     assert "int3rnalsecret" not in message
@@ -112,9 +115,10 @@ def test_public_client_refuses_metadata_and_odd_spellings(url: str) -> None:
 def test_connect_time_check_holds_without_the_request_hook(server: VideoServer, route: str) -> None:
     """The transport alone refuses: the address that is checked is the one connected to."""
     url = server.add(route, b"internal data")
+    shown = re.escape(redact_url(f"{url}?{SIGNATURE}"))
     with (
         httpx.Client(transport=GuardedTransport(AddressPolicy())) as client,
-        pytest.raises(BlockedAddressError, match=rf"refusing to fetch {url}\?\.\.\.: .*loopback"),
+        pytest.raises(BlockedAddressError, match=rf"refusing to fetch {shown}: .*loopback"),
     ):
         client.get(f"{url}?{SIGNATURE}")
     assert server.hits_for(route) == []

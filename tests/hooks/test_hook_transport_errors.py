@@ -17,6 +17,7 @@ from airflow_provider_videogen.exceptions import (
     SubmissionUncertainError,
     VideoGenConnectionError,
 )
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.hooks.retries import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import GenerationRequest
@@ -165,5 +166,6 @@ def test_download_open_retries_only_what_was_never_sent(hook: VideoGenHook, log_
     assert route.call_count == 2
     retries = [line for line in log_text().splitlines() if "retrying in" in line]
     assert len(retries) == 1
-    assert "GET https://cdn.test/v/clip.mp4?...: ConnectError" in retries[0]
+    assert f"GET {redact_url(url)}: ConnectError" in retries[0]
+    assert "clip.mp4" not in retries[0]
     assert "SIGNATURE" not in retries[0]

@@ -18,6 +18,7 @@ from airflow.sdk import DAG, AssetAlias
 from airflow.sdk.execution_time.context import OutletEventAccessors
 from botocore.exceptions import ClientError
 
+from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.transfers.errors import (
     DownloadFailedError,
     LinkExpiredError,
@@ -143,11 +144,12 @@ def test_archives_a_generation_result_end_to_end(
         "videogen-task-id": "task-unified-abc123",
         "videogen-model": "veo3.1-fast",
         "videogen-video-index": "0",
-        "videogen-source": url,
+        "videogen-source": redact_url(url, ignore_query=True),  # host and fingerprint: the path downloads
         "videogen-writer": "videogen_archive_test/manual__2026-11-23T08:00:00+00:00/archive/-1",
         "project": "launch",
     }
 
+    assert route_path not in json.dumps(head["Metadata"])
     accessor = context["outlet_events"][AssetAlias(name=DEFAULT_ASSET_ALIAS)]
     [event] = accessor.asset_alias_events
     assert event.dest_asset_key.uri == f"s3://{s3_bucket}/{key}"
@@ -447,7 +449,7 @@ def test_a_gateway_link_redirecting_into_loopback_is_refused(
     internal = video_server.add(f"{route_path}/internal.mp4", small_mp4).replace("127.0.0.1", "localhost")
     url = video_server.add(route_path, b"", redirect_to=internal)
     op = operator(s3_bucket, aws_conn_id, task_xcom(url), videogen_conn_id=gateway_conn_id, allow_private_hosts=False)
-    with pytest.raises(DownloadFailedError, match=r"refusing to fetch http://localhost:\d+/.*internal\.mp4"):
+    with pytest.raises(DownloadFailedError, match=r"refusing to fetch http://localhost:\d+/\(redacted:\w{12}\)"):
         op.execute(make_context())
     assert len(video_server.hits_for(route_path)) == 1
     assert video_server.hits_for(f"{route_path}/internal.mp4") == []
