@@ -103,7 +103,7 @@ def load_dag(dag_id: str, dags_folder: str | None) -> Any:
         from airflow.configuration import conf
 
         folder = conf.get("core", "dags_folder")
-    where = "--dags-folder" if dags_folder else "Airflow's [core] dags_folder (pass --dags-folder to read another)"
+    where = "--dags-folder" if dags_folder else "Airflow's [core] dags_folder; --dags-folder reads another"
     if not os.path.isdir(folder):
         raise SystemExit(f"The DAGs folder {folder} (from {where}) does not exist. {WHERE_THE_EXAMPLES_ARE}")
     bag = DagBag(dag_folder=folder)
