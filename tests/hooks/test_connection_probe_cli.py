@@ -8,11 +8,12 @@ against the simulator whatever the setting, and prints what was checked and what
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import pytest
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.hooks.connection_probe import main
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def test_success_says_what_was_and_was_not_checked(
