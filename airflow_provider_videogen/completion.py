@@ -18,8 +18,8 @@ from airflow_provider_videogen.exceptions import VideoGenError, VideoTaskFailedE
 from airflow_provider_videogen.links.videogen import (
     CAN_CANCEL_KEY,
     REMOTE_TASK_ID_KEY,
-    VIDEO_EXPIRES_KEY,
     VIDEO_URL_KEY,
+    push_video_url,
 )
 from airflow_provider_videogen.models import ApiKind, VideoTask
 from airflow_provider_videogen.remix_result import ExtendFailurePolicy, remix_result_extras, settle_partial_remix
@@ -169,7 +169,5 @@ class VideoTaskCompletion:
             result[LINKS_IN_XCOM_KEY] = False
             return result
         if task.video_urls:
-            ti = context["ti"]
-            ti.xcom_push(key=VIDEO_URL_KEY, value=task.video_urls[0])
-            ti.xcom_push(key=VIDEO_EXPIRES_KEY, value=isoformat(expires))
+            push_video_url(self, context["ti"], task.video_urls[0], isoformat(expires))
         return result

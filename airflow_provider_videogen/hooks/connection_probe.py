@@ -1,12 +1,21 @@
-"""The connection Test button: what one harmless query can and cannot prove about a connection."""
+"""The connection Test button: what one harmless query can and cannot prove about a connection.
+
+Also a command for when the button and ``airflow connections test`` are switched off::
+
+    python -m airflow_provider_videogen.hooks.connection_probe videogen_default
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from airflow_provider_videogen.exceptions import NotFoundError, VideoGenError, VideoGenHTTPError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
 
 
@@ -45,3 +54,29 @@ def probe_connection(hook: VideoGenHook, probe_path: str) -> tuple[bool, str]:
         f"{settings.base_url} answered a query for a task id that cannot exist as if it existed: this does "
         "not look like the video gateway, and the API key could not be verified."
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m airflow_provider_videogen.hooks.connection_probe [conn_id]``: the Test button, from a shell.
+
+    ``airflow connections test`` is switched off by the same ``[core] test_connection`` setting as
+    the UI's button, and on success prints only "Connection success!". This runs the same probe
+    with the caller's own network access (so it needs no setting) and prints what was checked and
+    what was not. Exit status 0 when the key was accepted, 1 otherwise.
+    """
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_videogen.hooks.connection_probe",
+        description="Check a videogen connection's URL and key without creating anything, and say what was "
+        "not checked (works whatever [core] test_connection says).",
+    )
+    parser.add_argument("conn_id", nargs="?", default=VideoGenHook.default_conn_name)
+    args = parser.parse_args(argv)
+    ok, message = VideoGenHook(args.conn_id).test_connection()
+    print(f"{args.conn_id}: {'OK' if ok else 'FAILED'}: {message}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":  # pragma: no cover - tested through main()
+    sys.exit(main())

@@ -10,7 +10,7 @@ archive the video (``VideoToS3Operator``) and follow the archive.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
@@ -27,6 +27,16 @@ VIDEO_EXPIRES_KEY = "video_expires_at"
 REMOTE_TASK_ID_KEY = "videogen_task_id"
 #: Whether the gateway said, at submission, that the remote task could be cancelled (``task_info.can_cancel``).
 CAN_CANCEL_KEY = "videogen_can_cancel"
+#: Set on the operator by the try that pushed a video URL. The link is computed in that same process
+#: when the task ends; a try that pushed none (a failure, ``xcom_links=False``) has no link.
+_PUSHED_ATTR = "_videogen_video_url_pushed"
+
+
+def push_video_url(operator: object, ti: Any, url: str, expires_at: str | None) -> None:
+    """Push the URL the Video link shows, and remember on the operator that this try has one."""
+    ti.xcom_push(key=VIDEO_URL_KEY, value=url)
+    ti.xcom_push(key=VIDEO_EXPIRES_KEY, value=expires_at)
+    setattr(operator, _PUSHED_ATTR, True)
 
 
 class VideoLink(BaseOperatorLink):
@@ -35,7 +45,13 @@ class VideoLink(BaseOperatorLink):
     name = "Video (URL expires 24 h after render)"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Computed once, at the end of the task: empty if the task had no video or its URL had already expired."""
+        """Computed once, at the end of the task: empty if the task had no video or its URL had already expired.
+
+        A try that pushed no URL is not asked for one: the task SDK logs a missing XCom as an
+        error ("XCom not found ... key='video_url'"), which would follow every failed task's real error.
+        """
+        if not getattr(operator, _PUSHED_ATTR, False):
+            return ""
         url = XCom.get_value(ti_key=ti_key, key=VIDEO_URL_KEY)
         if not url:
             return ""

@@ -65,6 +65,16 @@ def validate(model_cls: type[BaseModel], what: str, /, **fields: Any) -> Any:
         raise InvalidRequestError(what, explain_validation_error(exc)) from None
 
 
+def polling_description(poll_interval: float, adaptive: bool, estimated_time: int | None) -> str:
+    """How the task log describes the wait: the remix API sends no estimate, and the line must say so."""
+    how = f"every {poll_interval:g}s"
+    if not adaptive:
+        return how
+    if estimated_time is None:
+        return f"{how} near the end (adaptive; the gateway gave no estimate, so it goes by progress)"
+    return f"{how} near the end (adaptive; the gateway estimates {estimated_time}s)"
+
+
 class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     """Base of the operators that submit one remote video task and wait for it.
 
@@ -217,9 +227,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
         trigger = self._trigger(task, self._deadline(context, task))
-        how = f"every {self.poll_interval:g}s" + (
-            f" near the end (adaptive; estimate {task.estimated_time}s)" if self.adaptive_polling else ""
-        )
+        how = polling_description(self.poll_interval, self.adaptive_polling, task.estimated_time)
         if self.deferrable:
             safety_net = deferral_timeout(trigger.deadline)
             self.log.info(

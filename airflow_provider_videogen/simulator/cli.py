@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from airflow_provider_videogen.simulator.config import DEFAULT_API_KEY, SPECIAL_API_KEYS, SimulatorConfig
+from airflow_provider_videogen.simulator.media import check_ffmpeg
 from airflow_provider_videogen.simulator.server import SimulatorServer
 
 if TYPE_CHECKING:
@@ -116,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(server: SimulatorServer, config: SimulatorConfig, stop: threading.Event) -> int:
+    try:
+        check_ffmpeg()
+    except RuntimeError as exc:
+        print(f"videogen-simulator: {exc}", file=sys.stderr)
+        return 2
     try:
         server.start()
     except (OSError, RuntimeError) as exc:

@@ -120,14 +120,28 @@ class MediaCache:
             os.unlink(path)
 
 
+#: Why the simulator cannot make videos without its extra, and the one command that fixes it.
+MISSING_FFMPEG = (
+    "the simulator renders its test videos with imageio-ffmpeg, which is not installed: "
+    "pip install 'airflow-provider-videogen[simulator]'"
+)
+
+
 def _ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
-    except ImportError as exc:  # pragma: no cover - the simulator extra installs it
-        raise RuntimeError(
-            "the simulator renders test videos with imageio-ffmpeg: pip install 'airflow-provider-videogen[simulator]'"
-        ) from exc
+    except ImportError as exc:
+        raise RuntimeError(MISSING_FFMPEG) from exc
     return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def check_ffmpeg() -> None:
+    """Raise ``RuntimeError`` (naming the ``simulator`` extra) unless videos can be rendered.
+
+    Called before the CLI listens: without it every task would report success and every
+    download would then fail with HTTP 500, the install hint buried in a server traceback.
+    """
+    _ffmpeg_exe()
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ the plan, or nothing when the day is already archived (its manifest and every vi
 or fails when the day is over ``max_credits``. Nothing is submitted: the planning task only
 reads (connections, S3). It prints one line per date and the totals in credits and USD.
 
-Needs what the planning task needs where it runs: the DAGs folder, the ``videogen`` connection
+Needs what the planning task needs where it runs: the DAG file (``--dags-folder``, default
+Airflow's ``[core] dags_folder``; the installed package ships no DAGs, the examples are in the
+repository's ``dags/``), the ``videogen`` connection
 (for its ``prices``; without it, the published prices) and the ``aws`` connection (the archive
 check). A planning task that calls an LLM (``videogen_pipeline`` with ``use_llm``) would call it
 here too; that DAG is not scheduled, so it has no backfill to estimate.
@@ -85,6 +87,14 @@ def logical_dates(dag: Any, start: datetime, end: datetime) -> list[datetime]:
     return dates
 
 
+#: The installed package carries no DAG files: the command reads the DAG the user runs.
+WHERE_THE_EXAMPLES_ARE = (
+    "The command runs the DAG's own planning task, so it needs the DAG file: the example DAGs "
+    "(videogen_daily, videogen_pipeline) are in the dags/ folder of the source repository, not in the "
+    "installed package; pass --dags-folder /path/to/the/repository/dags, or your own DAGs folder."
+)
+
+
 def load_dag(dag_id: str, dags_folder: str | None) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
@@ -93,10 +103,16 @@ def load_dag(dag_id: str, dags_folder: str | None) -> Any:
         from airflow.configuration import conf
 
         folder = conf.get("core", "dags_folder")
+    where = "--dags-folder" if dags_folder else "Airflow's [core] dags_folder; --dags-folder reads another"
+    if not os.path.isdir(folder):
+        raise SystemExit(f"The DAGs folder {folder} (from {where}) does not exist. {WHERE_THE_EXAMPLES_ARE}")
     bag = DagBag(dag_folder=folder)
     if dag_id not in bag.dags:
         errors = "; ".join(f"{path}: {error.splitlines()[-1]}" for path, error in bag.import_errors.items())
-        raise SystemExit(f"No DAG {dag_id!r} in {folder}{' (import errors: ' + errors + ')' if errors else ''}")
+        raise SystemExit(
+            f"No DAG {dag_id!r} in {folder} (from {where})"
+            f"{' (import errors: ' + errors + ')' if errors else ''}. {WHERE_THE_EXAMPLES_ARE}"
+        )
     return bag.dags[dag_id]
 
 
@@ -181,7 +197,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--plan-task", default=DEFAULT_PLAN_TASK, help=f"the planning task (default {DEFAULT_PLAN_TASK})"
     )
-    parser.add_argument("--dags-folder", default=None, help="default: Airflow's [core] dags_folder")
+    parser.add_argument(
+        "--dags-folder",
+        default=None,
+        help="the folder holding the DAG file (default: Airflow's [core] dags_folder); the example DAGs are "
+        "in the source repository's dags/ folder, not in the installed package",
+    )
     parser.add_argument(
         "--videogen-conn-id", default="videogen_default", help="whose 'credits_per_usd' converts to USD"
     )
