@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.exceptions import NotFoundError, VideoGenError
 from airflow_provider_videogen.models import LINK_TTL, ApiKind, TaskState, VideoTask
+from airflow_provider_videogen.spend.estimate import fmt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -308,12 +309,12 @@ class SubmissionGuard:
             # Before anything is sent: the cap, then the budget. A refusal sent nothing.
             self.spend.reserve(spend_store)
         reservation = self.spend.current if self.spend is not None else None
-        self.log.info(
-            "Submitting %s (request %s)%s",
-            describe(request),
-            print_,
-            f" under reservation {reservation.reservation_id} of {reservation.estimate} credits" if reservation else "",
+        held = (
+            f" under reservation {reservation.reservation_id} of {fmt(reservation.estimate)} credits"
+            if reservation is not None
+            else ""
         )
+        self.log.info("Submitting %s (request %s)%s", describe(request), print_, held)
         written: list[InFlightMarker] = []
 
         def before_send() -> None:
