@@ -24,13 +24,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.spend.guard import SPEND_KEY
-from airflow_provider_videogen.spend.ledger import BudgetConfig, LedgerDocument, S3Ledger
 from tests.operators.test_submission_money import Store
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
-
     from airflow_provider_videogen.simulator import SimulatorServer
+    from airflow_provider_videogen.spend.ledger import LedgerDocument, S3Ledger
 
 SMALL = Decimal("34.56")  # veo3.1-fast, 6 s, 720p
 VIDEO = Decimal("46.08")  # veo3.1-fast, 8 s, 720p
@@ -67,22 +65,6 @@ def budget_extra(bucket: str, aws_conn_id: str, credits: Decimal) -> dict[str, A
     ledger = f"s3://{bucket}/budgets"
     budget = {"credits": str(credits), "period": "total", "ledger": ledger, "aws_conn_id": aws_conn_id, "name": "k"}
     return {"retry_backoff": 0.05, "budget": budget}
-
-
-@pytest.fixture
-def with_budget(
-    simulator: SimulatorServer, s3_bucket: str, aws_conn_id: str, s3_client: S3Client, monkeypatch: pytest.MonkeyPatch
-) -> Any:
-    """``with_budget(credits)``: point ``videogen_default`` at the simulator with that budget; returns its ledger."""
-
-    def _make(credits: Decimal) -> S3Ledger:
-        extra = budget_extra(s3_bucket, aws_conn_id, credits)
-        set_connection(monkeypatch, simulator, extra)
-        config = BudgetConfig.from_extra(extra, "videogen_default")
-        assert config is not None
-        return S3Ledger(config, client=s3_client)
-
-    return _make
 
 
 def ledger_doc(ledger: S3Ledger) -> LedgerDocument:
