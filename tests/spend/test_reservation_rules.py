@@ -296,3 +296,17 @@ def test_a_budget_added_for_an_unpriced_model_does_not_block_a_free_reattach(
     assert again["id"] == first["id"]
     assert accepted(simulator) == 1
     assert ledger.read(ledger.config.key("total")) is None  # nothing reserved, nothing settled
+
+
+def test_a_broken_price_setting_refuses_a_new_create_but_not_a_free_reattach(
+    simulator: SimulatorServer, videogen_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store()
+    first = run_try(store, 1, "a crane [sim:render=30]")
+    set_connection(
+        monkeypatch, simulator, {"retry_backoff": 0.05, "prices": {"veo3.1-fast": {"credits_per_second": "x"}}}
+    )
+    assert run_try(store, 2, "a crane [sim:render=30]")["id"] == first["id"]
+    with pytest.raises(AirflowFailException, match=r"Connection 'videogen_default': .*'x'.*Nothing was sent"):
+        run_try(store, 3, "another crane")
+    assert accepted(simulator) == 1
