@@ -50,7 +50,6 @@ from pydantic import BaseModel, ConfigDict
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.exceptions import NotFoundError, VideoGenError
 from airflow_provider_videogen.models import LINK_TTL, ApiKind, TaskState, VideoTask
-from airflow_provider_videogen.spend.estimate import fmt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -305,16 +304,11 @@ class SubmissionGuard:
         print_: str,
     ) -> VideoTask:
         store, spend_store = self.store, self.spend_store
+        self.log.info("Submitting %s (request %s)", describe(request), print_)
         if self.spend is not None:
             # Before anything is sent: the cap, then the budget. A refusal sent nothing.
             self.spend.reserve(spend_store)
         reservation = self.spend.current if self.spend is not None else None
-        held = (
-            f" under reservation {reservation.reservation_id} of {fmt(reservation.estimate)} credits"
-            if reservation is not None
-            else ""
-        )
-        self.log.info("Submitting %s (request %s)%s", describe(request), print_, held)
         written: list[InFlightMarker] = []
 
         def before_send() -> None:
