@@ -41,6 +41,7 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -87,6 +88,11 @@ class SubmissionRecord(BaseModel):
     #: ``started_at`` of the in-flight marker this record answers: a marker left behind by a
     #: crash between writing the record and deleting the marker is recognised as answered.
     marker_started_at: datetime | None = None
+    #: The budget reservation this create was sent under (``None``: no budget), its period and amount:
+    #: a re-attach settles exactly this one (:meth:`SpendGuard.settle_reattached`).
+    reservation_id: str | None = None
+    reservation_period: str | None = None
+    reservation_estimate: Decimal | None = None
 
 
 class InFlightMarker(BaseModel):
@@ -206,6 +212,8 @@ class SubmissionGuard:
     :param spend: the spend guard of this ``execute`` (:mod:`airflow_provider_videogen.spend`):
         it reserves before the in-flight marker, releases on a create the gateway provably
         refused, and settles after the create or on re-attach. ``None``: no spend checks.
+    :param spend_store: the task state store the spend guard keeps its reservation in; the
+        context's store even with ``durable=False`` (default: ``store``).
     """
 
     def __init__(
@@ -222,6 +230,7 @@ class SubmissionGuard:
         durable: bool = True,
         store_location: str | None = None,
         spend: SpendGuard | None = None,
+        spend_store: Any = None,
     ) -> None:
         self.store = store
         self.api = api
@@ -234,6 +243,7 @@ class SubmissionGuard:
         self.durable = durable
         self.store_location = store_location or where_to_delete(None)
         self.spend = spend
+        self.spend_store = spend_store if spend_store is not None else store
 
     def submit_or_reattach(self, request: BaseModel, submit: Submit, describe: Callable[[BaseModel], str]) -> VideoTask:
         """The remote task for ``request``: an earlier try's when it can still serve, else a new one."""
@@ -261,7 +271,7 @@ class SubmissionGuard:
         if decision.action in ("reattach", "reuse") and decision.task is not None:
             self.log.info("Re-attaching instead of submitting: %s", decision.reason)
             if self.spend is not None:
-                self.spend.settle_reattached(store, decision.task, record.credits_reserved if record else None)
+                self.spend.settle_reattached(self.spend_store, decision.task, record)
             return decision.task
         if record is not None:
             self.log.info("Submitting a new task: %s", decision.reason)
@@ -293,15 +303,19 @@ class SubmissionGuard:
         describe: Callable[[BaseModel], str],
         print_: str,
     ) -> VideoTask:
-        store = self.store
-        self.log.info("Submitting %s", describe(request))
+        store, spend_store = self.store, self.spend_store
+        self.log.info("Submitting %s (request %s)", describe(request), print_)
         if self.spend is not None:
-            self.spend.reserve(store)  # before anything is sent: a refused reservation sent nothing
+            # Before anything is sent: the cap, then the budget. A refusal sent nothing.
+            self.spend.reserve(spend_store)
+        reservation = self.spend.current if self.spend is not None else None
         written: list[InFlightMarker] = []
 
         def before_send() -> None:
             # Called by the hook once the connection is resolved and the request built: only
             # from here on can the gateway have seen anything.
+            if self.spend is not None:
+                self.spend.sending(spend_store)  # from here on the reservation may be billing
             if store is not None and not written:
                 marker = InFlightMarker(fingerprint=print_, started_at=utcnow(), try_number=self.try_number)
                 store.set(IN_FLIGHT_KEY, marker.model_dump(mode="json"), retention=RECORD_RETENTION)
@@ -311,6 +325,10 @@ class SubmissionGuard:
             task = submit(request, before_send)
         except VideoGenError as exc:
             if exc.submission_uncertain:
+                if reservation is not None:
+                    self.log.warning(
+                        "Reservation %s stays held: the create sent under it may be billing", reservation.reservation_id
+                    )
                 raise AirflowFailException(
                     f"{exc} The create request may have reached the gateway: if it was accepted, that video is "
                     "rendering and will be billed, and a second submission would be billed as well, so this task "
@@ -320,8 +338,15 @@ class SubmissionGuard:
             if store is not None and written:
                 store.delete(IN_FLIGHT_KEY)
             if self.spend is not None:
-                self.spend.release(store, str(exc))
+                self.spend.release(spend_store, str(exc))
             raise
+        self.log.info(
+            "Submitted remote task %s (%s, request %s)%s",
+            task.id,
+            describe(request),
+            print_,
+            f" under reservation {reservation.reservation_id}" if reservation else "",
+        )
         if store is not None:
             record = SubmissionRecord(
                 id=task.id,
@@ -332,9 +357,12 @@ class SubmissionGuard:
                 credits_reserved=task.credits_reserved,
                 try_number=self.try_number,
                 marker_started_at=written[0].started_at if written else None,
+                reservation_id=reservation.reservation_id if reservation else None,
+                reservation_period=reservation.period_id if reservation else None,
+                reservation_estimate=reservation.estimate if reservation else None,
             )
             store.set(RECORD_KEY, record.model_dump(mode="json"), retention=RECORD_RETENTION)
             store.delete(IN_FLIGHT_KEY)
         if self.spend is not None:
-            self.spend.settle(store, task)
+            self.spend.settle(spend_store, task)
         return task

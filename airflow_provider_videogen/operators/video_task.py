@@ -111,7 +111,9 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         ``links_in_xcom: false``, and there is no "Video" link. ``VideoToS3Operator`` reads the
         links from the gateway by the remote id when it archives.
     :param max_credits: refuse, before any request, a submission whose estimate is higher (see
-        :mod:`airflow_provider_videogen.spend`); also refuses an unpriced model.
+        :mod:`airflow_provider_videogen.spend`); also refuses an unpriced model. A retry that
+        re-attaches to (or re-uses) a task an earlier try paid for costs nothing and is never
+        refused by it, nor by a budget.
     :param allow_unpriced: submit a model without a price although ``max_credits`` or a budget
         (connection extra ``budget``) is set; it reserves nothing and settles what the gateway says.
     """
@@ -356,6 +358,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             try_number=getattr(ti, "try_number", None),
             store_location=where_to_delete(ti),
             spend=getattr(self, "_spend", None),  # set by execute(); absent when called directly
+            spend_store=context.get("task_state_store"),  # reservations are tracked even with durable=False
         )
         return guard.submit_or_reattach(
             request, lambda r, before_send: self.submit(self.hook, r, before_send), self.describe_request

@@ -1,27 +1,51 @@
-"""What the video operators call to spend safely: the cap before any request, the budget around the create.
+"""What the video operators call to spend safely: the cap and the budget around each create.
 
 One :class:`SpendGuard` per ``execute``:
 
-1. :meth:`SpendGuard.check` (before any request): estimate the request; refuse it when it is over
-   the task's ``max_credits``, or unpriced while a cap or a budget is set (unless
-   ``allow_unpriced``).
-2. :meth:`SpendGuard.reserve` (before the create, before the in-flight marker): hold the estimate
-   in the key's ledger, or fail naming the budget, what is held and what this would cost.
+1. :meth:`SpendGuard.check` (before any request): estimate the request and read the cap and the
+   budget. It refuses nothing yet: whether this try submits at all is decided first
+   (:mod:`airflow_provider_videogen.operators.reattach`). **Re-attaching to, or re-using, a remote
+   task an earlier try paid for costs nothing and is never refused by ``max_credits``, a missing
+   price or a budget.**
+2. :meth:`SpendGuard.reserve` (only when a create is about to be sent, before the in-flight
+   marker): refuse a request over ``max_credits`` or unpriced under a cap/budget (unless
+   ``allow_unpriced``); then hold the estimate in the key's ledger, or fail naming the budget,
+   what is held and what this would cost. :meth:`SpendGuard.sending` marks the reservation as
+   used by a create right before its first byte leaves.
 3. :meth:`SpendGuard.settle` (after the create): log the gateway's ``credits_reserved`` beside
    the estimate (a warning when it is higher) and replace the estimate by it in the ledger;
    :meth:`SpendGuard.release` when the gateway provably refused the create.
 
-**Crashed tries.** The reservation's id is stable per task instance (``dag_id/run_id/task_id/
-map_index#n``) and recorded in the task state store (shared by every try) right after the ledger
-holds it. A try killed after reserving leaves the entry ``reserved``; the next try either
-reserves again under the same id (the ledger returns the existing entry: nothing is counted
-twice) or, when the create had been answered, re-attaches to the remote task and settles that
-same entry (:meth:`SpendGuard.settle_reattached`). ``n`` only grows when an earlier reservation
-was settled or released and a genuinely new submission follows (the earlier render failed).
+**The reservation rules** (issue 21, points 1-3):
+
+* **One create, one reservation.** Every create that may bill holds its own reservation, checked
+  against the budget before it is sent. A reservation whose create *may have been sent* (an
+  answer lost, a process killed after sending) stays held as it is; the next submission
+  (``on_uncertain_submission="resubmit"``, ``durable=False``, an edited request) takes a *new*
+  reservation, checked against the budget. So the ledger over-counts a create that never billed,
+  never under-counts one that did.
+* **One reservation, one request.** A reservation records its request's fingerprint. It is
+  re-used by a later try only when nothing was sent under it and the request is the same (a try
+  that crashed between reserving and sending); for an edited request it is released (nothing was
+  sent) and a new one taken.
+* **One reservation, one remote task.** The record of a remote task names the reservation it was
+  sent under, and re-attaching settles exactly that one. The ledger refuses to settle an entry for
+  a second remote task, or to count one remote task under two entries
+  (:class:`~airflow_provider_videogen.spend.ledger.ReservationConflictError`).
+* **Ids unique across deployments and run incarnations.** A reservation id is
+  ``dag_id/run_id/task_id/map_index#n.<nonce>``: ``n`` counts this task instance's reservations,
+  and ``nonce`` is random, drawn by the first try and kept in the task state store (which belongs
+  to one deployment's one DAG run). Two deployments sharing a budget ``name``, or a run deleted and
+  re-created with the same id, never share an id; the ledger also refuses to adopt an existing
+  entry for a reservation it did not expect to exist.
+
+Without a task state store (``dag.test()`` without one, a bare ``execute``) every try draws a new
+nonce, so every try takes a new reservation: a try that dies holding one leaves it held.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -30,13 +54,20 @@ from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_videogen.spend.estimate import Estimate, estimate, fmt
-from airflow_provider_videogen.spend.ledger import BudgetConfig, BudgetExhaustedError, EntryState, S3Ledger
+from airflow_provider_videogen.spend.ledger import (
+    BudgetConfig,
+    BudgetExhaustedError,
+    EntryState,
+    ReservationConflictError,
+    S3Ledger,
+)
 from airflow_provider_videogen.spend.prices import PriceConfigError, PriceTable, to_decimal
 
 if TYPE_CHECKING:
     from pydantic import BaseModel as RequestModel
 
     from airflow_provider_videogen.models import VideoTask
+    from airflow_provider_videogen.operators.reattach import SubmissionRecord
 
 #: Task state store key of the task instance's current reservation.
 SPEND_KEY = "videogen_spend_reservation"
@@ -53,6 +84,12 @@ class SpendRecord(BaseModel):
     seq: int
     state: EntryState
     estimate: Decimal
+    #: The request this reservation was taken for (``None``: written by an older version).
+    fingerprint: str | None = None
+    #: Random, drawn by this task instance's first reservation; part of every reservation id.
+    nonce: str | None = None
+    #: A create may have been sent under this reservation (unknown for older records: assume so).
+    sent: bool = True
 
 
 def _load(raw: Any) -> SpendRecord | None:
@@ -69,6 +106,11 @@ def task_instance_key(context: Any) -> str:
     ti = context["ti"]
     map_index = getattr(ti, "map_index", -1)
     return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{-1 if map_index is None else map_index}"
+
+
+def new_nonce() -> str:
+    """64 random bits: what tells apart two deployments' (or two run incarnations') reservations."""
+    return secrets.token_hex(8)
 
 
 def check_max_credits(value: Any) -> Decimal | None:
@@ -90,6 +132,10 @@ class SpendGuard:
     key: str
     budget: BudgetConfig | None = None
     ledger: S3Ledger | None = None
+    #: The fingerprint of the request this ``execute`` would submit.
+    fingerprint: str | None = None
+    #: Why a create must not be sent (over the cap, unpriced, broken configuration); ``None``: it may.
+    refusal: str | None = None
     #: The reservation this try holds (between :meth:`reserve` and :meth:`settle`).
     current: SpendRecord | None = None
 
@@ -106,17 +152,23 @@ class SpendGuard:
         max_credits: Decimal | None,
         allow_unpriced: bool,
     ) -> SpendGuard:
-        """Estimate ``request`` and refuse it, before anything is sent, when it breaks the cap."""
+        """Estimate ``request`` and decide whether a create of it may be sent (enforced by :meth:`reserve`)."""
         from airflow.sdk import BaseHook
+
+        from airflow_provider_videogen.operators.reattach import fingerprint
 
         extra = BaseHook.get_connection(conn_id).extra_dejson or {}
         try:
             prices = PriceTable.from_extra(extra)
             budget = BudgetConfig.from_extra(extra, conn_id)
         except PriceConfigError as exc:
-            raise AirflowFailException(f"Connection {conn_id!r}: {exc}. Nothing was sent.") from None
+            # Refused at submission only: a re-attach needs no price and must not be blocked.
+            unknown = Estimate(str(getattr(request, "model", "?")), None, None, str(exc))
+            broken = f"Connection {conn_id!r}: {exc}. Nothing was sent."
+            return cls(log=log, estimate=unknown, key="", fingerprint=fingerprint(request), refusal=broken)
         est = estimate(request, prices)  # type: ignore[arg-type]
         log.info("Estimated cost: %s", est.describe())
+        refusal: str | None = None
         if not est.priced and not allow_unpriced and (max_credits is not None or budget is not None):
             if max_credits is not None:
                 limit = f"max_credits={fmt(max_credits)}"
@@ -124,70 +176,144 @@ class SpendGuard:
                 if budget is None:
                     raise RuntimeError("internal error: budget is unset")  # an invariant, kept under python -O
                 limit = budget.describe(budget.period_id())
-            raise AirflowFailException(
+            refusal = (
                 f"Not submitting: the request is {est.describe()}, so {limit} cannot be enforced. Add a price "
                 "for the model under the connection's extra 'prices', or set allow_unpriced=True. Nothing was sent."
             )
-        if max_credits is not None and est.credits is not None and est.credits > max_credits:
-            raise AirflowFailException(
+        elif max_credits is not None and est.credits is not None and est.credits > max_credits:
+            refusal = (
                 f"Not submitting: the request would cost {est.describe()}, more than max_credits={fmt(max_credits)}. "
                 "Nothing was sent."
             )
         ledger = S3Ledger(budget) if budget is not None else None
         key = task_instance_key(context) if budget is not None else ""  # only a ledger needs it
-        return cls(log=log, estimate=est, key=key, budget=budget, ledger=ledger)
+        return cls(
+            log=log,
+            estimate=est,
+            key=key,
+            budget=budget,
+            ledger=ledger,
+            fingerprint=fingerprint(request),
+            refusal=refusal,
+        )
 
     # ---- 2. before the create -----------------------------------------------------------------
 
     def reserve(self, store: Any) -> None:
-        """Hold the estimate in the budget's ledger (no-op without a budget); fail when it does not fit."""
+        """Refuse a create over the cap; hold its estimate in the budget's ledger, or fail when it does not fit.
+
+        Called only when a create is about to be sent (never on re-attach). Applies the reservation
+        rules of the module docstring: re-use a reservation nothing was sent under for the same
+        request, release one nothing was sent under for another request, leave one that may be
+        billing held, and take a new one, checked against the budget.
+        """
+        if self.refusal is not None:
+            raise AirflowFailException(self.refusal)  # nothing sent; a retry would be refused the same way
         if self.ledger is None or self.budget is None:
             return
         earlier = _load(store.get(SPEND_KEY)) if store is not None else None
+        nonce = earlier.nonce if earlier is not None and earlier.nonce else new_nonce()
+        seq = earlier.seq if earlier is not None else 0
+        record = self._reuse(earlier) if earlier is not None and earlier.state == "reserved" else None
         amount = self.estimate.credits if self.estimate.credits is not None else Decimal(0)
-        while True:
-            if earlier is not None and earlier.state == "reserved":
-                record = earlier
-                self.log.info(
-                    "Re-using reservation %s of %s credits left by an earlier try (it never settled)",
-                    record.reservation_id,
-                    fmt(record.estimate),
-                )
-            else:
-                seq = earlier.seq + 1 if earlier is not None else 1
-                record = SpendRecord(
-                    reservation_id=f"{self.key}#{seq}",
-                    period_id=self.budget.period_id(),
-                    budget=self.budget.name,
-                    seq=seq,
-                    state="reserved",
-                    estimate=amount,
-                )
+        while record is None:
+            seq += 1
+            candidate = SpendRecord(
+                reservation_id=f"{self.key}#{seq}.{nonce}",
+                period_id=self.budget.period_id(),
+                budget=self.budget.name,
+                seq=seq,
+                state="reserved",
+                estimate=amount,
+                fingerprint=self.fingerprint,
+                nonce=nonce,
+                sent=False,
+            )
             try:
-                entry = self.ledger.reserve(
-                    record.reservation_id,
-                    record.estimate,
-                    period_id=record.period_id,
+                self.ledger.reserve(
+                    candidate.reservation_id,
+                    amount,
+                    period_id=candidate.period_id,
                     what=f"this request ({self.estimate.describe()})",
+                    fingerprint=self.fingerprint,
+                    new=True,
                 )
             except BudgetExhaustedError as exc:
                 # Fail without retry: the budget will not have grown by the next try.
                 raise AirflowFailException(str(exc)) from None
-            if entry.state == "reserved":
-                break
-            # The ledger already finished this id (the store lost track of it): take the next one.
-            self.log.warning("Reservation %s is already %s; taking a new one", record.reservation_id, entry.state)
-            earlier = record.model_copy(update={"state": entry.state})
+            except ReservationConflictError as exc:
+                # The store lost track of it (a crash between the ledger write and the store write):
+                # nobody can tell whether a create was sent under it, so it stays as it is.
+                self.log.warning("%s; taking the next reservation id", exc)
+                continue
+            record = candidate
         if store is not None:
             store.set(SPEND_KEY, record.model_dump(mode="json"))
         self.current = record
         self.log.info(
-            "Reserved %s credits in %s as %s (%d conflicting ledger write(s) retried)",
+            "Reserved %s credits in %s as %s for request %s (%d conflicting ledger write(s) retried)",
             fmt(record.estimate),
             self.budget.describe(record.period_id),
             record.reservation_id,
+            record.fingerprint,
             self.ledger.conflicts,
         )
+
+    def _reuse(self, earlier: SpendRecord) -> SpendRecord | None:
+        """The earlier try's ``reserved`` reservation, if this create may use it; else ``None`` (take a new one)."""
+        if self.ledger is None:
+            raise RuntimeError("internal error: self.ledger is unset")  # an invariant, kept under python -O
+        if earlier.sent or earlier.nonce is None:
+            self.log.warning(
+                "Reservation %s (%s credits) stays held: a create may have been sent under it and may be billing. "
+                "This submission takes its own reservation.",
+                earlier.reservation_id,
+                fmt(earlier.estimate),
+            )
+            return None
+        if earlier.fingerprint != self.fingerprint:
+            self.ledger.release(
+                earlier.reservation_id,
+                period_id=earlier.period_id,
+                reason="nothing was sent under it; the next try submits a different request",
+            )
+            self.log.info(
+                "Released reservation %s: nothing was sent under it, and the request changed (%s -> %s)",
+                earlier.reservation_id,
+                earlier.fingerprint,
+                self.fingerprint,
+            )
+            return None
+        try:
+            entry = self.ledger.reserve(
+                earlier.reservation_id,
+                earlier.estimate,
+                period_id=earlier.period_id,
+                what=f"this request ({self.estimate.describe()})",
+                fingerprint=self.fingerprint,
+            )
+        except BudgetExhaustedError as exc:  # the ledger lost the entry and the budget cannot hold it again
+            raise AirflowFailException(str(exc)) from None
+        except ReservationConflictError as exc:
+            self.log.warning("%s; taking a new reservation", exc)
+            return None
+        if entry.state != "reserved":
+            self.log.warning("Reservation %s is already %s; taking a new one", earlier.reservation_id, entry.state)
+            return None
+        self.log.info(
+            "Re-using reservation %s of %s credits left by an earlier try (nothing was sent under it)",
+            earlier.reservation_id,
+            fmt(earlier.estimate),
+        )
+        return earlier
+
+    def sending(self, store: Any) -> None:
+        """The create is about to leave: from now on its reservation may be billing, and is never re-used."""
+        if self.current is None or self.current.sent:
+            return
+        self.current = self.current.model_copy(update={"sent": True})
+        if store is not None:
+            store.set(SPEND_KEY, self.current.model_dump(mode="json"))
 
     # ---- 3. after the create --------------------------------------------------------------------
 
@@ -199,21 +325,40 @@ class SpendGuard:
             self._settle(store, self.current, task, reported)
             self.current = None
 
-    def settle_reattached(self, store: Any, task: VideoTask, recorded_credits: float | None) -> None:
-        """On re-attach: settle a reservation an earlier try left ``reserved`` (it crashed after the create)."""
-        if self.ledger is None or store is None:
+    def settle_reattached(self, store: Any, task: VideoTask, record: SubmissionRecord | None) -> None:
+        """On re-attach: settle the reservation ``task`` was sent under, if an earlier try left it ``reserved``.
+
+        That reservation is the one named by the task's record, never whatever reservation this
+        task instance holds now (which may belong to a later create whose answer was lost).
+        """
+        if record is None or record.reservation_id is None or record.reservation_period is None:
+            return  # submitted without a budget (or by an older version): nothing to settle
+        if self.ledger is None:
+            if self.refusal is not None:
+                self.log.warning(
+                    "Cannot settle reservation %s of remote task %s: %s", record.reservation_id, task.id, self.refusal
+                )
             return
-        earlier = _load(store.get(SPEND_KEY))
-        if earlier is None or earlier.state != "reserved":
-            return
-        credits = task.credits_reserved if task.credits_reserved is not None else recorded_credits
+        earlier = _load(store.get(SPEND_KEY)) if store is not None else None
+        mine = earlier if earlier is not None and earlier.reservation_id == record.reservation_id else None
+        if mine is not None and mine.state != "reserved":
+            return  # settled (or released) by the try that created it
+        credits = task.credits_reserved if task.credits_reserved is not None else record.credits_reserved
         reported = Decimal(str(credits)) if credits is not None else None
         self.log.info(
             "Settling reservation %s left by an earlier try, which ended after creating remote task %s",
-            earlier.reservation_id,
+            record.reservation_id,
             task.id,
         )
-        self._settle(store, earlier, task, reported)
+        target = mine or SpendRecord(
+            reservation_id=record.reservation_id,
+            period_id=record.reservation_period,
+            budget=self.ledger.config.name,
+            seq=0,
+            state="reserved",
+            estimate=to_decimal(record.reservation_estimate or 0, "reservation estimate"),
+        )
+        self._settle(store if mine is not None else None, target, task, reported)
 
     def release(self, store: Any, reason: str) -> None:
         """The gateway refused the create (nothing exists, nothing is billed): free the reservation."""
@@ -230,9 +375,22 @@ class SpendGuard:
         if self.ledger is None:
             raise RuntimeError("internal error: self.ledger is unset")  # an invariant, kept under python -O
         amount, note = (reported, None) if reported is not None else (record.estimate, "gateway reported no credits")
-        entry = self.ledger.settle(
-            record.reservation_id, amount, period_id=record.period_id, remote_id=task.id, note=note
-        )
+        try:
+            entry = self.ledger.settle(
+                record.reservation_id, amount, period_id=record.period_id, remote_id=task.id, note=note
+            )
+        except ReservationConflictError as exc:
+            # The create was paid: never fail the task for the ledger's sake, never count it twice.
+            self.log.error("%s", exc)
+            if exc.counted_under is not None:
+                return
+            entry = self.ledger.settle(
+                f"{record.reservation_id}+{task.id}",
+                amount,
+                period_id=record.period_id,
+                remote_id=task.id,
+                note=f"counted apart: {str(exc)[:200]}",
+            )
         if store is not None:
             store.set(SPEND_KEY, record.model_copy(update={"state": "settled"}).model_dump(mode="json"))
         self.log.info(

@@ -19,15 +19,21 @@ The cost: one object per budget period serialises its updates. Each submission d
 of submissions per second per budget is far beyond what a video key is allowed anyway.
 
 **Layout.** ``s3://<bucket>/<prefix>/<budget name>/<period>.json``, period ``2026-03-14`` (day),
-``2026-03`` (month) or ``total``. The document holds one entry per reservation, keyed by a
-stable id of the task instance (``dag_id/run_id/task_id/map_index#n``), in one of three states:
+``2026-03`` (month) or ``total``. The document holds one entry per reservation, keyed by the
+reservation id (``dag_id/run_id/task_id/map_index#n.<nonce>``, see :mod:`.guard`), in one of
+three states:
 
 * ``reserved``: the estimate is held; the create is about to be (or may have been) sent;
 * ``settled``: the gateway answered; what counts is its ``credits_reserved``;
 * ``released``: the create provably failed (the gateway refused it): nothing is held.
 
 Each operation is idempotent on the entry's id, so a retry of a crashed try reserves, settles or
-releases the *same* entry: it cannot be counted twice or leaked.
+releases the *same* entry: it cannot be counted twice or leaked. **An entry belongs to one
+request and one remote task**: it records the request's fingerprint when reserved and the remote
+id when settled. Reserving an existing id for another fingerprint (or with ``new=True``, where
+the caller did not expect the id to exist), settling an entry already settled for another remote
+task, or settling a remote task another entry already counts, raises
+:class:`ReservationConflictError` and changes nothing.
 """
 
 from __future__ import annotations
@@ -68,6 +74,17 @@ class LedgerError(VideoGenError):
 
 class BudgetExhaustedError(VideoGenError):
     """The shared budget cannot hold this request's estimate; nothing was sent."""
+
+
+class ReservationConflictError(LedgerError):
+    """A reservation would be adopted or settled for another request or remote task; nothing was changed.
+
+    ``counted_under`` names the entry that already counts the remote task, when that is the conflict.
+    """
+
+    def __init__(self, message: str, *, counted_under: str | None = None) -> None:
+        super().__init__(message)
+        self.counted_under = counted_under
 
 
 def _now() -> datetime:
@@ -152,6 +169,8 @@ class LedgerEntry(BaseModel):
     estimate: Decimal
     credits: Decimal | None = None
     remote_id: str | None = None
+    #: The fingerprint of the request this reservation was taken for (``None``: written by an older version).
+    fingerprint: str | None = None
     reserved_at: str
     updated_at: str
     note: str | None = None
@@ -283,12 +302,21 @@ class S3Ledger:
     # ---- operations ---------------------------------------------------------------------------
 
     def reserve(
-        self, reservation_id: str, estimate: Decimal, *, period_id: str, what: str = "this request"
+        self,
+        reservation_id: str,
+        estimate: Decimal,
+        *,
+        period_id: str,
+        what: str = "this request",
+        fingerprint: str | None = None,
+        new: bool = False,
     ) -> LedgerEntry:
         """Hold ``estimate`` under ``reservation_id``, or raise :class:`BudgetExhaustedError`.
 
-        An entry that already exists (a retry of a crashed try) is returned as it is: the same
-        reservation, never a second one.
+        An entry that already exists for the same request (a retry of a crashed try) is returned as
+        it is: the same reservation, never a second one. It is never adopted for another request
+        (``fingerprint`` differs) nor when the caller says the id is ``new``: both raise
+        :class:`ReservationConflictError`.
         """
         key = self.config.key(period_id)
         estimate = estimate.quantize(CREDIT_QUANTUM)
@@ -296,6 +324,16 @@ class S3Ledger:
         def change(doc: LedgerDocument) -> LedgerEntry:
             existing = doc.entries.get(reservation_id)
             if existing is not None:
+                if new:
+                    raise ReservationConflictError(
+                        f"Reservation {reservation_id} already exists in s3://{self.config.bucket}/{key} "
+                        f"({existing.state}); it is not adopted by a new submission"
+                    )
+                if fingerprint is not None and existing.fingerprint is not None and existing.fingerprint != fingerprint:
+                    raise ReservationConflictError(
+                        f"Reservation {reservation_id} in s3://{self.config.bucket}/{key} was taken for another "
+                        f"request (fingerprint {existing.fingerprint}, not {fingerprint}); it is not adopted"
+                    )
                 return existing
             held = doc.held()
             if held + estimate > self.config.credits:
@@ -305,7 +343,9 @@ class S3Ledger:
                     f"than the {fmt(self.config.credits - held)} left. Nothing was sent."
                 )
             stamp = _now().isoformat()
-            entry = LedgerEntry(state="reserved", estimate=estimate, reserved_at=stamp, updated_at=stamp)
+            entry = LedgerEntry(
+                state="reserved", estimate=estimate, fingerprint=fingerprint, reserved_at=stamp, updated_at=stamp
+            )
             doc.entries[reservation_id] = entry
             return entry
 
@@ -314,17 +354,36 @@ class S3Ledger:
     def settle(
         self, reservation_id: str, credits: Decimal, *, period_id: str, remote_id: str | None, note: str | None = None
     ) -> LedgerEntry:
-        """Replace the estimate by what the gateway reserved (idempotent; a missing entry is recorded anyway)."""
+        """Replace the estimate by what the gateway reserved (idempotent; a missing entry is recorded anyway).
+
+        Refused (:class:`ReservationConflictError`, nothing changed) when the entry is already
+        settled for another remote task, or another entry already counts ``remote_id``: one
+        reservation pays for one remote task, and one remote task is counted once.
+        """
         key = self.config.key(period_id)
         credits = credits.quantize(CREDIT_QUANTUM)
 
         def change(doc: LedgerDocument) -> LedgerEntry:
             stamp = _now().isoformat()
             entry = doc.entries.get(reservation_id)
+            if entry is not None and entry.state == "settled" and entry.remote_id == remote_id:
+                return entry
+            where = f"s3://{self.config.bucket}/{key}"
+            if entry is not None and entry.state == "settled" and entry.remote_id != remote_id:
+                raise ReservationConflictError(
+                    f"Reservation {reservation_id} in {where} is already settled for remote task {entry.remote_id}; "
+                    f"refusing to settle it again for remote task {remote_id}"
+                )
+            if remote_id is not None:
+                for other_id, other in doc.entries.items():
+                    if other_id != reservation_id and other.state == "settled" and other.remote_id == remote_id:
+                        raise ReservationConflictError(
+                            f"Remote task {remote_id} is already counted under reservation {other_id} in {where}; "
+                            f"refusing to count it again under {reservation_id}",
+                            counted_under=other_id,
+                        )
             if entry is None:  # the reservation was lost (ledger object removed by hand): the money still counts
                 entry = LedgerEntry(state="reserved", estimate=credits, reserved_at=stamp, updated_at=stamp)
-            if entry.state == "settled" and entry.remote_id == remote_id:
-                return entry
             settled = entry.model_copy(
                 update={
                     "state": "settled",

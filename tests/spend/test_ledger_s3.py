@@ -13,6 +13,7 @@ from airflow_provider_videogen.spend.ledger import (
     BudgetConfig,
     BudgetExhaustedError,
     LedgerError,
+    ReservationConflictError,
     S3Ledger,
 )
 from airflow_provider_videogen.spend.prices import PriceConfigError
@@ -96,6 +97,37 @@ def test_an_exhausted_budget_names_the_budget_what_is_held_and_the_cost(s3_clien
     assert "Nothing was sent" in message
     # another period has its own object and its own budget
     ledger.reserve("c#1", VIDEO, period_id="2026-03-15")
+
+
+def test_an_entry_is_never_adopted_for_another_request(s3_client: S3Client, s3_bucket: str) -> None:
+    """Issue 21, points 1 and 3: a reservation belongs to one request; a new id is never an existing entry."""
+    ledger = S3Ledger(config(s3_bucket), client=s3_client)
+    ledger.reserve("d/r/t/-1#1.aa", VIDEO, period_id="total", fingerprint="request-a")
+    assert ledger.reserve("d/r/t/-1#1.aa", VIDEO, period_id="total", fingerprint="request-a").state == "reserved"
+    with pytest.raises(ReservationConflictError, match=r"d/r/t/-1#1.aa .* another request \(fingerprint request-a"):
+        ledger.reserve("d/r/t/-1#1.aa", VIDEO * 14, period_id="total", fingerprint="request-b")
+    with pytest.raises(ReservationConflictError, match=r"already exists .* not adopted by a new submission"):
+        ledger.reserve("d/r/t/-1#1.aa", VIDEO, period_id="total", fingerprint="request-a", new=True)
+    doc = ledger.read("budgets/key-a/total.json")
+    assert doc is not None
+    assert doc.held() == VIDEO  # nothing changed
+
+
+def test_an_entry_is_never_settled_for_a_second_remote_task(s3_client: S3Client, s3_bucket: str) -> None:
+    """Issue 21, point 3: the ledger records the remote id on settle and refuses another one."""
+    ledger = S3Ledger(config(s3_bucket), client=s3_client)
+    ledger.reserve("a#1.x", VIDEO, period_id="total")
+    ledger.reserve("b#1.y", VIDEO, period_id="total")
+    ledger.settle("a#1.x", VIDEO, period_id="total", remote_id="task-1")
+    ledger.settle("a#1.x", VIDEO, period_id="total", remote_id="task-1")  # idempotent
+    with pytest.raises(ReservationConflictError, match=r"a#1.x .* already settled for remote task task-1; .* task-2"):
+        ledger.settle("a#1.x", VIDEO, period_id="total", remote_id="task-2")
+    with pytest.raises(ReservationConflictError, match=r"task-1 is already counted under reservation a#1\.x") as twice:
+        ledger.settle("b#1.y", VIDEO, period_id="total", remote_id="task-1")
+    assert twice.value.counted_under == "a#1.x"
+    doc = ledger.read("budgets/key-a/total.json")
+    assert doc is not None
+    assert [(e.state, e.remote_id) for e in doc.entries.values()] == [("settled", "task-1"), ("reserved", None)]
 
 
 def _worker_machine(s3_env: dict[str, Any], bucket: str, machine: int, start: Any, results: Any) -> None:
