@@ -104,9 +104,13 @@ def generation_price(req: GenerationRequest, duration: int) -> tuple[str, float]
     return "per_second", round(rate * duration * count, 4)
 
 
-def remix_quota(model: str) -> int:
+def remix_quota(model: str, size: str | None = None) -> int:
+    """NewAPI ``quota`` of one remix: billed at the tier the estimate prices it at (``remix_tier``:
+    ``-hd`` is 1080p whatever ``size`` says; a 1920 ``size`` is 1080p too), so the two never disagree."""
+    from airflow_provider_videogen.spend.estimate import remix_tier
+
     factor = 1.0
-    if "-hd" in model:
+    if remix_tier(model, size) == "1080p":
         factor *= 1.5
     if "-fast" not in model:
         factor *= 2.0
@@ -625,7 +629,7 @@ class SimulatorState:
                 remix_id=f"video_{uuid.uuid4()}",
                 remix_id_extend=f"video_{uuid.uuid4()}",
                 size=req.size,
-                quota=remix_quota(req.model),
+                quota=remix_quota(req.model, req.size),
                 action="referenceGenerate" if req.input_references else "textGenerate",
             )
             size = size_for_remix(req.size)
