@@ -137,6 +137,9 @@ class SimulatorConfig(BaseModel):
     #: code, as if the prompt carried ``[sim:fail=<code>]``: fails one variant of a generated
     #: plan whose prompts a test cannot edit.
     fail_prompts_containing: dict[str, str] = Field(default_factory=dict)
+    #: A lying gateway: every unified-API task created from now on reports this as its
+    #: ``usage.credits_reserved`` (a negative figure, ``1e30``...) instead of its price.
+    reported_credits: float | None = Field(default=None, allow_inf_nan=False)
     #: Answers for the next matching requests, used up in order (see :class:`ResponseFault`).
     next_responses: list[ResponseFault] = Field(default_factory=list)
     #: Drop the connection after this many body bytes of a video download...

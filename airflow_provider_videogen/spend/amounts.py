@@ -51,13 +51,13 @@ def amount(value: Any, where: str, *, maximum: Decimal = MAX_CREDITS, minimum: D
     anything above 0) is the smallest amount accepted.
     """
     shown = _shown(value)
+    allowed = f"allowed: {_range(minimum, maximum)}"
     if isinstance(value, bool) or value is None:
-        raise AmountError(f"{where}={shown} is not a number")
+        raise AmountError(f"{where}={shown} is not a number; {allowed}")
     try:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError, TypeError):
-        raise AmountError(f"{where}={shown} is not a number") from None
-    allowed = f"allowed: {_range(minimum, maximum)}"
+        raise AmountError(f"{where}={shown} is not a number; {allowed}") from None
     if not number.is_finite():
         raise AmountError(f"{where}={shown} is not a finite number; {allowed}")
     if number < 0:
