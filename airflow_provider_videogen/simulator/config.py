@@ -112,6 +112,10 @@ class SimulatorConfig(BaseModel):
     #: Shape of the remix create/query answer: the seed-003 task wrapper, the OpenAI-style video
     #: object of the open-source gateway, or the wrapper inside a ``{code, message, data}`` envelope.
     remix_shape: RemixShape = "wrapper"
+    #: ``False``: a completed remix lists no video URL (no ``video_url``, ``first_video_url``,
+    #: ``result_url``), as OpenAI's own ``/v1/videos`` answers: the bytes are only at
+    #: ``GET /v1/videos/{id}/content``.
+    remix_links: bool = True
     #: Frames per second of the rendered test videos.
     media_fps: int = Field(default=10, ge=1, le=60)
     #: Cap on the length of rendered videos in seconds (``None``: the real 4-15 s).

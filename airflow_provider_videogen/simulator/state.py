@@ -406,11 +406,19 @@ def remix_openai_body(task: Task, phase: Phase, base: str, link_ttl: float) -> d
 def remix_body(task: Task, phase: Phase, base: str, config: SimulatorConfig) -> dict[str, Any]:
     """The remix answer in the configured shape."""
     if config.remix_shape == "openai":
-        return remix_openai_body(task, phase, base, config.link_ttl_seconds)
+        body = remix_openai_body(task, phase, base, config.link_ttl_seconds)
+        return body if config.remix_links or phase.status != "completed" else _without_links(body)
     wrapper = remix_wrapper_body(task, phase, base, config.link_ttl_seconds)
+    if not config.remix_links and phase.status == "completed":
+        wrapper = {**_without_links(wrapper), "fail_reason": "", "data": _without_links(wrapper["data"])}
     if config.remix_shape == "envelope":
         return {"code": "success", "message": "", "data": wrapper}
     return wrapper
+
+
+def _without_links(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without the URLs of a completed remix (``remix_links=False``)."""
+    return {key: value for key, value in body.items() if key not in ("video_url", "first_video_url", "result_url")}
 
 
 # --------------------------------------------------------------------------------------------
