@@ -29,6 +29,10 @@ overrides a published price::
 A rate is a number (every quality) or a mapping by tier: ``"<quality>"``, ``"<quality>+audio"``,
 or the wildcards ``"*"`` and ``"*+audio"``. A request with audio is never priced at a rate
 without it: a missing audio tier makes the request unpriced, not cheaper.
+
+Every rate is 0 or from 0.0001 to 1,000,000 credits, and ``credits_per_usd`` from 0.0001 to
+1,000,000 (:mod:`.amounts` holds the bounds): a price of ``1e30`` or ``1e-30`` is refused
+naming the setting, instead of passing here and overflowing (or silently zeroing) the estimate.
 """
 
 from __future__ import annotations
