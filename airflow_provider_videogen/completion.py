@@ -21,7 +21,7 @@ from airflow_provider_videogen.links.videogen import (
     VIDEO_URL_KEY,
     push_video_url,
 )
-from airflow_provider_videogen.models import ApiKind, VideoTask
+from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask
 from airflow_provider_videogen.remix_result import ExtendFailurePolicy, remix_result_extras, settle_partial_remix
 
 if TYPE_CHECKING:
@@ -56,6 +56,16 @@ class SubmissionFacts(Protocol):
 
     @property
     def credits_reserved(self) -> float | None: ...
+
+
+def no_video_url_message(task: VideoTask) -> str:
+    """Why a succeeded task without a video URL fails without retry: it is paid, a retry would pay again."""
+    return (
+        f"Remote task {task.id} succeeded (the gateway bills it) but its answer lists no video URL, and this "
+        f"{task.api.value} API offers no other way to fetch it. Not submitting again: a new task would be billed "
+        f"as well. Ask the gateway's operator for the video of task {task.id}; once it can be downloaded, "
+        "clearing this task re-uses it."
+    )
 
 
 def publish_remote_id(context: Context, remote_id: str, can_cancel: bool | None = None) -> None:
@@ -142,6 +152,8 @@ class VideoTaskCompletion:
 
     def _result(self, context: Context, task: VideoTask) -> dict[str, Any]:
         """Small JSON-serializable XCom: ids, URLs and times; never video bytes."""
+        if task.state is TaskState.SUCCEEDED and not task.video_urls:
+            raise AirflowFailException(no_video_url_message(task))
         record = self.submission(context)
         expires = task.expires_at()
         result: dict[str, Any] = {

@@ -53,6 +53,7 @@ from airflow_provider_videogen.models import (
     ApiKind,
     GenerationRequest,
     RemixRequest,
+    TaskState,
     VideoTask,
 )
 
@@ -63,6 +64,8 @@ GENERATION_CREATE_PATH = "/v1/videos/generations"
 GENERATION_QUERY_PATH = "/v1/tasks/{task_id}"
 REMIX_CREATE_PATH = "/v1/videos"
 REMIX_QUERY_PATH = "/v1/videos/{task_id}"
+#: The remix API's bytes of a completed task (api-notes §2): where a gateway that lists no URL serves them.
+REMIX_CONTENT_PATH = "/v1/videos/{task_id}/content"
 CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
 QUERY_PATHS = {ApiKind.GENERATION: GENERATION_QUERY_PATH, ApiKind.REMIX: REMIX_QUERY_PATH}
 
@@ -343,13 +346,27 @@ class VideoGenHook(BaseHook):
     def _parse(self, api: ApiKind, body: dict[str, Any], *, uncertain: bool = False) -> VideoTask:
         """The task in an answer (already redacted); any malformed answer is :class:`InvalidResponseError`."""
         try:
-            return VideoTask.from_response(api, body)
+            return self._with_content_link(VideoTask.from_response(api, body))
         except (ValueError, TypeError, OverflowError, OSError, KeyError, AttributeError, RecursionError) as exc:
             key = self._settings.api_key if self._settings else None
             detail = redact(f"{type(exc).__name__}: {exc}"[:300], key)
             err = InvalidResponseError(f"unexpected {api.value} task body ({detail}): {redact(str(body)[:200], key)!r}")
             err.submission_uncertain = uncertain
             raise err from None
+
+    def _with_content_link(self, task: VideoTask) -> VideoTask:
+        """A completed remix that lists no URL gets the gateway's content endpoint as its link.
+
+        OpenAI-style gateways answer a completed video with no URL at all: its bytes are at
+        ``GET /v1/videos/{id}/content`` (with the API key, which the hook sends to the gateway's
+        own origin only). Without this, a paid video looks like one whose links expired, and a
+        retry would pay for it again. The unified API has no such endpoint: a succeeded task
+        without URLs stays without, and completion asks a human (completion.py).
+        """
+        if task.api is not ApiKind.REMIX or task.state is not TaskState.SUCCEEDED or task.video_urls:
+            return task
+        base = self.settings.base_url.rstrip("/")
+        return task.model_copy(update={"video_urls": [base + task_path(REMIX_CONTENT_PATH, task.id)]})
 
     # ---- downloads ----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.models.catalogue import REMIX_EXTENSION_PROGRESS
 from airflow_provider_videogen.models.errors import normalize_error_code
+from airflow_provider_videogen.spend.amounts import AmountError, credits
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -187,6 +188,10 @@ class VideoTask(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     credits_reserved: float | None = None
+    #: Why the gateway's ``usage.credits_reserved`` was not taken (negative, ``1e30``, ``NaN``...),
+    #: naming its value; ``credits_reserved`` is then ``None``. The answer stays readable: the
+    #: create was paid, and the spend guard settles the estimate instead (spend/amounts.py).
+    credits_rejected: str | None = None
     billing_rule: str | None = None
     #: ``usage.user_group``: the gateway's pricing group for the key (seeds 000, 002).
     user_group: str | None = None
@@ -217,6 +222,7 @@ class VideoTask(BaseModel):
         urls = _urls(data.get("results")) or _urls(data.get("result_data")) or _urls(data.get("video_url"))
         usage = _dict(data.get("usage"))
         info = _dict(data.get("task_info"))
+        reserved, rejected = _gateway_credits(usage.get("credits_reserved"))
         return cls(
             id=str(task_id),
             api=ApiKind.GENERATION,
@@ -227,7 +233,8 @@ class VideoTask(BaseModel):
             video_urls=urls,
             error_code=normalize_error_code(error.get("code")),
             error_message=error.get("message") or None,
-            credits_reserved=_float(usage.get("credits_reserved"), "usage.credits_reserved"),
+            credits_reserved=reserved,
+            credits_rejected=rejected,
             billing_rule=usage.get("billing_rule"),
             user_group=_str(usage.get("user_group")),
             can_cancel=info.get("can_cancel") if isinstance(info.get("can_cancel"), bool) else None,
@@ -364,6 +371,21 @@ def _float(raw: Any, name: str = "number") -> float | None:
     if not math.isfinite(value):
         raise ValueError(f"{name} is {value}, not a finite number")
     return value
+
+
+def _gateway_credits(raw: Any) -> tuple[float | None, str | None]:
+    """``usage.credits_reserved`` when it is an amount (:func:`.amounts.credits`), else ``None`` and why.
+
+    Never raises: this is read from the answer to a paid create, which must stay readable.
+    """
+    if raw is None:
+        return None, None
+    try:
+        return float(credits(raw, "usage.credits_reserved")), None
+    except AmountError as exc:
+        return None, str(exc)
+    except (ValueError, TypeError, OverflowError):  # an int too long to print
+        return None, "usage.credits_reserved is not a number"
 
 
 def _str(raw: Any) -> str | None:

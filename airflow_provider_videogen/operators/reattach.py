@@ -13,6 +13,7 @@ try of that task instance; the operators record the remote id there the moment i
 | a remote task that succeeded, links valid >= 30 min more       | re-use it (no new request)      |
 | a remix whose extension failed, with ``accept_first_segment``  | re-use its first 8 s            |
 | a remote task that succeeded, links expired or about to        | submit (the video is gone)      |
+| a remote task that succeeded but lists no video URL            | re-use it (never submit: paid)  |
 | a remote task that failed or was cancelled                     | submit (a failure is not billed)|
 | a remote task the gateway no longer knows (404 twice in a row)  | submit                          |
 | a remote task for a *different* request (edited DAG, then cleared) | submit                      |
@@ -148,6 +149,13 @@ def decide(
     if remote.state.is_in_progress:
         return Decision("reattach", f"task {record.id} is still {remote.state.value}", remote)
     if remote.state is TaskState.SUCCEEDED:
+        if not remote.video_urls:
+            # Succeeded means paid. No URL is not "expired": the gateway may serve the bytes some
+            # other way (the hook already points a remix at its content endpoint) or a human must
+            # fetch them; completion fails asking for one. Submitting would pay a second time.
+            return Decision(
+                "reuse", f"task {record.id} already succeeded (it is paid for) but lists no video URL", remote
+            )
         if remote.links_valid(now):
             return Decision("reuse", f"task {record.id} already succeeded and its links are still valid", remote)
         return Decision("submit", f"task {record.id} succeeded but its download links have expired")

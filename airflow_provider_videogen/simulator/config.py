@@ -112,6 +112,10 @@ class SimulatorConfig(BaseModel):
     #: Shape of the remix create/query answer: the seed-003 task wrapper, the OpenAI-style video
     #: object of the open-source gateway, or the wrapper inside a ``{code, message, data}`` envelope.
     remix_shape: RemixShape = "wrapper"
+    #: ``False``: a completed remix lists no video URL (no ``video_url``, ``first_video_url``,
+    #: ``result_url``), as OpenAI's own ``/v1/videos`` answers: the bytes are only at
+    #: ``GET /v1/videos/{id}/content``.
+    remix_links: bool = True
     #: Frames per second of the rendered test videos.
     media_fps: int = Field(default=10, ge=1, le=60)
     #: Cap on the length of rendered videos in seconds (``None``: the real 4-15 s).
@@ -137,6 +141,9 @@ class SimulatorConfig(BaseModel):
     #: code, as if the prompt carried ``[sim:fail=<code>]``: fails one variant of a generated
     #: plan whose prompts a test cannot edit.
     fail_prompts_containing: dict[str, str] = Field(default_factory=dict)
+    #: A lying gateway: every unified-API task created from now on reports this as its
+    #: ``usage.credits_reserved`` (a negative figure, ``1e30``...) instead of its price.
+    reported_credits: float | None = Field(default=None, allow_inf_nan=False)
     #: Answers for the next matching requests, used up in order (see :class:`ResponseFault`).
     next_responses: list[ResponseFault] = Field(default_factory=list)
     #: Drop the connection after this many body bytes of a video download...

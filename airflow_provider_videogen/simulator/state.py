@@ -104,9 +104,13 @@ def generation_price(req: GenerationRequest, duration: int) -> tuple[str, float]
     return "per_second", round(rate * duration * count, 4)
 
 
-def remix_quota(model: str) -> int:
+def remix_quota(model: str, size: str | None = None) -> int:
+    """NewAPI ``quota`` of one remix: billed at the tier the estimate prices it at (``remix_tier``:
+    ``-hd`` is 1080p whatever ``size`` says; a 1920 ``size`` is 1080p too), so the two never disagree."""
+    from airflow_provider_videogen.spend.estimate import remix_tier
+
     factor = 1.0
-    if "-hd" in model:
+    if remix_tier(model, size) == "1080p":
         factor *= 1.5
     if "-fast" not in model:
         factor *= 2.0
@@ -402,11 +406,19 @@ def remix_openai_body(task: Task, phase: Phase, base: str, link_ttl: float) -> d
 def remix_body(task: Task, phase: Phase, base: str, config: SimulatorConfig) -> dict[str, Any]:
     """The remix answer in the configured shape."""
     if config.remix_shape == "openai":
-        return remix_openai_body(task, phase, base, config.link_ttl_seconds)
+        body = remix_openai_body(task, phase, base, config.link_ttl_seconds)
+        return body if config.remix_links or phase.status != "completed" else _without_links(body)
     wrapper = remix_wrapper_body(task, phase, base, config.link_ttl_seconds)
+    if not config.remix_links and phase.status == "completed":
+        wrapper = {**_without_links(wrapper), "fail_reason": "", "data": _without_links(wrapper["data"])}
     if config.remix_shape == "envelope":
         return {"code": "success", "message": "", "data": wrapper}
     return wrapper
+
+
+def _without_links(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without the URLs of a completed remix (``remix_links=False``)."""
+    return {key: value for key, value in body.items() if key not in ("video_url", "first_video_url", "result_url")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -586,6 +598,8 @@ class SimulatorState:
             duration = req.duration or (spec.default_duration if spec else None) or UNKNOWN_MODEL_DURATION
             render = self._render_time(directives)
             rule, credits = generation_price(req, duration)
+            if self._config.reported_credits is not None:  # a lying gateway (see SimulatorConfig)
+                credits = self._config.reported_credits
             task = Task(
                 id=f"task-unified-{int(now)}-{_random_text(_LOWER_ALNUM, 8)}",
                 api="generation",
@@ -625,7 +639,7 @@ class SimulatorState:
                 remix_id=f"video_{uuid.uuid4()}",
                 remix_id_extend=f"video_{uuid.uuid4()}",
                 size=req.size,
-                quota=remix_quota(req.model),
+                quota=remix_quota(req.model, req.size),
                 action="referenceGenerate" if req.input_references else "textGenerate",
             )
             size = size_for_remix(req.size)

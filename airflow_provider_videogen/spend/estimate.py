@@ -17,7 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from airflow_provider_videogen.models import REMIX_SEGMENT_SECONDS, GenerationRequest, RemixRequest
-from airflow_provider_videogen.spend.prices import CREDIT_QUANTUM, PriceTable
+from airflow_provider_videogen.spend import amounts
+from airflow_provider_videogen.spend.amounts import AmountError
+from airflow_provider_videogen.spend.prices import PriceTable
 
 #: The quality a unified-API request gets when it names none (seed 001: ``quality`` default 720p).
 DEFAULT_QUALITY = "720p"
@@ -73,7 +75,18 @@ def estimate(request: GenerationRequest | RemixRequest, prices: PriceTable | Non
 
 
 def _priced(model: str, credits: Decimal, basis: str, prices: PriceTable) -> Estimate:
-    credits = credits.quantize(CREDIT_QUANTUM)
+    """The estimate, or :class:`~.amounts.AmountError` when it is beyond any amount the guard counts.
+
+    Prices are bounded (:mod:`.amounts`), but an unknown model takes any duration: ``10**30 s``
+    must be refused clearly, not overflow the decimal context.
+    """
+    if credits > amounts.MAX_CREDITS:
+        raise AmountError(
+            f"the estimate of {model!r} is {credits:.4E} credits ({basis}), above "
+            f"{fmt(amounts.MAX_CREDITS)} credits, the largest amount the spend guard counts: check duration, n "
+            "and the connection extra 'prices'. Nothing was sent."
+        )
+    credits = amounts.quantize(credits)
     return Estimate(model=model, credits=credits, usd=prices.to_usd(credits), basis=basis)
 
 
@@ -100,20 +113,35 @@ def _estimate_generation(request: GenerationRequest, prices: PriceTable) -> Esti
         return unpriced(request.model, f"{price.source} for {request.model!r} has no rate for {tier}")
     videos = f"{count} videos x " if count > 1 else ""
     if price.unit == "video":
-        return _priced(request.model, rate * count, f"{count} video x {fmt(rate)} credits ({tier})", prices)
+        basis = f"{count} video x {fmt(rate)} credits ({tier})"
+        return _priced(request.model, amounts.product(rate, count), basis, prices)
     duration = request.duration or (spec.default_duration if spec else None)
     if duration is None:
         return unpriced(request.model, f"{request.model!r} is priced per second but the request names no duration")
     basis = f"{videos}{duration} s x {fmt(rate)} credits/s ({tier})"
-    return _priced(request.model, rate * duration * count, basis, prices)
+    return _priced(request.model, amounts.product(rate, duration, count), basis, prices)
 
 
 def remix_quality(request: RemixRequest) -> str:
-    """720p or 1080p: from ``size`` when given (1920 wide or tall is 1080p), else ``-hd`` in the model name."""
-    if request.size:
-        width, _, height = request.size.partition("x")
-        return "1080p" if max(int(width), int(height)) >= 1920 else "720p"
-    return "1080p" if "-hd" in request.model else "720p"
+    """The tier the gateway renders a remix at: see :func:`remix_tier`."""
+    return remix_tier(request.model, request.size)
+
+
+def remix_tier(model: str, size: str | None) -> str:
+    """``"1080p"`` or ``"720p"``: what the gateway renders, so what it bills (the simulator bills by this too).
+
+    ``-hd`` in the model name means 1080p (seed 003), whatever ``size`` says: a ``-hd`` model
+    asked for 1280x720 still renders, and bills, 1080p. A 1920-wide (or tall) ``size`` on a
+    model without ``-hd`` is priced at 1080p as well: which one the gateway honours is not
+    documented, and an estimate must never come out below the bill.
+    """
+    if "-hd" in model:
+        return "1080p"
+    if size:
+        width, _, height = size.partition("x")
+        if width.isdigit() and height.isdigit() and max(int(width), int(height)) >= 1920:
+            return "1080p"
+    return "720p"
 
 
 def _estimate_remix(request: RemixRequest, prices: PriceTable) -> Estimate:
@@ -127,7 +155,7 @@ def _estimate_remix(request: RemixRequest, prices: PriceTable) -> Estimate:
     if price.unit == "video":
         return _priced(request.model, rate, f"1 video x {fmt(rate)} credits ({quality})", prices)
     basis = f"{REMIX_SECONDS} s x {fmt(rate)} credits/s ({quality})"
-    return _priced(request.model, rate * REMIX_SECONDS, basis, prices)
+    return _priced(request.model, amounts.product(rate, REMIX_SECONDS), basis, prices)
 
 
 if __name__ == "__main__":  # pragma: no cover - the command's code and tests live in .backfill

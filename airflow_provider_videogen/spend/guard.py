@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.exceptions import AirflowFailException
 from pydantic import BaseModel, ConfigDict
 
+from airflow_provider_videogen.spend import amounts
 from airflow_provider_videogen.spend.estimate import Estimate, estimate, fmt
 from airflow_provider_videogen.spend.ledger import (
     BudgetConfig,
@@ -319,7 +320,7 @@ class SpendGuard:
 
     def settle(self, store: Any, task: VideoTask) -> None:
         """Log the gateway's reserved credits beside the estimate; settle the reservation with them."""
-        reported = Decimal(str(task.credits_reserved)) if task.credits_reserved is not None else None
+        reported = self._reported(task, task.credits_reserved)
         self._compare(task, reported)
         if self.ledger is not None and self.current is not None:
             self._settle(store, self.current, task, reported)
@@ -344,7 +345,7 @@ class SpendGuard:
         if mine is not None and mine.state != "reserved":
             return  # settled (or released) by the try that created it
         credits = task.credits_reserved if task.credits_reserved is not None else record.credits_reserved
-        reported = Decimal(str(credits)) if credits is not None else None
+        reported = self._reported(task, credits)
         self.log.info(
             "Settling reservation %s left by an earlier try, which ended after creating remote task %s",
             record.reservation_id,
@@ -359,6 +360,29 @@ class SpendGuard:
             estimate=to_decimal(record.reservation_estimate or 0, "reservation estimate"),
         )
         self._settle(store if mine is not None else None, target, task, reported)
+
+    def _reported(self, task: VideoTask, credits: Any) -> Decimal | None:
+        """The gateway's ``credits_reserved`` as an amount; ``None`` (the estimate is settled) when it is none.
+
+        A lying or broken gateway (a negative figure would enlarge the budget; ``1e30`` would
+        overflow) must neither count nor stop the reservation from settling: the create was paid,
+        so the estimate is settled instead, with a warning naming the gateway's value.
+        """
+        problem = task.credits_rejected
+        if credits is not None:
+            try:
+                return amounts.credits(credits, "usage.credits_reserved")
+            except amounts.AmountError as exc:
+                problem = str(exc)
+        if problem:
+            self.log.warning(
+                "Remote task %s: the gateway's %s. Not counting it: the reservation is settled at the estimate "
+                "(%s) instead. Check the gateway's bill for this task.",
+                task.id,
+                problem,
+                self.estimate.describe(),
+            )
+        return None
 
     def release(self, store: Any, reason: str) -> None:
         """The gateway refused the create (nothing exists, nothing is billed): free the reservation."""

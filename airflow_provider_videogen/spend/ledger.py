@@ -48,9 +48,10 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.spend import amounts
 from airflow_provider_videogen.spend.estimate import fmt
 from airflow_provider_videogen.spend.prices import CREDIT_QUANTUM, PriceConfigError, to_decimal
 
@@ -70,6 +71,36 @@ UPDATE_DEADLINE = 120.0
 
 class LedgerError(VideoGenError):
     """The ledger could not be read or written (S3 unreachable, contention beyond the deadline)."""
+
+
+class LedgerCorruptError(LedgerError):
+    """The ledger object holds something that is not a ledger (a bad amount, a broken entry): nothing is sent.
+
+    The budget cannot be enforced from a document whose amounts cannot be trusted, so every
+    submission against it stops until a human fixes or removes the named entry.
+    """
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(
+            f"The ledger {where} is not a ledger document a budget can be enforced from: {problem}. No request "
+            "is submitted against this budget until a human fixes it: correct or remove that entry (amounts "
+            f"are finite numbers from 0 to {fmt(amounts.MAX_CREDITS)} credits), or move the object away."
+        )
+
+
+def _describe_errors(exc: ValidationError) -> str:
+    """``entry 'dag/run/t/-1#1': estimate=-100 must be a number >= 0; ...`` (at most three)."""
+    parts = []
+    for error in exc.errors()[:3]:
+        loc = list(error.get("loc", ()))
+        if len(loc) >= 2 and loc[0] == "entries":
+            where = f"entry {str(loc[1])[:200]!r}" + (f" field {'.'.join(map(str, loc[2:]))!r}" if loc[2:] else "")
+        else:
+            where = f"field {'.'.join(map(str, loc))!r}" if loc else "the document"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message[:300]}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 class BudgetExhaustedError(VideoGenError):
@@ -162,8 +193,22 @@ class BudgetConfig:
         return f"budget {self.name!r} ({fmt(self.credits)} credits {scope}, s3://{self.bucket}/{self.key(period_id)})"
 
 
+def _checked_credits(value: Any, where: str) -> Any:
+    """A ledger amount through :func:`.amounts.amount`: a negative entry would enlarge the budget.
+
+    Values already parsed (a :class:`~decimal.Decimal` the package wrote) are checked the same way.
+    """
+    if value is None:
+        return None
+    return amounts.amount(value, where)
+
+
 class LedgerEntry(BaseModel):
-    """One reservation. ``credits`` is what the gateway reserved, once settled."""
+    """One reservation. ``credits`` is what the gateway reserved, once settled.
+
+    Both amounts are finite, >= 0 and within :data:`.amounts.MAX_CREDITS`, whoever wrote the
+    document (a hand edit, another client): one negative entry would make the budget unlimited.
+    """
 
     state: EntryState
     estimate: Decimal
@@ -174,6 +219,11 @@ class LedgerEntry(BaseModel):
     reserved_at: str
     updated_at: str
     note: str | None = None
+
+    @field_validator("estimate", "credits", mode="before")
+    @classmethod
+    def _amount(cls, value: Any, info: Any) -> Any:
+        return _checked_credits(value, str(info.field_name))
 
     @property
     def held(self) -> Decimal:
@@ -191,6 +241,21 @@ class LedgerDocument(BaseModel):
     period: str
     limit: Decimal
     entries: dict[str, LedgerEntry] = Field(default_factory=dict)
+
+    @field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value: Any) -> Any:
+        return _checked_credits(value, "limit")
+
+    @classmethod
+    def parse(cls, body: bytes, where: str) -> LedgerDocument:
+        """The document in ``body``, or :class:`LedgerCorruptError` naming ``where`` and the bad entry."""
+        try:
+            return cls.model_validate_json(body)
+        except ValidationError as exc:
+            raise LedgerCorruptError(where, _describe_errors(exc)) from None
+        except ValueError as exc:  # not JSON at all
+            raise LedgerCorruptError(where, str(exc)[:300]) from None
 
     def held(self) -> Decimal:
         return sum((entry.held for entry in self.entries.values()), Decimal(0))
@@ -250,12 +315,7 @@ class S3Ledger:
                 return None, None
             raise LedgerError(f"Cannot read the ledger s3://{self.config.bucket}/{key}: {exc}") from exc
         body = response["Body"].read()
-        try:
-            return LedgerDocument.model_validate_json(body), response["ETag"]
-        except ValueError as exc:
-            raise LedgerError(
-                f"The ledger s3://{self.config.bucket}/{key} is not a ledger document; fix or move it: {exc}"
-            ) from None
+        return LedgerDocument.parse(body, f"s3://{self.config.bucket}/{key}"), response["ETag"]
 
     # ---- the compare-and-swap loop ------------------------------------------------------------
 

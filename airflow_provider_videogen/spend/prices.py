@@ -29,18 +29,23 @@ overrides a published price::
 A rate is a number (every quality) or a mapping by tier: ``"<quality>"``, ``"<quality>+audio"``,
 or the wildcards ``"*"`` and ``"*+audio"``. A request with audio is never priced at a rate
 without it: a missing audio tier makes the request unpriced, not cheaper.
+
+Every rate is 0 or from 0.0001 to 1,000,000 credits, and ``credits_per_usd`` from 0.0001 to
+1,000,000 (:mod:`.amounts` holds the bounds): a price of ``1e30`` or ``1e-30`` is refused
+naming the setting, instead of passing here and overflowing (or silently zeroing) the estimate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-#: Credits are quoted with 4 decimals (20.2176 credits/s); every amount is rounded to this.
-CREDIT_QUANTUM = Decimal("0.0001")
-USD_QUANTUM = Decimal("0.0001")
+from airflow_provider_videogen.spend import amounts
+from airflow_provider_videogen.spend.amounts import CREDIT_QUANTUM, USD_QUANTUM, AmountError
+
+__all__ = ["CREDIT_QUANTUM", "USD_QUANTUM", "ModelPrice", "PriceConfigError", "PriceTable", "to_decimal"]
 
 #: Seed 001's rows: (qualities, generate_audio, USD per second, credits per second).
 PUBLISHED_ROWS: tuple[tuple[tuple[str, ...], bool, Decimal, Decimal], ...] = (
@@ -65,16 +70,19 @@ class PriceConfigError(ValueError):
 
 
 def to_decimal(value: Any, what: str) -> Decimal:
-    """A non-negative amount as :class:`~decimal.Decimal` (floats go through ``str``: 5.76, not 5.7599...)."""
-    if isinstance(value, bool):
-        raise PriceConfigError(f"{what}={value!r} is not a number")
+    """An amount of credits (a budget, a cap), checked by :func:`.amounts.amount`; the error names ``what``."""
     try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise PriceConfigError(f"{what}={value!r} is not a number") from None
-    if not amount.is_finite() or amount < 0:
-        raise PriceConfigError(f"{what}={value!r} must be a number >= 0")
-    return amount
+        return amounts.amount(value, what)
+    except AmountError as exc:
+        raise PriceConfigError(str(exc)) from None
+
+
+def _rate(value: Any, what: str) -> Decimal:
+    """A price (credits per second or per video), at most :data:`.amounts.MAX_RATE`."""
+    try:
+        return amounts.rate(value, what)
+    except AmountError as exc:
+        raise PriceConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -117,11 +125,10 @@ class ModelPrice:
             if not value:
                 raise PriceConfigError(f"prices[{model!r}][{key!r}] is empty")
             tiers = {
-                str(tier).lower(): to_decimal(rate, f"prices[{model!r}][{key!r}][{tier!r}]")
-                for tier, rate in value.items()
+                str(tier).lower(): _rate(rate, f"prices[{model!r}][{key!r}][{tier!r}]") for tier, rate in value.items()
             }
         else:
-            rate = to_decimal(value, f"prices[{model!r}][{key!r}]")
+            rate = _rate(value, f"prices[{model!r}][{key!r}]")
             tiers = {WILDCARD: rate, f"{WILDCARD}{AUDIO_SUFFIX}": rate}
         return cls(model=model, unit=units[key], tiers=tiers, source=OVERRIDE_SOURCE)
 
@@ -146,7 +153,7 @@ class PriceTable:
         return self.models.get(model)
 
     def to_usd(self, credits: Decimal) -> Decimal:
-        return (credits / self.credits_per_usd).quantize(USD_QUANTUM)
+        return amounts.quantize(credits / self.credits_per_usd, USD_QUANTUM)
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any] | None) -> PriceTable:
@@ -166,9 +173,10 @@ class PriceTable:
         for model, entry in raw.items():
             models[str(model)] = ModelPrice.from_config(str(model), entry)
         rate = extra.get("credits_per_usd")
-        credits_per_usd = PUBLISHED_CREDITS_PER_USD if rate in (None, "") else to_decimal(rate, "credits_per_usd")
-        if credits_per_usd == 0:
-            raise PriceConfigError("credits_per_usd=0; it must be > 0")
+        try:
+            credits_per_usd = PUBLISHED_CREDITS_PER_USD if rate in (None, "") else amounts.credits_per_usd(rate)
+        except AmountError as exc:
+            raise PriceConfigError(f"connection extra {exc}") from None
         return cls(models=models, credits_per_usd=credits_per_usd)
 
 

@@ -206,9 +206,9 @@ def test_a_trickling_answer_is_cut_at_the_callers_deadline(
         f'{{"id": "{TASK_ID}", "status": "processing", "progress": 1{"0" * 400}}}',
         f'{{"id": "{TASK_ID}", "status": "processing", "created": 1e20}}',
         f'{{"id": "{TASK_ID}", "status": "processing", "task_info": {{"estimated_time": 1e400}}}}',
-        f'{{"id": "{TASK_ID}", "status": "processing", "usage": {{"credits_reserved": 1{"0" * 400}}}}}',
     ],
-    ids=["progress 10**400", "created 1e20", "estimated_time 1e400", "credits 10**400"],
+    # credits_reserved 10**400 leaves the answer readable (tests/spend/test_amounts.py): it may be a paid create's
+    ids=["progress 10**400", "created 1e20", "estimated_time 1e400"],
 )
 def test_overflowing_numbers_are_invalid_responses(
     simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch, raw: str
