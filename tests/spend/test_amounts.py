@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.exceptions import InvalidResponseError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import GenerationRequest, VideoTask
+from airflow_provider_videogen.operators.reattach import SubmissionRecord
 from airflow_provider_videogen.spend import amounts
 from airflow_provider_videogen.spend.amounts import AmountError
 from airflow_provider_videogen.spend.estimate import estimate
@@ -213,10 +215,21 @@ def test_a_lie_recorded_at_submission_settles_the_estimate_on_reattach(
             self[key] = value
 
     store = Store()
-    assert guard.current is not None
-    store.set("videogen_spend_reservation", guard.current.model_dump(mode="json"))
+    current = guard.current
+    assert current is not None
+    store.set("videogen_spend_reservation", current.model_dump(mode="json"))
+    record = SubmissionRecord(
+        id=task.id,
+        api="generation",
+        fingerprint="f",
+        submitted_at=utcnow(),
+        credits_reserved=-100.0,  # what the earlier try recorded from the lying answer
+        reservation_id=current.reservation_id,
+        reservation_period=current.period_id,
+        reservation_estimate=current.estimate,
+    )
     retry = guard_for(budget_50, REQUEST, "d/r/t/-1")
-    retry.settle_reattached(store, task, recorded_credits=-100.0)
+    retry.settle_reattached(store, task, record)
     assert held(budget_50) == ESTIMATE
 
 
