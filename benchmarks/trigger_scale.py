@@ -45,7 +45,7 @@ RSS over the idle process, TCP connections opened (counted at httpcore's network
 the most open at once (counted in-process and sampled from outside).
 
 Run from the repository root (polling: about 17 minutes for 1,000 renders on 2 cores, most of it
-the 3x-slow scenario; clients: about 3.5 minutes)::
+the 3x-slow scenario, plus about 4 for the two progress scenarios; clients: about 3.5 minutes)::
 
     .venv/bin/python benchmarks/trigger_scale.py
     .venv/bin/python benchmarks/trigger_scale.py --quick          # 50 renders, seconds: checks it runs
