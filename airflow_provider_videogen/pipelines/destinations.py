@@ -101,19 +101,23 @@ def archive_prefix(**parts: str) -> str:
 
 
 def storage_connection_problem(url: str) -> str | None:
-    """Why an ``s3://`` URL does not say whose identity writes to it, or ``None``.
+    """Why an object storage URL does not say whose identity writes to it, or ``None``.
 
     ``s3://bucket/path`` has no connection: Airflow's ``ObjectStoragePath`` then lets s3fs use
-    the worker's ambient AWS credentials, whatever connection the DAG was given. Requiring
-    ``s3://<conn_id>@bucket/path`` makes the identity part of the value a reviewer reads.
+    the worker's ambient AWS credentials, whatever connection the DAG was given (the same for
+    ``gs://`` and the other remote stores). Requiring ``s3://<conn_id>@bucket/path`` makes the
+    identity part of the value a reviewer reads. Local paths (``file://``) have none to name.
     """
     parts = urlsplit(url)
-    if parts.scheme.lower() == "s3" and "@" not in parts.netloc:
-        return (
-            f"{url!r} names no connection, so the worker's ambient AWS identity would write it; "
-            f"name one: s3://<conn_id>@{parts.netloc}{parts.path}"
-        )
-    return None
+    scheme = parts.scheme.lower()
+    user, _, host = parts.netloc.rpartition("@")
+    if scheme in ("", "file", "local", "memory") or user:
+        return None
+    whose = "AWS identity" if scheme == "s3" else "credentials"
+    return (
+        f"{url!r} names no connection, so the worker's ambient {whose} would write it; "
+        f"name one: {scheme}://<conn_id>@{host}{parts.path}"
+    )
 
 
 def frame_store_problem(

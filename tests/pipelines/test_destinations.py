@@ -144,6 +144,9 @@ def test_storage_connection_problem_only_concerns_s3_urls_without_a_connection()
     assert storage_connection_problem("s3://aws_default@b/f") is None
     assert storage_connection_problem("file:///shared/frames") is None
     assert storage_connection_problem("s3://b/f") is not None
+    assert storage_connection_problem("s3://@b/f") is not None  # an empty connection id is none
+    assert storage_connection_problem("gs://b/f") is not None
+    assert storage_connection_problem("memory://b/f") is None
 
 
 def test_last_frame_reference_refuses_a_store_without_a_connection_before_downloading() -> None:
