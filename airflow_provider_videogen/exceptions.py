@@ -124,19 +124,33 @@ class SubmissionUncertainError(VideoGenError):
 
 
 class VideoTaskFailedError(VideoGenError):
-    """The remote task ended in failure (or was cancelled)."""
+    """The remote task ended in failure (or was cancelled).
+
+    The text says what a new submission would do for this code (``models.errors``:
+    ``classify_task_error``) and what it costs (``FAILED_RENDER_BILLING``).
+    """
 
     def __init__(self, task_id: str, code: str | None, message: str | None, *, retryable: bool) -> None:
+        # models imports this module (through hooks.addresses): read the classification lazily.
+        from airflow_provider_videogen.models.errors import FAILED_RENDER_BILLING, TaskErrorKind, classify_task_error
+
         self.task_id = task_id
         self.code = code
         self.error_message = message
         self.retryable = retryable
-        hint = (
-            "A new submission may succeed."
-            if retryable
-            else "A new submission would fail the same way and be billed again, so it is not retried."
+        if retryable:
+            hint = "A new submission may succeed; Airflow's retries submit one."
+        elif classify_task_error(code) is TaskErrorKind.UNKNOWN:
+            hint = (
+                "The gateway documents no such code, so it is not retried automatically: a new submission "
+                "may fail the same way. Clear the task to submit again."
+            )
+        else:
+            hint = "A new submission would fail the same way, so it is not retried."
+        super().__init__(
+            f"Remote task {task_id} failed [{code or 'no code'}]: {message or 'no message'}. "
+            f"{hint} {FAILED_RENDER_BILLING}"
         )
-        super().__init__(f"Remote task {task_id} failed [{code or 'no code'}]: {message or 'no message'}. {hint}")
 
 
 class VideoTaskTimeoutError(VideoGenError):

@@ -129,7 +129,10 @@ def extract_frame(
     :param fmt: ``"png"`` (lossless, default) or ``"jpeg"``/``"jpg"`` (smaller).
     :param out: where to write the image: a local path, or an ``ObjectStoragePath`` (shared
         storage, so a task on another worker can read it; returned as is). A new temporary file
-        when ``None`` (the caller deletes it).
+        when ``None`` (the caller deletes it). An ``ObjectStoragePath`` writes with the identity
+        of its own ``conn_id``; one without (``s3://bucket/...``) writes with the worker's ambient
+        credentials (environment, instance profile), as Airflow's ``ObjectStoragePath`` does.
+        The pipelines' ``frame_store`` therefore requires ``s3://<conn_id>@bucket/...``.
     :param hook: a :class:`~airflow_provider_videogen.hooks.videogen.VideoGenHook` to download a URL
         with, for links on the gateway that need its API key; plain HTTP otherwise.
     :param timeout: network timeout in seconds for a URL without a hook.

@@ -11,8 +11,10 @@ gives its trigger (``estimated_time``, submission time, ``max_poll_interval``). 
 ``--estimate`` seconds; each true render time is drawn within +-``--scatter`` of the estimate
 times the scenario's factor, the same draws for every variant of a scenario:
 
-* scenarios ``scatter`` (factor 1), ``estimate-3x-long`` (renders 3x faster than estimated) and
-  ``estimate-3x-short`` (3x slower);
+* scenarios ``scatter`` (factor 1), ``estimate-3x-long`` (renders 3x faster than estimated),
+  ``estimate-3x-short`` (3x slower), and, with factor 1 but non-linear progress (issue 25),
+  ``progress-zero`` (the simulator reports 0 until the video is done) and ``progress-steps``
+  (progress jumps 0, 25, 50, 75): adaptive polling must not depend on linear progress;
 * variants ``fixed`` (the shipped trigger, ``adaptive_polling=False``), ``adaptive`` (the
   default), and, in ``scatter`` only, ``floor``: a bare ``httpx.AsyncClient.get`` plus
   ``json.loads`` per poll on the fixed schedule, same concurrency and pool size, no trigger, no
@@ -43,7 +45,7 @@ RSS over the idle process, TCP connections opened (counted at httpcore's network
 the most open at once (counted in-process and sampled from outside).
 
 Run from the repository root (polling: about 17 minutes for 1,000 renders on 2 cores, most of it
-the 3x-slow scenario; clients: about 3.5 minutes)::
+the 3x-slow scenario, plus about 4 for the two progress scenarios; clients: about 3.5 minutes)::
 
     .venv/bin/python benchmarks/trigger_scale.py
     .venv/bin/python benchmarks/trigger_scale.py --quick          # 50 renders, seconds: checks it runs
@@ -88,7 +90,18 @@ DEFAULT_VARIANTS = "shared,per-poll"
 #: the floor (a bare ``httpx.AsyncClient.get`` + ``json.loads`` on the fixed schedule).
 POLLING_VARIANTS = ("fixed", "adaptive", "floor")
 #: Scenario name -> true render time / estimate (each render then scatters by +-``--scatter``).
-SCENARIOS = {"scatter": 1.0, "estimate-3x-long": 1 / 3, "estimate-3x-short": 3.0}
+SCENARIOS = {
+    "scatter": 1.0,
+    "estimate-3x-long": 1 / 3,
+    "estimate-3x-short": 3.0,
+    "progress-zero": 1.0,
+    "progress-steps": 1.0,
+}
+#: How the simulator reports progress in each scenario (``SimulatorConfig.progress_mode``):
+#: linear unless named here. Adaptive polling must not depend on linear progress.
+PROGRESS_MODES = {"progress-zero": "zero", "progress-steps": "steps"}
+#: Scenarios whose aim is the issue-25 one: polls per video median <= 5, delay p95 no worse than fixed.
+PROGRESS_AIM_POLLS = 5
 READY_TIMEOUT = 180.0
 CREATE_TIMEOUT = 600.0
 
@@ -439,6 +452,13 @@ class Simulator:
         response.raise_for_status()
         return response.json()
 
+    def configure(self, **settings: Any) -> None:
+        """Change simulator settings (JSON, with the key, as ``/_sim/config`` wants)."""
+        response = httpx.post(
+            f"{self.url}/_sim/config", json=settings, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
+        )
+        response.raise_for_status()
+
 
 def create_tasks(sim: Simulator, count: int, render_seconds: float) -> list[tuple[str, float]]:
     """Create ``count`` tasks; return (id, estimated wall time of remote completion) for each.
@@ -560,6 +580,7 @@ def _drive_polling_child(
         if child.poll() is not None or time.monotonic() > give_up:
             raise RuntimeError(f"{variant}: the trigger process did not warm up:\n{_tail(log_path)}")
         time.sleep(0.05)
+    sim.configure(progress_mode=PROGRESS_MODES.get(scenario, "linear"))  # fixed per task at creation
     polls_before = sim.stats()["generation"]["polls"]
     sim_cpu0, sim_wait0 = sim.cpu_seconds(), sim.runqueue_wait()
     sampler = SocketSampler(child.pid, sim.port, args.sample_interval)
@@ -866,6 +887,9 @@ def print_polling_aims(summaries: dict[str, dict[str, float]], scenarios: Sequen
         if scenario == "scatter":
             met = met and adaptive["polls per video, median"] <= 4
             line += " (aim: <= 4 polls, delay p95 no worse)"
+        elif scenario in PROGRESS_MODES:
+            met = met and adaptive["polls per video, median"] <= PROGRESS_AIM_POLLS
+            line += f" (aim: <= {PROGRESS_AIM_POLLS} polls, delay p95 no worse)"
         else:
             line += " (aim: polls and delay no worse)"
         print(f"{line} -> {'met' if met else 'NOT met'}")

@@ -102,7 +102,7 @@ with DAG(
         from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
-        from airflow_provider_videogen.pipelines.destinations import check_destinations
+        from airflow_provider_videogen.pipelines.destinations import archive_prefix, check_destinations
         from airflow_provider_videogen.pipelines.manifest import manifest_key, missing_videos, read_manifest
         from airflow_provider_videogen.pipelines.prompts import (
             derive_seed,
@@ -115,7 +115,8 @@ with DAG(
 
         campaign, count, model = params["campaign"], params["variants"], params["model"]
         try:
-            check_destinations(params, conn_ids=[AWS_CONN_ID])  # conf chooses where the worker writes
+            # conf chooses where the worker writes; the campaign is a key segment of every object
+            check_destinations(params, conn_ids=[AWS_CONN_ID], segments=["campaign"])
             plan = plan_variants(
                 template_prompts(params["theme"], count, salt=f"{campaign}/{ds}"),
                 seeds=[derive_seed(campaign, ds, i) for i in range(count)] if model_takes_seed(model) else None,
@@ -124,11 +125,13 @@ with DAG(
                 duration=params["duration"],
                 poll_interval=params["poll_interval"],
             )
+            prefix = archive_prefix(
+                s3_prefix=params["s3_prefix"], campaign=campaign, date=ds, plan=plan_fingerprint(plan)
+            )
         except InvalidRequestError as exc:  # nothing was submitted; the same params would fail again
             raise AirflowFailException(str(exc)) from None
         cost = estimate_plan(plan, prices_or_published(VIDEOGEN_CONN_ID, log))
         ti.xcom_push(key="estimate", value=cost.to_json())
-        prefix = "/".join([params["s3_prefix"].strip("/"), campaign, ds, plan_fingerprint(plan)]).lstrip("/")
         ti.xcom_push(key="archive_prefix", value=prefix)
         done = read_manifest(bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)
         if done is not None and not missing_videos(done, aws_conn_id=AWS_CONN_ID):

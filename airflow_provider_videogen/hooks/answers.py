@@ -5,10 +5,16 @@ transport: a create (``POST``) whose answer cannot be read, or that got a 5xx (a
 answer after the upstream accepted the job), is marked ``submission_uncertain`` so nothing
 resubmits it blindly; and the API key is scrubbed from every body and error, whatever the
 gateway echoes back.
+
+A status answer may also say when to ask again (:func:`poll_hint`): the number is handed up on
+the parsed task (``VideoTask.poll_after``), never as headers, and the poll schedule bounds it.
 """
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.exceptions import InvalidResponseError, VideoGenError, VideoGenHTTPError
@@ -58,3 +64,35 @@ def http_error(method: str, response: httpx.Response, key: str) -> VideoGenHTTPE
     exc.submission_uncertain = method == "POST" and response.status_code >= 500
     scrub_exception(exc, key)
     return exc
+
+
+#: Poll-after headers, in the order read: OpenAI's (milliseconds; its SDK's ``poll()`` honours it)
+#: and HTTP's ``Retry-After`` (seconds or an HTTP date) on a status answer.
+POLL_HINT_HEADERS = ("openai-poll-after-ms", "retry-after")
+
+
+def poll_hint(response: httpx.Response) -> float | None:
+    """Seconds the gateway asks to wait before the next status query, or ``None``.
+
+    Read as sent (a negative or huge value included: the poll schedule clamps it to its own
+    bounds, see ``triggers.polling.PollSchedule``); anything unreadable or not finite is ``None``.
+    """
+    raw = response.headers.get("openai-poll-after-ms")
+    scale = 1 / 1000
+    if raw is None:
+        raw, scale = response.headers.get("retry-after"), 1.0
+    if raw is None or len(raw) > 64:
+        return None
+    try:
+        seconds = float(raw.strip()) * scale
+    except ValueError:
+        if scale != 1.0:
+            return None
+        try:  # Retry-After: <HTTP-date>
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return seconds if math.isfinite(seconds) else None

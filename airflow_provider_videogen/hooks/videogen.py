@@ -28,7 +28,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenError,
 )
 from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
-from airflow_provider_videogen.hooks.answers import answer_body, http_error, scrubbed
+from airflow_provider_videogen.hooks.answers import answer_body, http_error, poll_hint, scrubbed
 from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
 from airflow_provider_videogen.hooks.connection_probe import probe_connection
 from airflow_provider_videogen.hooks.redaction import redact, redact_url
@@ -194,6 +194,13 @@ class VideoGenHook(BaseHook):
         self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         """The async request; ``deadline`` (epoch seconds, a trigger's) bounds it with its retries."""
+        body, _ = await self._arequest_with_hint(method, path, deadline=deadline, **kwargs)
+        return body
+
+    async def _arequest_with_hint(
+        self, method: str, path: str, *, deadline: float | None = None, **kwargs: Any
+    ) -> tuple[dict[str, Any], float | None]:
+        """:meth:`_arequest`, plus the answer's poll hint (:func:`~.answers.poll_hint`)."""
         settings = await self.asettings()
         shared = await shared_async_client(settings)
         key = settings.api_key
@@ -219,7 +226,7 @@ class VideoGenHook(BaseHook):
             raise self._transport_error(method, path, exc) from None
         except VideoGenError as exc:
             raise scrubbed(exc, method, key) from None
-        return answer_body(method, response, key)
+        return answer_body(method, response, key), poll_hint(response)
 
     def _build(
         self, client: httpx.Client | httpx.AsyncClient, method: str, path: str, key: str, **kwargs: Any
@@ -324,8 +331,9 @@ class VideoGenHook(BaseHook):
 
     async def aget_task(self, api: ApiKind, task_id: str, *, deadline: float | None = None) -> VideoTask:
         """Query a task; ``deadline`` (epoch seconds) bounds the query and its retries (a trigger's)."""
-        body = await self._arequest("GET", task_path(QUERY_PATHS[api], task_id), deadline=deadline)
-        return self._parse(api, body)
+        body, hint = await self._arequest_with_hint("GET", task_path(QUERY_PATHS[api], task_id), deadline=deadline)
+        task = self._parse(api, body)
+        return task if hint is None else task.model_copy(update={"poll_after": hint})
 
     async def acancel(self, api: ApiKind, task_id: str) -> bool:
         """POST the connection's ``cancel_path``, if one is configured; ``False`` when none is."""

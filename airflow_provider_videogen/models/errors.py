@@ -3,15 +3,31 @@
 Two kinds of failure reach the package. An HTTP answer other than 2xx carries an error body,
 parsed by :class:`ApiError` from either of the gateway's two shapes. A task that ran and failed
 carries an error code, and whether to resubmit depends on it: a request at fault would fail the
-same way and be billed again, so the code sets below decide, in one place, what is retryable.
+same way and be billed again, so the code sets below decide, in one place, what is retryable
+(:func:`classify_task_error`; a retry policy reads the same classification).
 Codes arrive as strings or integers and are compared as strings (:func:`normalize_error_code`).
+
+**What a failure costs.** The seeds document no refund: the gateway reserves a task's credits
+when it accepts the create (``usage.credits_reserved``; the remix task's ``quota``), and sends
+the callback of a failed task "after billing is confirmed", like that of a completed one. So a
+failed render may be billed, and every new submission is a new charge
+(:data:`FAILED_RENDER_BILLING`, said once here and quoted by the errors and the README). An
+undocumented code therefore does not mean "try again": nobody knows whether the same request
+would fail the same way, so it is not resubmitted automatically.
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+#: What a failed render costs, in the words every error and the README use.
+FAILED_RENDER_BILLING = (
+    "A failed render may be billed (the gateway reserves its credits at create and documents no refund), "
+    "and a new submission is billed again."
+)
 
 # --------------------------------------------------------------------------------------------
 # Task error codes
@@ -48,9 +64,30 @@ TRANSIENT_TASK_ERRORS: frozenset[str] = frozenset(
 )
 
 
+class TaskErrorKind(str, Enum):
+    """What a failed task's error code says about submitting the same request again."""
+
+    #: The request is at fault (:data:`NON_RETRYABLE_TASK_ERRORS`): it would fail the same way.
+    REQUEST = "request"
+    #: A documented transient code (:data:`TRANSIENT_TASK_ERRORS`): a new submission may succeed.
+    TRANSIENT = "transient"
+    #: No code, or one the gateway does not document: a new submission is paid for without
+    #: knowing that it can succeed, so only a human resubmits.
+    UNKNOWN = "unknown"
+
+
+def classify_task_error(code: str | None) -> TaskErrorKind:
+    """The kind of a failed task's error code (the one place that reads the code sets)."""
+    if code in NON_RETRYABLE_TASK_ERRORS:
+        return TaskErrorKind.REQUEST
+    if code in TRANSIENT_TASK_ERRORS:
+        return TaskErrorKind.TRANSIENT
+    return TaskErrorKind.UNKNOWN
+
+
 def is_retryable_task_error(code: str | None) -> bool:
-    """True when resubmitting might help. Unknown codes count as retryable (Airflow's retries decide)."""
-    return code not in NON_RETRYABLE_TASK_ERRORS
+    """True only for documented transient codes: a resubmission is billed again (:data:`FAILED_RENDER_BILLING`)."""
+    return classify_task_error(code) is TaskErrorKind.TRANSIENT
 
 
 def normalize_error_code(raw: Any) -> str | None:

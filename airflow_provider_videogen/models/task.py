@@ -203,6 +203,9 @@ class VideoTask(BaseModel):
     created_at: datetime | None = None
     completed_at: datetime | None = None
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+    #: Seconds the gateway asked to wait before the next status query (``Retry-After`` or
+    #: ``openai-poll-after-ms`` on the answer; set by the hook, bounded by the poll schedule).
+    poll_after: float | None = Field(default=None, repr=False)
 
     # ---- parsing -------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from airflow_provider_videogen.cancellation import cancel_on_kill
 from airflow_provider_videogen.completion import VideoTaskCompletion, check_poll_interval, publish_remote_id
-from airflow_provider_videogen.deadlines import deferral_timeout, isoformat_epoch, wait_deadline
+from airflow_provider_videogen.deadlines import check_wait_timeout, deferral_timeout, isoformat_epoch, wait_deadline
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.lineage import LineageFacts, gateway_origin, operator_lineage
@@ -93,6 +93,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         re-uses the video if it finished meanwhile). Airflow's own deferral timeout is set a
         little later (:data:`~airflow_provider_videogen.deadlines.DEFERRAL_GRACE`) as a safety
         net for a lost trigger; the trigger's clean ``timeout`` event wins when both apply.
+        Above 0 and at most :data:`~airflow_provider_videogen.deadlines.MAX_WAIT_TIMEOUT` (7 days).
     :param cancel_on_kill: when a user kills the task (mark failed/success, clear) while it waits,
         ask the gateway to cancel the remote task, where the connection has a ``cancel_path``
         extra (the gateway documents none). Without one, the log says the render continues and
@@ -156,7 +157,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = check_poll_interval(poll_interval)
-        self.wait_timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        self.wait_timeout = check_wait_timeout(timeout)
         self.wait_for_completion = wait_for_completion
         if on_uncertain_submission not in ("fail", "resubmit"):
             raise ValueError(f"on_uncertain_submission={on_uncertain_submission!r}; allowed: 'fail', 'resubmit'")

@@ -21,6 +21,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from airflow_provider_videogen.frames import extract_frame
+from airflow_provider_videogen.pipelines.destinations import storage_connection_problem
 from airflow_provider_videogen.references import data_uri
 
 if TYPE_CHECKING:
@@ -51,7 +52,11 @@ def last_frame_reference(
     :param store: Object Storage URL to write the frame under; ``"inline"`` (the example DAGs'
         default), empty or ``None`` returns it inline.
     :return: a ``data:`` URI (inline) or the frame's Object Storage URL (stored).
+    :raises ValueError: ``store`` is an ``s3://`` URL naming no connection (it would be written
+        with the worker's ambient AWS identity), before anything is downloaded.
     """
+    if store and store != "inline" and (problem := storage_connection_problem(store)):
+        raise ValueError(f"store: {problem}")
     frame = extract_frame(video_url, "last", fmt="png", hook=hook)
     try:
         if store and store != "inline":

@@ -11,7 +11,7 @@ from airflow.sdk import BaseSensorOperator
 
 from airflow_provider_videogen.cancellation import cancel_on_kill
 from airflow_provider_videogen.completion import VideoTaskCompletion, check_poll_interval, publish_remote_id
-from airflow_provider_videogen.deadlines import deferral_timeout, wait_deadline
+from airflow_provider_videogen.deadlines import check_wait_timeout, deferral_timeout, wait_deadline
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask
@@ -46,8 +46,10 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         cancel the watched task, where the connection has a ``cancel_path`` (as on the operators).
         Set ``False`` when the task belongs to someone else's flow.
 
-    The sensor's ``timeout`` counts from when it starts waiting (it did not submit anything);
-    Airflow's deferral timeout is set a little later as a safety net, as on the operators.
+    The sensor's ``timeout`` (default 2 h; above 0 and at most
+    :data:`~airflow_provider_videogen.deadlines.MAX_WAIT_TIMEOUT`) counts from when it starts
+    waiting (it did not submit anything); Airflow's deferral timeout is set a little later as a
+    safety net, as on the operators.
     """
 
     template_fields: Sequence[str] = ("task_id_to_watch",)
@@ -68,7 +70,8 @@ class VideoTaskSensor(VideoTaskCompletion, BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         poll_interval = check_poll_interval(poll_interval)  # before poke_interval inherits a 0
-        kwargs.setdefault("timeout", timedelta(hours=2).total_seconds())
+        timeout = kwargs.get("timeout")
+        kwargs["timeout"] = check_wait_timeout(timedelta(hours=2) if timeout is None else timeout)
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
         self.task_id_to_watch = task_id_to_watch

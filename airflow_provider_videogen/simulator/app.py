@@ -477,7 +477,8 @@ class _Gateway:
             )
         if task is None:
             return self._finish(fault, gateway_error(404, "task_not_found", f"Task {task_id} not found"))
-        return self._finish(fault, JSONResponse(generation_body(task, task.phase(), _base_url(request))))
+        body = generation_body(task, task.phase(), _base_url(request))
+        return self._finish(fault, JSONResponse(body, headers=self.sim.config.status_headers or None))
 
     # ---- remix API -------------------------------------------------------------------------
 
@@ -627,7 +628,7 @@ class _Gateway:
         if task is None:
             return self._finish(fault, task_error(404, "task_not_found", f"task {task_id} does not exist"))
         body = remix_body(task, task.phase(), _base_url(request), self.sim.config)
-        return self._finish(fault, JSONResponse(body))
+        return self._finish(fault, JSONResponse(body, headers=self.sim.config.status_headers or None))
 
     async def cancel_generation(self, request: Request, task_id: str) -> Response:
         return await self._cancel(request, "generation", task_id)

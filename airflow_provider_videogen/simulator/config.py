@@ -27,6 +27,8 @@ NO_ACCESS_API_KEY = "sim-no-access"
 SPECIAL_API_KEYS: tuple[str, ...] = (NO_CREDITS_API_KEY, NO_ACCESS_API_KEY)
 
 RemixShape = Literal["wrapper", "openai", "envelope"]
+#: How ``progress`` moves while a task renders (see ``SimulatorConfig.progress_mode``).
+ProgressMode = Literal["linear", "zero", "steps"]
 MalformedKind = Literal["html", "html_502", "truncated"]
 
 
@@ -107,6 +109,12 @@ class SimulatorConfig(BaseModel):
     pending_fraction: float = Field(default=0.1, ge=0, le=1)
     #: Download links stop working this many seconds after the task finished (not scaled).
     link_ttl_seconds: float = Field(default=86400.0, ge=0)
+    #: How ``progress`` moves while processing, fixed per task at creation: ``linear`` (with the
+    #: clock), ``zero`` (0 until the task is done, as gateways that report no progress do) or
+    #: ``steps`` (jumps in ``progress_steps`` equal steps: 0, 25, 50, 75 with 4). A client's
+    #: polling must not depend on progress being linear.
+    progress_mode: ProgressMode = "linear"
+    progress_steps: int = Field(default=4, ge=2, le=20)
 
     # ---- responses -------------------------------------------------------------------------
     #: Shape of the remix create/query answer: the seed-003 task wrapper, the OpenAI-style video
@@ -120,6 +128,11 @@ class SimulatorConfig(BaseModel):
     media_fps: int = Field(default=10, ge=1, le=60)
     #: Cap on the length of rendered videos in seconds (``None``: the real 4-15 s).
     media_max_seconds: float | None = Field(default=None, gt=0)
+
+    #: Headers added to every successful status answer (``GET`` of a task): a gateway's poll
+    #: hints, e.g. ``{"openai-poll-after-ms": "3000"}`` or ``{"Retry-After": "5"}``; any value,
+    #: a lying one included.
+    status_headers: dict[str, str] = Field(default_factory=dict)
 
     # ---- faults ----------------------------------------------------------------------------
     #: Seed of the random number generator behind the ``rate_*`` faults.

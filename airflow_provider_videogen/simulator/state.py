@@ -187,6 +187,9 @@ class Task:
     action: str = "textGenerate"
     #: Seconds after creation at which a cancel request arrived (the cancel extension, see ``cancel``).
     cancelled_after: float | None = None
+    #: ``SimulatorConfig.progress_mode`` / ``progress_steps`` when the task was created.
+    progress_mode: str = "linear"
+    progress_steps: int = 4
 
     def phase(self, now_mono: float | None = None) -> Phase:
         now = time.monotonic() if now_mono is None else now_mono
@@ -198,8 +201,10 @@ class Task:
         def progress_at(offset: float) -> int:
             if total <= 0:
                 return 99
-            if offset < pending:
+            if offset < pending or self.progress_mode == "zero":
                 return 0
+            if self.progress_mode == "steps":
+                return min(99, int(offset / total * self.progress_steps) * 100 // self.progress_steps)
             return min(99, max(1, int(offset / total * 100)))
 
         started = pending if elapsed >= pending else None
@@ -608,6 +613,8 @@ class SimulatorState:
                 created_mono=time.monotonic(),
                 render=render,
                 pending_fraction=self._config.pending_fraction,
+                progress_mode=self._config.progress_mode,
+                progress_steps=self._config.progress_steps,
                 directives=directives,
                 n=req.n or 1,
                 video_duration=duration,
@@ -633,6 +640,8 @@ class SimulatorState:
                 created_mono=time.monotonic(),
                 render=self._render_time(directives),
                 pending_fraction=self._config.pending_fraction,
+                progress_mode=self._config.progress_mode,
+                progress_steps=self._config.progress_steps,
                 directives=directives,
                 seq=next(self._seq),
                 data_id=f"task_{_random_text(_ALNUM, 32)}",

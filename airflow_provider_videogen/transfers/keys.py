@@ -9,7 +9,13 @@ idempotency check then recognises it).
 
 Values are made key-safe: characters outside ``[A-Za-z0-9._=-]`` (for example the ``:`` and
 ``+`` of a run id's timestamp) become ``_``, which avoids keys that need URL-encoding in every
-tool downstream; a value can never introduce a ``/`` of its own.
+tool downstream; a value can never introduce a ``/`` of its own, nor be a ``.`` or ``..``
+segment (a run id may be ``..``: Airflow's default run id pattern allows it).
+
+The same rules decide which destinations a pipeline accepts before it submits anything
+(:mod:`airflow_provider_videogen.pipelines.destinations` reads :data:`KEY_SAFE_CHARS`,
+:func:`has_dot_segment` and :data:`MAX_KEY_BYTES` from here): a run must not pay for videos
+whose keys the archive will then refuse.
 """
 
 from __future__ import annotations
@@ -39,18 +45,35 @@ KEY_FIELDS = (
     "ext",
 )
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]")
+#: Characters a rendered value keeps (a regex character class body); anything else becomes ``_``.
+KEY_SAFE_CHARS = "A-Za-z0-9._=-"
+_UNSAFE = re.compile(f"[^{KEY_SAFE_CHARS}]")
+#: S3's limit on a key's length, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+
+
+def has_dot_segment(key: str) -> bool:
+    """True when a ``/``-separated segment of ``key`` is ``.`` or ``..``.
+
+    S3-compatible stores disagree about them (SeaweedFS refuses them, AWS stores them literally,
+    tools that normalise paths then point elsewhere): a key never holds one.
+    """
+    return any(segment in (".", "..") for segment in key.split("/"))
 
 
 def safe_value(value: object) -> str:
-    """A key segment for ``value``: ISO form for datetimes, ``none`` for ``None``, unsafe chars -> ``_``."""
+    """A key segment for ``value``: ISO form for datetimes, ``none`` for ``None``, unsafe chars -> ``_``;
+    a value that is ``.`` or ``..`` becomes ``_`` / ``__``."""
     if value is None:
         text = "none"
     elif isinstance(value, datetime):
         text = value.isoformat()
     else:
         text = str(value)
-    return _UNSAFE.sub("_", text) or "_"
+    text = _UNSAFE.sub("_", text)
+    if text in (".", ".."):
+        return "_" * len(text)
+    return text or "_"
 
 
 def check_template(template: str) -> None:
@@ -76,15 +99,13 @@ def render_key(template: str, fields: Mapping[str, object]) -> str:
     key = re.sub(r"/{2,}", "/", key).lstrip("/")
     if not key or key.endswith("/"):
         raise VideoArchiveError(f"s3_key template {template!r} renders to an invalid key {key!r}")
-    if any(segment in (".", "..") for segment in key.split("/")):
-        # S3-compatible stores disagree (SeaweedFS refuses them, AWS stores them literally, tools
-        # that normalise paths then point elsewhere): a key never holds a "." or ".." segment.
+    if has_dot_segment(key):
         raise VideoArchiveError(
             f"s3_key template {template!r} renders to {key!r}, which has a '.' or '..' segment; "
             "keys may not contain them"
         )
-    if len(key.encode()) > 1024:
-        raise VideoArchiveError(f"s3_key renders to {len(key.encode())} bytes; S3 allows at most 1024")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise VideoArchiveError(f"s3_key renders to {len(key.encode())} bytes; S3 allows at most {MAX_KEY_BYTES}")
     return key
 
 

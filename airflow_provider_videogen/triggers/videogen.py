@@ -264,6 +264,7 @@ class VideoTaskTrigger(BaseTrigger):
                 sent_at=sent,
                 estimated_time=task.estimated_time,
                 submitted_at=task.created_at.timestamp() if task.created_at else None,
+                poll_after=task.poll_after,
             )
             wait = schedule.next_wait(now)
             phase = (task.state, task.segment if self.api is ApiKind.REMIX else "")

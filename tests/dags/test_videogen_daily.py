@@ -150,3 +150,20 @@ def test_clearing_a_day_that_lost_its_manifest_reuses_the_paid_clips(
     assert {k: v for k, v in after.items() if k != manifest_key} == {
         k: v for k, v in archived.items() if k != manifest_key
     }
+
+
+def test_a_campaign_the_archive_would_refuse_fails_the_plan_before_anything_is_paid(
+    run_dag: Any, example_env: Any, s3_bucket: str, s3_client: S3Client
+) -> None:
+    """``campaign=".."`` passes the param's pattern; it used to plan and pay the day, then every
+    archive task refused its key and the manifest was written under a ``..`` key (issue 21 point 13)."""
+    conf = {"s3_bucket": s3_bucket, "variants": 1, "poll_interval": 0.2, "campaign": ".."}
+    dagrun = run_dag("videogen_daily", logical_date=datetime(2026, 5, 1, tzinfo=timezone.utc), run_conf=conf)
+    states = task_states(dagrun)
+    assert states[("plan_day", -1)] == "failed", states
+    # Refused as a bad parameter, without retry; on main the day was planned, and here only
+    # SeaweedFS refusing the '..' manifest key (AWS stores it) stopped it, once per retry.
+    [plan_ti] = [ti for ti in dagrun.get_task_instances() if ti.task_id == "plan_day"]
+    assert plan_ti.try_number == 1
+    assert example_env.stats()["generation"]["creates"] == 0
+    assert objects(s3_client, s3_bucket) == {}

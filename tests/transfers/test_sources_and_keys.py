@@ -190,13 +190,13 @@ def test_bad_templates() -> None:
     [
         ("videogen/../{video_task_id}_{index}.{ext}", {}),
         ("videogen/./{video_task_id}_{index}.{ext}", {}),
-        ("videogen/{run_id}/{video_task_id}_{index}.{ext}", {"run_id": ".."}),
-        ("{run_id}/{video_task_id}_{index}.{ext}", {"run_id": "."}),
     ],
 )
 def test_keys_never_hold_dot_segments(template: str, fields: dict[str, str]) -> None:
     with pytest.raises(VideoArchiveError, match=r"'\.' or '\.\.' segment"):
         render_key(template, {"video_task_id": "task-1", "index": 0, "ext": "mp4", **fields})
+    # A *value* of "." or ".." (a run id may be one) becomes "_" / "__" instead: refusing it here came
+    # after the video was paid for (issue 21 point 13; tests/pipelines/test_destinations.py).
 
 
 def test_a_key_with_dots_inside_a_segment_is_fine() -> None:
