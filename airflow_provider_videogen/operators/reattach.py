@@ -14,7 +14,7 @@ try of that task instance; the operators record the remote id there the moment i
 | a remix whose extension failed, with ``accept_first_segment``  | re-use its first 8 s            |
 | a remote task that succeeded, links expired or about to        | submit (the video is gone)      |
 | a remote task that succeeded but lists no video URL            | re-use it (never submit: paid)  |
-| a remote task that failed or was cancelled                     | submit (a failure is not billed)|
+| a remote task that failed or was cancelled                     | submit (a new, billed create)   |
 | a remote task the gateway no longer knows (404 twice in a row)  | submit                          |
 | a remote task for a *different* request (edited DAG, then cleared) | submit                      |
 | a submission in flight with no id (crash or lost answer mid-POST), | fail, unless                 |
@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.exceptions import NotFoundError, VideoGenError
 from airflow_provider_videogen.models import LINK_TTL, ApiKind, TaskState, VideoTask
+from airflow_provider_videogen.models.errors import FAILED_RENDER_BILLING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -163,7 +164,8 @@ def decide(
         return Decision("reuse", f"task {record.id} rendered its first segment, accepted as the result", remote)
     return Decision(
         "submit",
-        f"task {record.id} ended {remote.state.value} ({remote.error_code or 'no code'}); failures are not billed",
+        f"task {record.id} ended {remote.state.value} ({remote.error_code or 'no code'}); submitting again. "
+        + FAILED_RENDER_BILLING,
     )
 
 

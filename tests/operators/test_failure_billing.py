@@ -111,3 +111,12 @@ def test_the_readme_says_what_the_errors_say_about_failed_renders() -> None:
     assert FAILED_RENDER_BILLING.replace("A failed", "failed").rstrip(".") in readme.replace("A failed", "failed")
     for contradiction in ("does not bill failures", "failed generations are not billed", "failures are not billed"):
         assert contradiction not in readme
+
+
+def test_no_module_says_a_failure_is_free() -> None:
+    """The re-attach table and its decision text once said 'failures are not billed' (issue 21 point 16)."""
+    package = Path(__file__).resolve().parents[2] / "airflow_provider_videogen"
+    for source in package.rglob("*.py"):
+        text = re.sub(r"\s+", " ", source.read_text())
+        for contradiction in ("failures are not billed", "failure is not billed", "not billed for failures"):
+            assert contradiction not in text, f"{source.name} says {contradiction!r}"
