@@ -204,8 +204,9 @@ class Task:
             if offset < pending or self.progress_mode == "zero":
                 return 0
             if self.progress_mode == "steps":
-                return min(99, int(offset / total * self.progress_steps) * 100 // self.progress_steps)
-            return min(99, max(1, int(offset / total * 100)))
+                return min(99, int(round(offset / total * self.progress_steps, 6)) * 100 // self.progress_steps)
+            # rounded first: ``(t0 + 30) - t0`` is 29.999... for a large monotonic t0, which read 29 %.
+            return min(99, max(1, int(round(offset / total * 100, 6))))
 
         started = pending if elapsed >= pending else None
         if self.cancelled_after is not None and elapsed >= self.cancelled_after:
