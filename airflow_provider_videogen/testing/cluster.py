@@ -89,6 +89,15 @@ FAST_FAILURE_DETECTION: dict[str, str] = {
     # triggers (30). Triggerers heartbeat every N seconds (5).
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "8",
     "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+    # A task instance still queued after this many seconds is revoked from Celery and scheduled
+    # again (600); checked every N seconds (120). It is what recovers the messages a SIGKILLed
+    # worker had prefetched: Celery acknowledges late, so they stay unacknowledged in Redis until
+    # the visibility timeout (86400) and their task instances stay queued without a log. It must
+    # stay above the longest legitimate wait for a worker slot (each scheduler queues up to the
+    # cluster's parallelism): a task found stuck a third time ([scheduler]
+    # num_stuck_in_queued_retries, 2) is failed. It is also the lifetime of a queued task's token.
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
 }
 
 

@@ -4,7 +4,7 @@ Data flow: ``source`` (a generation/remix task's XCom, a list of them, or URLs) 
 :class:`~airflow_provider_videogen.transfers.sources.VideoRef` -> one key per video from the
 ``s3_key`` template -> for each video, :func:`~airflow_provider_videogen.transfers.streaming.
 stream_url_to_s3` through ``VideoGenHook.stream_download`` into ``S3Hook``'s client -> one asset
-event per object and a small JSON list in XCom.
+event per task for its destination (:mod:`.assets`) and a small JSON list in XCom.
 
 Idempotency has two layers:
 
@@ -20,10 +20,11 @@ Idempotency has two layers:
 Every video is attempted even if an earlier one failed (its link may expire before the retry);
 the task then fails with the failures, and a retry skips what is already archived.
 
-Asset events: one per object the task leaves in place, including skipped ones (``outcome`` in
-the event's extra says ``written``, ``replaced`` or ``unchanged``). That matches Airflow's own
-semantics for static outlets (a rerun emits again) and ensures that a video written by a try
-that later failed on another video is still announced by the successful retry.
+Asset events: one per task try that left objects in place, on one stable asset per destination
+(see :mod:`.assets`), listing every object, skipped ones included (``outcome`` says ``written``,
+``replaced`` or ``unchanged``). That matches Airflow's own semantics for static outlets (a rerun
+emits again) and ensures that a video written by a try that later failed on another video is
+still announced by the successful retry. ``asset_per_object=True`` restores one asset per object.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from airflow_provider_videogen.hooks.addresses import BlockedAddressError
 from airflow_provider_videogen.hooks.redaction import mask_link
 from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.links.archive import ArchiveLink
+from airflow_provider_videogen.transfers.assets import archive_event_extra, destination_asset, destination_prefix
 from airflow_provider_videogen.transfers.errors import DownloadFailedError, LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.provenance import (
@@ -69,7 +71,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_ASSET_ALIAS", "DEFAULT_S3_KEY", "VideoToS3Operator"]
 
-#: Asset alias every archived object is reported under; schedule DAGs on it to react to new videos.
+#: Asset alias archive events are reported under (each names its destination's asset); schedule
+#: DAGs on it to react to new videos.
 DEFAULT_ASSET_ALIAS = "videogen-archive"
 
 
@@ -129,11 +132,30 @@ class VideoToS3Operator(BaseOperator):
         services (:mod:`airflow_provider_videogen.hooks.addresses`). For self-hosted storage. The
         videogen connection's own gateway host is always allowed; its extra
         ``allow_private_hosts`` has the same effect for downloads through the hook.
-    :param asset_alias: alias under which each object is emitted as an ``s3://`` asset event;
-        ``None`` emits nothing. The alias is added to ``outlets`` by ``__init__``; a mapped
-        ``VideoToS3Operator.partial(...).expand(...)`` only runs ``__init__`` on the worker, so
-        declare it there too (``outlets=[AssetAlias(DEFAULT_ASSET_ALIAS)]`` in ``partial``) for
-        the DAG processor to register the alias before the first run.
+    :param asset_alias: alias under which the task emits one event on its destination's asset,
+        ``s3://<bucket>/<stable key prefix>/`` (:mod:`.assets`): one asset per destination however
+        many videos are archived; the event's ``extra`` lists the objects (``objects``), the
+        partition (``partition_key``) and ``manifest_uri``. ``None`` emits nothing. The alias is
+        added to ``outlets`` by ``__init__``; a mapped ``VideoToS3Operator.partial(...).expand(...)``
+        only runs ``__init__`` on the worker, so declare it there too
+        (``outlets=[AssetAlias(DEFAULT_ASSET_ALIAS)]`` in ``partial``) for the DAG processor to
+        register the alias before the first run. Alias events carry the producing run's partition
+        key (none for ordinary runs), so ``schedule=[AssetAlias(...)]`` and ``schedule=[asset]``
+        consumers run on them.
+    :param asset: a stable asset of your own (a campaign, a destination), emitted instead of the
+        alias event, with ``asset_partition_key`` as its partition key: a partitioned event, for
+        consumers scheduled with ``PartitionedAssetTimetable`` (Airflow queues no other consumer
+        for an event that has a partition key). It is added to ``outlets``, so the DAG processor
+        registers it and no scheduler ever activates it at run time; in ``partial`` declare it in
+        ``outlets`` too.
+    :param asset_partition_key: partition of the event (templated; default the run id, e.g.
+        ``"{{ ds }}"`` for a daily DAG); also in the event's ``extra``. ``None``: no partition.
+    :param manifest_uri: the run's manifest (templated), named in the event's ``extra``.
+    :param asset_per_object: the pre-issue-24 behaviour, opt-in: one alias event per object, each
+        on its own ``s3://bucket/key`` asset. It grows Airflow's asset table by every video, and
+        each new asset is activated at run time, where two 3.3.2 schedulers can race and one exit.
+        Changed in issue 24: DAGs scheduled on the old per-object assets (or reading one event
+        per object from the alias) need this, or read ``extra["objects"]`` of the single event.
     """
 
     #: For OpenLineage: the objects this try left in place, and why it failed.
@@ -147,6 +169,8 @@ class VideoToS3Operator(BaseOperator):
         "metadata",
         "aws_conn_id",
         "videogen_conn_id",
+        "asset_partition_key",
+        "manifest_uri",
     )
     template_fields_renderers = {"source": "json", "metadata": "json"}
     operator_extra_links = (ArchiveLink(),)
@@ -169,13 +193,22 @@ class VideoToS3Operator(BaseOperator):
         resume_backoff: float = StreamSettings.resume_backoff,
         conditional_writes: bool = StreamSettings.conditional_writes,
         asset_alias: str | None = DEFAULT_ASSET_ALIAS,
+        asset: Asset | str | None = None,
+        asset_partition_key: str | None = "{{ run_id }}",
+        manifest_uri: str | None = None,
+        asset_per_object: bool = False,
         allow_private_hosts: bool = False,
         **kwargs: Any,
     ) -> None:
-        if asset_alias:
+        if isinstance(asset, str):
+            asset = Asset(asset)
+        if asset_per_object and asset is not None:
+            raise ValueError("asset_per_object=True emits through asset_alias; it cannot be combined with asset")
+        added: list[Any] = [asset] if asset is not None else ([AssetAlias(name=asset_alias)] if asset_alias else [])
+        if added:
             outlets = kwargs.pop("outlets", None) or []
             outlets = list(outlets) if isinstance(outlets, (list, tuple)) else [outlets]
-            kwargs["outlets"] = [*outlets, AssetAlias(name=asset_alias)]
+            kwargs["outlets"] = [*outlets, *(o for o in added if o not in outlets)]
         super().__init__(**kwargs)
         self.source = source
         self.s3_bucket = s3_bucket
@@ -185,6 +218,11 @@ class VideoToS3Operator(BaseOperator):
         self.replace = replace
         self.metadata = metadata or {}
         self.asset_alias = asset_alias
+        self.asset = asset
+        self.asset_partition_key = asset_partition_key
+        self.manifest_uri = manifest_uri
+        self.asset_per_object = asset_per_object
+        self._key_template = s3_key
         self.allow_private_hosts = allow_private_hosts
         # Built now so a bad part size or limit fails when the DAG is parsed, not at 3 a.m.
         self.settings = StreamSettings(
@@ -217,6 +255,7 @@ class VideoToS3Operator(BaseOperator):
         """
         super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
         if parent is self:
+            self._key_template = self.s3_key  # before a single video's key replaces it: the destination
             with contextlib.suppress(VideoArchiveError):  # execute() explains a bad source in full
                 refs = parse_source(self.source)
                 _mask_signatures(refs)
@@ -378,7 +417,34 @@ class VideoToS3Operator(BaseOperator):
             yield lambda url: httpx_opener(client, url)
 
     def _emit_asset_events(self, context: Context, results: list[tuple[VideoRef, ArchiveResult]]) -> None:
-        if not self.asset_alias or not results:
+        if not results:
+            return
+        if self.asset_per_object:
+            self._emit_per_object(context, results)
+            return
+        partition = self.asset_partition_key or None
+        extra = archive_event_extra(results, partition_key=partition, manifest_uri=self.manifest_uri)
+        if self.asset is not None:
+            accessor = context["outlet_events"][self.asset]
+            accessor.extra.update(extra)
+            if partition:
+                accessor.add_partitions(partition)
+            return
+        if not self.asset_alias:
+            return
+        ti = context.get("ti")
+        prefix = destination_prefix(
+            self._key_template,
+            dag_id=self.dag_id,
+            task_id=self.task_id,
+            run_id=context.get("run_id") or getattr(ti, "run_id", None),
+        )
+        destination = destination_asset(self.s3_bucket, prefix)
+        context["outlet_events"][AssetAlias(name=self.asset_alias)].add(destination, extra=extra)
+
+    def _emit_per_object(self, context: Context, results: list[tuple[VideoRef, ArchiveResult]]) -> None:
+        """One asset per object (``asset_per_object=True``), as before issue 24."""
+        if not self.asset_alias:
             return
         events = context["outlet_events"][AssetAlias(name=self.asset_alias)]
         for ref, result in results:

@@ -63,3 +63,20 @@ def test_fast_failure_settings_are_shorter_than_production_defaults() -> None:
 
 def test_the_redis_server_ships_in_the_wheel() -> None:
     assert redis_server_binary().is_file()
+
+
+def test_a_lost_workers_prefetched_tasks_are_requeued_within_two_minutes(tmp_path: Path) -> None:
+    """Issue 24 point 4: a SIGKILLed worker's prefetched messages stay unacknowledged in Redis.
+
+    Their task instances stay ``queued`` until ``[scheduler] task_queued_timeout`` (600 s, checked
+    every 120 s): ten minutes in which a chaos run sees nothing happen. The cluster shortens it.
+    """
+    cluster = AirflowCluster(dags_folder=tmp_path)
+    # What start() would set first; environment() reads them, and nothing is started here.
+    cluster._home, cluster._postgres_uri = tmp_path, "postgresql://airflow@localhost/airflow"
+    env = cluster.environment()
+    timeout = float(env["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT"])
+    interval = float(env["AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL"])
+    assert timeout + interval <= 120
+    # ... but not below a task's legitimate wait for a slot on this machine (a third time stuck fails it).
+    assert timeout >= 60

@@ -60,10 +60,10 @@ def test_archive_in_a_dag_run_emits_an_asset_event_and_masks_the_signed_link(
         events = session.scalars(
             select(AssetEvent)
             .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .where(AssetModel.uri == f"s3://{s3_bucket}/{key}")
+            .where(AssetModel.uri == f"s3://{s3_bucket}/videogen/{archive_dag_linked}")  # the destination
         ).all()
-        assert [(e.source_dag_id, e.source_task_id, e.extra["sha256"]) for e in events] == [
-            (archive_dag_linked, "archive", digest)
+        assert [(e.source_dag_id, e.source_task_id, [o["sha256"] for o in e.extra["objects"]]) for e in events] == [
+            (archive_dag_linked, "archive", [digest])
         ]
 
         # The rendered ``source`` (UI "Rendered Template") is stored before execute() runs: the

@@ -152,9 +152,11 @@ def test_archives_a_generation_result_end_to_end(
     assert route_path not in json.dumps(head["Metadata"])
     accessor = context["outlet_events"][AssetAlias(name=DEFAULT_ASSET_ALIAS)]
     [event] = accessor.asset_alias_events
-    assert event.dest_asset_key.uri == f"s3://{s3_bucket}/{key}"
-    assert event.extra["sha256"] == digest
-    assert event.extra["outcome"] == "written"
+    assert event.dest_asset_key.uri == f"s3://{s3_bucket}/videogen/videogen_archive_test"  # the destination
+    [obj] = event.extra["objects"]
+    assert obj["uri"] == f"s3://{s3_bucket}/{key}"
+    assert obj["sha256"] == digest
+    assert obj["outcome"] == "written"
 
 
 def test_multipart_video_decodes_after_archive(
@@ -200,7 +202,7 @@ def test_rerun_keeps_one_object_and_skips_without_downloading(
     assert len(video_server.hits_for(route_path)) == 1  # the rerun did not download again
     assert "already archived" in capsys.readouterr().out
     [event] = context["outlet_events"][AssetAlias(name=DEFAULT_ASSET_ALIAS)].asset_alias_events
-    assert event.extra["outcome"] == "unchanged"
+    assert [o["outcome"] for o in event.extra["objects"]] == ["unchanged"]
 
 
 def test_rerun_after_links_expired_still_succeeds_when_already_archived(
