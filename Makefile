@@ -7,7 +7,7 @@ LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck unit suite demo ui browser benchmarks clean lock
+.PHONY: install test lint typecheck unit suite demo ui browser tools benchmarks clean lock
 
 install: $(STAMP)
 
@@ -44,7 +44,7 @@ unit: install
 	$(VENV)/bin/pytest -q -n $(UNIT_WORKERS) -m "$(FAST)" $(PYTEST_ARGS)
 
 # Every test, every marker (the ui tests need the browser: installed here, an error when it cannot be).
-suite: install browser
+suite: install browser tools
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck suite
@@ -63,6 +63,12 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }; \
 	  else echo "$(CHROMIUM) is missing: run 'sudo apt-get install -y chromium' (the ui tests need it)" >&2; exit 1; fi; }
 	@test -x $(CHROMIUM) || { echo "could not install $(CHROMIUM)" >&2; exit 1; }
+
+# strace: the README test that proves no key reaches a command line (tests/test_readme_key_not_in_argv.py).
+tools:
+	@command -v strace >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends strace || { apt-get update && apt-get install -y --no-install-recommends strace; }; \
+	  else echo "strace is missing: run 'sudo apt-get install -y strace' (a README test needs it)" >&2; exit 1; fi; }
 
 benchmarks: install
 	$(PY) benchmarks/trigger_scale.py

@@ -55,8 +55,8 @@ def _environment(tmp_path: Path, key: str) -> tuple[dict[str, str], Path]:
 
 
 @pytest.mark.e2e  # an Airflow subprocess
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace to see every program's arguments")
 def test_the_readme_cli_block_imports_the_connection_without_the_key_in_any_argv(tmp_path: Path) -> None:
+    assert shutil.which("strace"), "strace is missing: `make suite` installs it (apt-get install strace)"
     key = "vg-" + secrets.token_hex(20)
     env, report = _environment(tmp_path, key)
     work = tmp_path / "work"
