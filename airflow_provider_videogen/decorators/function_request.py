@@ -1,0 +1,184 @@
+"""What the TaskFlow decorators share: the function's result is the request, built once per task instance.
+
+A ``@task.videogen`` function may be slow, random or paid (an LLM writing the prompt). Its result
+is what the video operator submits and fingerprints (:mod:`..operators.reattach`), so a retry or
+a clear must see the *same* request, or the re-attach rule would read "a different request" and
+pay for a second video. The first try that gets a valid request from the function therefore
+stores it in the task instance's state store (``videogen_taskflow_request``), next to the
+operator's own submission record, and every later try of that task instance builds the request
+from the stored copy **without calling the function again**.
+
+The stored copy is keyed by a digest of what the function was given (its rendered arguments,
+the decorator's request arguments and the function's source): when one of them changed (the DAG
+was edited, or an upstream task produced something else, then the task was cleared) the function
+runs again and its new request is fingerprinted as a new one, exactly as an edited operator is.
+
+Limits of the rule, documented for users: without a task state store (``durable=False``) every
+try calls the function; a function that raised, or returned an invalid request, stored nothing,
+so the next try calls it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
+from airflow.sdk.definitions.context import context_merge
+from airflow.sdk.exceptions import AirflowFailException
+from pydantic import BaseModel, ConfigDict
+
+from airflow_provider_videogen.exceptions import InvalidRequestError
+from airflow_provider_videogen.operators.reattach import RECORD_RETENTION, load_model
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from airflow.sdk import Context
+
+#: Task state store key of the request the function built. Renaming it breaks retries in flight.
+REQUEST_KEY = "videogen_taskflow_request"
+
+
+class StoredRequest(BaseModel):
+    """The operator fields the function's result set, as JSON, and what the function was given."""
+
+    model_config = ConfigDict(frozen=True)
+
+    inputs: str
+    fields: dict[str, Any]
+    try_number: int | None = None
+
+
+def inputs_digest(function: Callable[..., Any], op_args: Sequence[Any], op_kwargs: dict[str, Any], fixed: Any) -> str:
+    """A digest of everything that shapes the function's result: code, rendered arguments, decorator fields."""
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):  # defined in a REPL or built at runtime: its bytecode instead
+        code = getattr(function, "__code__", None)
+        source = code.co_code.hex() if code is not None else repr(function)
+    payload = json.dumps([source, list(op_args), op_kwargs, fixed], sort_keys=True, default=repr)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def not_a_request(decorator: str, result: Any, accepted: str) -> InvalidRequestError:
+    """The error for a function result that is not one of the accepted shapes (names the type)."""
+    return InvalidRequestError(
+        f"result of the {decorator} function",
+        [("return value", f"the function returned {type(result).__name__}; return {accepted}")],
+    )
+
+
+def unknown_keys(decorator: str, keys: set[str], allowed: Sequence[str]) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"result of the {decorator} function",
+        [(key, f"{key!r} is not a request field; allowed: {', '.join(allowed)}") for key in sorted(keys)],
+    )
+
+
+class FunctionRequestMixin:
+    """``execute``: set the request fields from an earlier try's stored result, or from the function now.
+
+    Mixed in before ``DecoratedOperator`` and a video operator, whose ``execute`` then validates,
+    guards spend, submits or re-attaches, and defers as for the plain operator.
+    """
+
+    #: Names of the operator attributes the request is built from (the operator's ``REQUEST_FIELDS``).
+    request_fields: tuple[str, ...]
+    #: ``@task.videogen`` or ``@task.videogen_remix``, for messages.
+    custom_operator_name: str
+
+    # Provided by DecoratedOperator / BaseVideoTaskOperator.
+    python_callable: Callable[..., Any]
+    op_args: Any
+    op_kwargs: Any
+    durable: bool
+    log: Any
+
+    def fields_from_result(self, result: Any) -> dict[str, Any]:
+        """The operator fields the function's return value sets; :class:`InvalidRequestError` for a bad shape."""
+        raise NotImplementedError
+
+    def storable_fields(self) -> dict[str, Any]:
+        """The request fields as JSON values that rebuild the same request (and fingerprint) on a retry."""
+        raise NotImplementedError
+
+    if TYPE_CHECKING:
+
+        def determine_kwargs(self, context: Any) -> Any: ...
+
+    #: The request built from the current fields (a remix reads its files once per try, not twice).
+    _built: Any = None
+
+    def build_request(self) -> Any:
+        if self._built is None:
+            self._built = super().build_request()  # type: ignore[misc]
+        return self._built
+
+    def execute(self, context: Context) -> Any:
+        store = context.get("task_state_store") if self.durable else None
+        ti = context.get("ti")
+        try_number = getattr(ti, "try_number", None)
+        fixed = {name: getattr(self, name) for name in self.request_fields if _is_plain(getattr(self, name))}
+        digest = inputs_digest(self.python_callable, self.op_args, dict(self.op_kwargs), fixed)
+        stored = load_model(StoredRequest, store.get(REQUEST_KEY)) if store is not None else None
+        try:
+            if stored is not None and stored.inputs == digest:
+                self.log.info(
+                    "Using the request the %s function built on try %s; the function is not called again "
+                    "(a retry or clear re-attaches to what that request submitted)",
+                    self.custom_operator_name,
+                    stored.try_number,
+                )
+                self._set_fields(stored.fields)
+                self.build_request()
+            else:
+                if stored is not None:
+                    self.log.info(
+                        "The function's code, arguments or the decorator's fields changed since try %s: "
+                        "calling it again (a new request is a new submission)",
+                        stored.try_number,
+                    )
+                self._set_fields(self.fields_from_result(self._call_function(context)))
+                self.build_request()  # validate before anything is stored or sent
+                if store is not None:
+                    record = StoredRequest(inputs=digest, fields=self.storable_fields(), try_number=try_number)
+                    store.set(REQUEST_KEY, record.model_dump(mode="json"), retention=RECORD_RETENTION)
+        except InvalidRequestError as exc:
+            # Nothing was sent, nothing billed; the function's result would be the same on a retry.
+            raise AirflowFailException(str(exc)) from None
+        return super().execute(context)  # type: ignore[misc]
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after deferral (a new process): the stored fields, so lineage names what was paid for."""
+        store = context.get("task_state_store") if self.durable else None
+        stored = load_model(StoredRequest, store.get(REQUEST_KEY)) if store is not None else None
+        if stored is not None:
+            self._set_fields(stored.fields)
+        return super().execute_complete(context, event)  # type: ignore[misc]
+
+    def _call_function(self, context: Context) -> Any:
+        context_merge(context, self.op_kwargs)
+        kwargs = self.determine_kwargs(context)
+        return self.python_callable(*self.op_args, **kwargs)
+
+    def _set_fields(self, fields: dict[str, Any]) -> None:
+        self._built = None
+        for name in self.request_fields:
+            if name in fields:
+                setattr(self, name, fields[name])
+            if getattr(self, name) is SET_DURING_EXECUTION:  # neither the function nor the decorator set it
+                setattr(self, name, None)  # the model then says "field required", naming it
+
+
+def _is_plain(value: Any) -> bool:
+    """A value that has a stable JSON form (the prompt placeholder of the decorator does not)."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
