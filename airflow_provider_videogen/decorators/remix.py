@@ -40,6 +40,7 @@ from airflow_provider_videogen.decorators.function_request import FunctionReques
 from airflow_provider_videogen.decorators.parse_checks import check_at_parse
 from airflow_provider_videogen.exceptions import InvalidRequestError
 from airflow_provider_videogen.models import RemixReference, RemixRequest
+from airflow_provider_videogen.models.catalogue import is_first_last_remix_model
 from airflow_provider_videogen.operators.remix import (
     REQUEST_FIELDS,
     VideoRemixOperator,
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
 
 __all__ = ["videogen_remix_task"]
+
+#: Stands in for the frames a first/last-frame model needs when the function returns them (never read).
+STAND_IN_FRAME = "first-frame.png"
 
 #: Stand-ins for the prompts the function will return, so literal fields can be checked at parse.
 PARSE_PROMPTS = {
@@ -159,13 +163,18 @@ def videogen_remix_task(python_callable: Callable[..., Any] | None = None, **kwa
     the function) and of ``BaseOperator``. Literal fields are validated when the DAG is parsed;
     reference files are only checked by name then, and read when the task runs.
     """
-    built: dict[str, Any] = {}
     references = kwargs.get("input_references")
     if references is not None and _literal_references(references):
         try:
-            built["input_references"] = [preview_reference(r) for r in as_reference_list(references)]
+            previews = [preview_reference(r) for r in as_reference_list(references)]
         except InvalidReferenceError as exc:
             raise InvalidRequestError("RemixRequest", [("input_references", str(exc))]) from None
+    else:  # returned by the function or templated: their number is not known yet, the rest is checked
+        model = kwargs.get("model")
+        previews = (
+            [preview_reference(STAND_IN_FRAME)] if isinstance(model, str) and is_first_last_remix_model(model) else []
+        )
+    built = {"input_references": previews}
     literal = {name: value for name, value in kwargs.items() if name != "input_references"}
     check_at_parse(RemixRequest, "RemixRequest", REQUEST_FIELDS, literal, prompts=PARSE_PROMPTS, built=built)
     return task_decorator_factory(

@@ -1,0 +1,89 @@
+"""The decorators' rules that need no DAG run: parse-time checks, result shapes, stored references."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG, task
+
+from airflow_provider_videogen.decorators.remix import storable_references
+from airflow_provider_videogen.exceptions import InvalidRequestError
+from airflow_provider_videogen.models import GenerationRequest, RemixReference
+
+ROOT = Path(__file__).resolve().parents[2]
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cf00000301010018dd8db00000000049454e44ae426082"
+)
+
+
+def test_a_dag_file_with_an_invalid_literal_fails_to_parse_naming_field_value_and_range() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    path = ROOT / "tests" / "dag_files" / "decorators" / "invalid_literal_dag.py"
+    bag = DagBag(dag_folder=str(path))
+    (error,) = bag.import_errors.values()
+    assert "duration=99 is not allowed for veo3.1-fast; allowed: one of 4, 6, 8 seconds" in error
+
+
+@pytest.mark.parametrize(
+    ("decorator", "kwargs", "expected"),
+    [
+        ("videogen", {"model": "veo3.1-fast", "n": 9}, "n=9"),
+        ("videogen", {"model": "veo3.1-fast", "max_credits": -1}, "max_credits"),
+        ("videogen", {"model": "veo3.1-fast", "poll_interval": 0}, "poll_interval=0"),
+        ("videogen_remix", {"model": "veo_3_1-fast-remix", "size": "1280*720"}, "size='1280*720'"),
+        ("videogen_remix", {"model": "veo_3_1-fast-fl-remix", "input_references": ["a.gif"]}, "a.gif"),
+    ],
+)
+def test_literal_arguments_are_checked_when_the_decorator_is_applied(
+    decorator: str, kwargs: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        getattr(task, decorator)(**kwargs)
+
+
+def test_templated_or_missing_values_wait_for_execute() -> None:
+    task.videogen(model="veo3.1-fast", duration="{{ params.duration }}")
+    task.videogen(duration=99)  # no model yet: the function returns it, the request is checked then
+    task.videogen_remix(model="veo_3_1-fast-fl-remix", input_references="{{ params.first_frame }}")
+
+
+def operator(decorator: str, **kwargs: Any) -> Any:
+    with DAG(f"rules_{decorator}", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+
+        @getattr(task, decorator)(**kwargs)
+        def make() -> str:
+            return "unused"
+
+        make()
+    return dag.task_dict["make"]
+
+
+def test_the_function_result_shapes() -> None:
+    op = operator("videogen", model="veo3.1-fast", duration=8)
+    assert op.fields_from_result("A cat") == {"prompt": "A cat"}
+    assert op.fields_from_result({"prompt": "A cat", "seed": 3}) == {"prompt": "A cat", "seed": 3}
+    whole = op.fields_from_result(GenerationRequest(model="veo3.1", prompt="A dog"))
+    assert whole["model"] == "veo3.1"
+    assert whole["duration"] is None  # a whole request is used as it is: the decorator's 8 s is not merged
+    with pytest.raises(InvalidRequestError, match="'promt' is not a request field"):
+        op.fields_from_result({"promt": "typo"})
+    with pytest.raises(InvalidRequestError, match="the function returned int; return a prompt string"):
+        op.fields_from_result(42)
+
+
+def test_remix_references_are_kept_in_a_form_that_rebuilds_the_same_request(tmp_path: Path) -> None:
+    image = tmp_path / "first.png"
+    image.write_bytes(PNG)
+    stored = storable_references([image, PNG, RemixReference.from_bytes(PNG), "https://example.com/a.png"])
+    assert stored[0] == str(image)
+    assert stored[1] == stored[2]
+    assert stored[1].startswith("data:image/png;base64,")
+    assert stored[3] == "https://example.com/a.png"
+    with pytest.raises(InvalidRequestError, match="input_references #1"):
+        storable_references([object()])
