@@ -96,3 +96,19 @@ def test_the_default_retry_policy_waits_for_retry_after_and_fails_a_refused_requ
     logged = log_text()
     assert "not before the gateway's Retry-After of 1 s" in logged
     assert "invalid parameters" in logged
+
+
+def test_the_taskflow_example_renders_against_the_simulator(run_dag: Any, simulator: Any, videogen_conn: str) -> None:
+    # The example polls adaptively (its poll_interval is the default 15 s): an estimate longer than
+    # the render makes the first status query find the video done, as a well-estimated render would.
+    simulator.configure(render_seconds=0.3, estimate_factor=4)
+    dagrun = run_dag("videogen_taskflow")
+    assert dagrun.state == "success", task_states(dagrun)
+    rendered = xcom(dagrun, "summary")
+    assert len(rendered["clips"]) == 2
+    assert rendered["story"]
+    prompts = created_prompts(simulator)
+    assert sorted(prompts) == [
+        "Golden-hour documentary footage: a lighthouse on a cliff, slow dolly-in, natural sound",
+        "Golden-hour documentary footage: a night market in the rain, slow dolly-in, natural sound",
+    ]
