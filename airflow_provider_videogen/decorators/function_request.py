@@ -85,6 +85,9 @@ class FunctionRequestMixin:
     guards spend, submits or re-attaches, and defers as for the plain operator.
     """
 
+    #: The "Rendered Template" tab shows the request the function wrote (masked like any rendered field),
+    #: not the placeholder it had before the function ran.
+    overwrite_rtif_after_execution = True
     #: Names of the operator attributes the request is built from (the operator's ``REQUEST_FIELDS``).
     request_fields: tuple[str, ...]
     #: ``@task.videogen`` or ``@task.videogen_remix``, for messages.

@@ -32,6 +32,15 @@ def ti(dagrun: Any, task_id: str) -> Any:
     return next(ti for ti in dagrun.get_task_instances() if ti.task_id == task_id)
 
 
+def rendered_fields(dagrun: Any, task_id: str) -> dict[str, Any]:
+    """What the UI's "Rendered Template" tab shows for the task."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+
+    fields = RenderedTaskInstanceFields.get_templated_fields(ti(dagrun, task_id))
+    assert fields is not None
+    return dict(fields)
+
+
 def created_prompts(simulator: Any, api: str = "generation") -> list[str]:
     requests = simulator.stats()[f"{api}_requests"]
     return [r["body"]["prompt"] for r in requests if r.get("accepted") and r.get("body")]
@@ -50,6 +59,7 @@ def test_decorated_functions_build_the_requests_and_a_retry_does_not_call_them_a
     assert result["video_urls"]
     assert xcom(dagrun, "clip", key="videogen_task_id") == result["id"]
     assert xcom(dagrun, "clip", key="_link_VideoLink") == result["video_urls"][0]
+    assert rendered_fields(dagrun, "clip")["prompt"] == "A slow aerial shot of a harbour at dawn"
 
     # Mapped over two topics; the dict's duration merged over the decorator's model.
     for index in (0, 1):
