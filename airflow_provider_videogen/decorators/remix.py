@@ -179,6 +179,9 @@ def videogen_remix_task(python_callable: Callable[..., Any] | None = None, **kwa
     check_at_parse(RemixRequest, "RemixRequest", REQUEST_FIELDS, literal, prompts=PARSE_PROMPTS, built=built)
     return task_decorator_factory(
         python_callable=python_callable,
+        # The function's return annotation describes the request, not the task's result: a
+        # ``-> dict`` must not unroll the video result into one XCom per key.
+        multiple_outputs=kwargs.pop("multiple_outputs", False),
         decorated_operator_class=_VideoRemixDecoratedOperator,
         **kwargs,
     )

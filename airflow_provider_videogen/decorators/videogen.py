@@ -108,6 +108,9 @@ def videogen_task(python_callable: Callable[..., Any] | None = None, **kwargs: A
     check_at_parse(GenerationRequest, "GenerationRequest", REQUEST_FIELDS, kwargs, prompts={"prompt": PARSE_PROMPT})
     return task_decorator_factory(
         python_callable=python_callable,
+        # The function's return annotation describes the request, not the task's result: a
+        # ``-> dict`` must not unroll the video result into one XCom per key.
+        multiple_outputs=kwargs.pop("multiple_outputs", False),
         decorated_operator_class=_VideoGenerationDecoratedOperator,
         **kwargs,
     )

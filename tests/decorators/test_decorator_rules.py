@@ -87,3 +87,14 @@ def test_remix_references_are_kept_in_a_form_that_rebuilds_the_same_request(tmp_
     assert stored[3] == "https://example.com/a.png"
     with pytest.raises(InvalidRequestError, match="input_references #1"):
         storable_references([object()])
+
+
+def test_a_dict_annotation_describes_the_request_and_does_not_unroll_the_result() -> None:
+    with DAG("rules_outputs", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+
+        @task.videogen(model="veo3.1-fast")
+        def make() -> dict[str, Any]:
+            return {"prompt": "A cat"}
+
+        make()
+    assert dag.task_dict["make"].multiple_outputs is False
