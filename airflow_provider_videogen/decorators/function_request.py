@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
@@ -59,8 +60,30 @@ def inputs_digest(function: Callable[..., Any], op_args: Sequence[Any], op_kwarg
     except (OSError, TypeError):  # defined in a REPL or built at runtime: its bytecode instead
         code = getattr(function, "__code__", None)
         source = code.co_code.hex() if code is not None else repr(function)
-    payload = json.dumps([source, list(op_args), op_kwargs, fixed], sort_keys=True, default=repr)
+    payload = json.dumps([source, list(op_args), op_kwargs, fixed], sort_keys=True, default=_canonical)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON form of ``value`` that is the same in every process (each try parses the DAG anew).
+
+    ``repr`` is not: a set's order follows the per-process string hash seed and the default
+    ``repr`` holds a memory address, so a retry would read "the arguments changed", call the
+    function again and pay for a new request. Sets are sorted; objects are their type and state.
+    """
+    if isinstance(value, (set, frozenset)):
+        return sorted(json.dumps(item, sort_keys=True, default=_canonical) for item in value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return hashlib.sha256(bytes(value)).hexdigest()
+    state = getattr(value, "__dict__", None)
+    if type(value).__repr__ is object.__repr__ and isinstance(state, dict):
+        return [type(value).__qualname__, state]
+    text = repr(value)
+    return _ADDRESS.sub("0x?", text)  # a repr that still names an address: the rest of it, not the address
+
+
+#: A memory address inside a ``repr`` (``<... at 0x7f...>``): different in every process.
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 
 
 def not_a_request(decorator: str, result: Any, accepted: str) -> InvalidRequestError:
