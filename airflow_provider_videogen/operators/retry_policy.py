@@ -17,7 +17,7 @@ invalid parameters (checked here, or HTTP 400/413/422)    fail: the same request
 remote task failed with a request-at-fault code           fail: a new submission fails the same way
 (``content_policy_violation``, ``invalid_parameters``...)  and is billed
 HTTP 402 / no credits, budget or price refusal            fail: the money is not there on the next try
-HTTP 429                                                  retry, not before its ``Retry-After``
+HTTP 429                                                  retry after ``Retry-After`` (at most 1 h)
 HTTP 5xx, unreadable answer, gateway unreachable          retry: the retry re-attaches (no new bill)
 Airflow's deferral timeout (a lost trigger)               retry: the retry re-attaches
 remote task failed with a transient code                  retry: failures are not billed
@@ -34,6 +34,7 @@ It is the default ``retry_policy`` of the video operators and decorators; pass
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,12 @@ from airflow_provider_videogen.spend.prices import PriceConfigError
 if TYPE_CHECKING:
     from airflow.sdk.definitions.context import Context
 
-__all__ = ["VideoRetryPolicy"]
+__all__ = ["MAX_RATE_LIMIT_DELAY", "VideoRetryPolicy"]
+
+#: The longest wait the policy asks for on a 429, whatever the gateway's ``Retry-After`` says: Airflow
+#: applies a policy's delay as it is (``max_retry_delay`` does not cap it), and a retry that comes too
+#: early only meets another 429, which bills nothing.
+MAX_RATE_LIMIT_DELAY = timedelta(hours=1)
 
 _NO_SECOND_BILL = "the retry re-attaches to the remote task an earlier try submitted, if any: no second bill"
 
@@ -123,19 +129,25 @@ class VideoRetryPolicy(RetryPolicy):
 
 
 def _after_retry_after(exc: RateLimitedError, context: Context | None) -> RetryDecision:
-    """Retry no sooner than the gateway asked, nor sooner than the task's own ``retry_delay``."""
+    """Retry no sooner than the gateway asked (up to a cap), nor sooner than the task's own ``retry_delay``."""
     own = _task_attr(context, "retry_delay")
     own_delay = own if isinstance(own, timedelta) else None
-    if exc.retry_after is None:
+    asked_s = exc.retry_after
+    if asked_s is None or math.isnan(asked_s):  # none, or not a number: the task's own delay
         return RetryDecision.retry(
-            reason="rate limited (HTTP 429, no Retry-After): retrying after the task's retry_delay"
+            reason="rate limited (HTTP 429, no usable Retry-After): retrying after the task's retry_delay"
         )
-    asked = timedelta(seconds=exc.retry_after)
+    cap = MAX_RATE_LIMIT_DELAY
+    ceiling = _task_attr(context, "max_retry_delay")
+    if isinstance(ceiling, timedelta):
+        cap = min(cap, ceiling)
+    asked = min(timedelta(seconds=max(0.0, min(asked_s, cap.total_seconds()))), cap)
     delay = max(asked, own_delay) if own_delay is not None else asked
+    capped = f" (capped from the gateway's {asked_s:g} s)" if asked_s > cap.total_seconds() else ""
     return RetryDecision.retry(
         delay=delay,
-        reason=f"rate limited (HTTP 429): retrying in {delay.total_seconds():g} s, not before the gateway's "
-        f"Retry-After of {exc.retry_after:g} s",
+        reason=f"rate limited (HTTP 429): retrying in {delay.total_seconds():g} s{capped}, not before the "
+        f"gateway's Retry-After of {min(asked_s, cap.total_seconds()):g} s",
     )
 
 

@@ -23,10 +23,11 @@ from airflow_provider_videogen.exceptions import (
     VideoGenError,
     VideoTaskFailedError,
 )
+from airflow_provider_videogen.hooks.retries import parse_retry_after
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, GenerationRequest
 from airflow_provider_videogen.models.errors import is_retryable_task_error
-from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
+from airflow_provider_videogen.operators.retry_policy import MAX_RATE_LIMIT_DELAY, VideoRetryPolicy
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 
 POLICY = VideoRetryPolicy()
@@ -143,3 +144,31 @@ def test_operators_use_it_by_default_unless_told_otherwise() -> None:
         task = VideoGenerationOperator(task_id="t", model="veo3.1-fast", prompt="x")
     assert task.retry_policy is None
     assert VideoRetryPolicy.deserialize(POLICY.serialize()) == POLICY
+
+
+def test_a_huge_retry_after_does_not_park_the_task_for_years(hook: VideoGenHook, simulator: Any) -> None:
+    """Attack: a gateway answers 429 with ``Retry-After: 1000000000`` (31 years). Airflow applies a
+    policy's delay as it is (``max_retry_delay`` does not cap it), so the policy caps what it asks."""
+    simulator.configure(
+        next_responses=[{"status": 429, "retry_after": 1_000_000_000, "method": "POST", "path": GENERATIONS}]
+    )
+    exc = raised(lambda: hook.submit_generation(request()))
+    assert isinstance(exc, RateLimitedError)
+    decision = POLICY.evaluate(exc, 1, 3, context_of(retry_delay=timedelta(seconds=1)))
+    assert decision.action is RetryAction.RETRY
+    assert decision.retry_delay == MAX_RATE_LIMIT_DELAY
+    assert "capped" in (decision.reason or "")
+    # The task's own max_retry_delay caps it further.
+    capped = POLICY.evaluate(exc, 1, 3, context_of(max_retry_delay=timedelta(minutes=5)))
+    assert capped.retry_delay == timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("header", ["inf", "1e400", "-5", "nan", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_garbled_retry_after_still_gives_a_bounded_retry(header: str) -> None:
+    """An infinite, negative or far-future Retry-After must not crash the policy (Airflow would then
+    drop to its default delay silently) nor ask for an impossible delay."""
+    exc = RateLimitedError("rate limited", retry_after=parse_retry_after(header))
+    decision = POLICY.evaluate(exc, 1, 3, context_of(retry_delay=timedelta(seconds=1)))
+    assert decision.action is RetryAction.RETRY
+    assert decision.retry_delay is not None
+    assert timedelta(0) <= decision.retry_delay <= MAX_RATE_LIMIT_DELAY
