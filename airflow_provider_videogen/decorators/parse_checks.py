@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.completion import check_poll_interval
-from airflow_provider_videogen.operators.video_task import has_template, validate
+from airflow_provider_videogen.operators.video_task import check_seconds, has_template, validate
 from airflow_provider_videogen.spend.guard import check_max_credits
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ def check_at_parse(
     check_max_credits(kwargs.get("max_credits"))
     if "poll_interval" in kwargs and not has_template(kwargs["poll_interval"]):
         check_poll_interval(kwargs["poll_interval"])
+    for name in ("timeout", "max_poll_interval"):  # not templated: a bad one would crash after the create
+        if kwargs.get(name) is not None:
+            check_seconds(name, kwargs[name])
     fields = {name: kwargs[name] for name in request_fields if kwargs.get(name) is not None}
     if fields.get("model") is None or any(has_template(value) for value in fields.values()):
         return  # the model decides the limits, or a value is only known when the task runs

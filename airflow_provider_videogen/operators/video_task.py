@@ -10,6 +10,7 @@ with the waiting (trigger, worker polling).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -152,12 +153,14 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self.videogen_conn_id = videogen_conn_id
         self.deferrable = deferrable
         self.poll_interval = check_poll_interval(poll_interval)
-        self.wait_timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        self.wait_timeout = check_seconds("timeout", timeout)
         self.wait_for_completion = wait_for_completion
         if on_uncertain_submission not in ("fail", "resubmit"):
             raise ValueError(f"on_uncertain_submission={on_uncertain_submission!r}; allowed: 'fail', 'resubmit'")
         self.on_uncertain_submission = on_uncertain_submission
         self.adaptive_polling = adaptive_polling
+        if max_poll_interval is not None:
+            check_seconds("max_poll_interval", max_poll_interval)
         self.max_poll_interval = resolve_max_poll_interval(self.poll_interval, max_poll_interval)
 
     # ---- what subclasses provide ---------------------------------------------------------------
@@ -360,3 +363,19 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         return guard.submit_or_reattach(
             request, lambda r, before_send: self.submit(self.hook, r, before_send), self.describe_request
         )
+
+
+def check_seconds(name: str, value: Any) -> float:
+    """A duration argument (``timeout``, ``max_poll_interval``) as seconds, refused unless finite and > 0.
+
+    Checked when the operator is built (and when a decorator is applied), before any request: the
+    wait deadline is computed *after* the create, so a ``nan``, infinite or negative value would
+    pay for a video and then crash or give up on it at once.
+    """
+    try:
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} must be a number of seconds > 0 or a timedelta") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name}={value!r} must be a finite number of seconds > 0")
+    return seconds

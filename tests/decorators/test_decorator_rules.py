@@ -98,3 +98,27 @@ def test_a_dict_annotation_describes_the_request_and_does_not_unroll_the_result(
 
         make()
     assert dag.task_dict["make"].multiple_outputs is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        # Each passed before: the create was sent, then the wait deadline crashed (nan, inf) or had
+        # already passed (negative): a paid video nobody waited for.
+        ({"timeout": float("nan")}, "timeout=nan"),
+        ({"timeout": float("inf")}, "timeout=inf"),
+        ({"timeout": -5}, "timeout=-5"),
+        ({"timeout": "an hour"}, "timeout='an hour'"),
+        ({"max_poll_interval": float("nan")}, "max_poll_interval=nan"),
+        ({"max_poll_interval": float("inf")}, "max_poll_interval=inf"),
+    ],
+)
+def test_hostile_timing_literals_are_refused_at_parse_naming_field_and_value(
+    kwargs: dict[str, Any], expected: str
+) -> None:
+    from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        task.videogen(model="veo3.1-fast", **kwargs)  # mapped tasks build no operator at parse
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        VideoGenerationOperator(task_id="t", model="veo3.1-fast", prompt="x", **kwargs)
