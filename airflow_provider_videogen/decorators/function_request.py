@@ -13,6 +13,11 @@ the decorator's request arguments and the function's source): when one of them c
 was edited, or an upstream task produced something else, then the task was cleared) the function
 runs again and its new request is fingerprinted as a new one, exactly as an edited operator is.
 
+The stored copy is sealed (encrypted and authenticated with a key derived from the connection's
+API key, :class:`StoredRequest`): the task state store is readable and writable through Airflow's
+REST API, and a request may hold signed links or images. A copy that cannot be unsealed (edited,
+or the API key rotated) is refused once a try has submitted a remote task, and otherwise ignored.
+
 Limits of the rule, documented for users: without a task state store (``durable=False``) every
 try calls the function; a function that raised, or returned an invalid request, stored nothing,
 so the next try calls it again.
@@ -20,6 +25,7 @@ so the next try calls it again.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
 import json
@@ -29,10 +35,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
 from airflow.sdk.definitions.context import context_merge
 from airflow.sdk.exceptions import AirflowFailException
+from cryptography.fernet import Fernet, InvalidToken
 from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
-from airflow_provider_videogen.operators.reattach import RECORD_RETENTION, load_model
+from airflow_provider_videogen.operators.reattach import RECORD_RETENTION, load_model, stored_record, where_to_delete
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -44,13 +51,38 @@ REQUEST_KEY = "videogen_taskflow_request"
 
 
 class StoredRequest(BaseModel):
-    """The operator fields the function's result set, as JSON, and what the function was given."""
+    """The operator fields the function's result set, sealed, and what the function was given.
+
+    ``sealed`` is the fields' JSON encrypted and authenticated (Fernet) with a key derived from the
+    connection's API key: the task state store is readable (and writable) through Airflow's REST
+    API by anyone with task-instance access, and the fields may hold signed image or reference
+    links and data URIs, which must not be readable there; nor may an edited copy be submitted.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     inputs: str
-    fields: dict[str, Any]
+    sealed: str
     try_number: int | None = None
+
+
+def sealer(api_key: str) -> Fernet:
+    """The Fernet key for stored requests: derived from the API key, which only the workers hold."""
+    digest = hashlib.sha256(b"airflow-provider-videogen taskflow request\0" + api_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal(fields: dict[str, Any], api_key: str) -> str:
+    return sealer(api_key).encrypt(json.dumps(fields, sort_keys=True).encode()).decode()
+
+
+def unseal(sealed: str, api_key: str) -> dict[str, Any] | None:
+    """The fields, or ``None`` when the copy was edited or sealed with another API key."""
+    try:
+        fields = json.loads(sealer(api_key).decrypt(sealed.encode()))
+    except (InvalidToken, ValueError):
+        return None
+    return fields if isinstance(fields, dict) else None
 
 
 def inputs_digest(function: Callable[..., Any], op_args: Sequence[Any], op_kwargs: dict[str, Any], fixed: Any) -> str:
@@ -122,6 +154,7 @@ class FunctionRequestMixin:
     op_kwargs: Any
     durable: bool
     log: Any
+    hook: Any
 
     def fields_from_result(self, result: Any) -> dict[str, Any]:
         """The operator fields the function's return value sets; :class:`InvalidRequestError` for a bad shape."""
@@ -150,15 +183,16 @@ class FunctionRequestMixin:
         fixed = {name: getattr(self, name) for name in self.request_fields if _is_plain(getattr(self, name))}
         digest = inputs_digest(self.python_callable, self.op_args, dict(self.op_kwargs), fixed)
         stored = load_model(StoredRequest, store.get(REQUEST_KEY)) if store is not None else None
+        fields = self._unseal(stored, store, ti) if stored is not None and stored.inputs == digest else None
         try:
-            if stored is not None and stored.inputs == digest:
+            if stored is not None and fields is not None:
                 self.log.info(
                     "Using the request the %s function built on try %s; the function is not called again "
                     "(a retry or clear re-attaches to what that request submitted)",
                     self.custom_operator_name,
                     stored.try_number,
                 )
-                self._set_fields(stored.fields)
+                self._set_fields(fields)
                 self.build_request()
             else:
                 if stored is not None:
@@ -170,7 +204,8 @@ class FunctionRequestMixin:
                 self._set_fields(self.fields_from_result(self._call_function(context)))
                 self.build_request()  # validate before anything is stored or sent
                 if store is not None:
-                    record = StoredRequest(inputs=digest, fields=self.storable_fields(), try_number=try_number)
+                    sealed = seal(self.storable_fields(), self.hook.settings.api_key)
+                    record = StoredRequest(inputs=digest, sealed=sealed, try_number=try_number)
                     store.set(REQUEST_KEY, record.model_dump(mode="json"), retention=RECORD_RETENTION)
         except InvalidRequestError as exc:
             # Nothing was sent, nothing billed; the function's result would be the same on a retry.
@@ -181,9 +216,27 @@ class FunctionRequestMixin:
         """Resume after deferral (a new process): the stored fields, so lineage names what was paid for."""
         store = context.get("task_state_store") if self.durable else None
         stored = load_model(StoredRequest, store.get(REQUEST_KEY)) if store is not None else None
-        if stored is not None:
-            self._set_fields(stored.fields)
+        fields = unseal(stored.sealed, self.hook.settings.api_key) if stored is not None else None
+        if fields is not None:
+            self._set_fields(fields)
         return super().execute_complete(context, event)  # type: ignore[misc]
+
+    def _unseal(self, stored: StoredRequest, store: Any, ti: Any) -> dict[str, Any] | None:
+        """The stored fields; refuses when they cannot be read although a remote task was submitted.
+
+        Unreadable means edited in the store, or sealed under an API key since rotated. Calling the
+        function again could then pay for a second video while the first one runs, so that is only
+        done when no try submitted anything.
+        """
+        fields = unseal(stored.sealed, self.hook.settings.api_key)
+        if fields is None and stored_record(store) is not None:
+            raise AirflowFailException(
+                f"the request the {self.custom_operator_name} function built on try {stored.try_number} cannot "
+                "be read (it was edited in the task state store, or the connection's API key changed), and that "
+                "try submitted a remote task: not calling the function again, which could pay for a second video. "
+                f"To submit anew, delete the task state store keys {where_to_delete(ti)}"
+            )
+        return fields
 
     def _call_function(self, context: Context) -> Any:
         context_merge(context, self.op_kwargs)

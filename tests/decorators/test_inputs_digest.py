@@ -1,4 +1,5 @@
-"""Attack: arguments whose ``repr`` differs between processes must not make a retry call the function again.
+"""Attacks on the stored request. Arguments whose ``repr`` differs between processes must not
+make a retry call the function again.
 
 The digest decides whether a retry re-uses the stored request (one bill) or calls the function
 again (a new request, a new bill). Each try parses the DAG file in a new process, so a set (its
@@ -11,8 +12,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime
+from typing import Any
 
-from airflow_provider_videogen.decorators.function_request import inputs_digest
+import pytest
+from airflow.sdk import DAG, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_videogen.decorators.function_request import StoredRequest, inputs_digest, seal, unseal
+from airflow_provider_videogen.operators.reattach import RECORD_KEY
 
 SCRIPT = """
 from airflow_provider_videogen.decorators.function_request import inputs_digest
@@ -57,3 +65,46 @@ def test_an_object_argument_that_changed_changes_the_digest() -> None:
     assert inputs_digest(_clip, [], {"style": _Style("calm")}, {}) != inputs_digest(
         _clip, [], {"style": _Style("wild")}, {}
     )
+
+
+SIGNED = "https://bucket.s3.example.com/refs/first.png?X-Amz-Signature=0123456789abcdef0123456789abcdef"
+
+
+def test_a_stored_request_is_unreadable_and_unforgeable_without_the_api_key() -> None:
+    """Attack: read a signed link from the task state store (REST API, task-instance access), or
+    edit the stored copy so the retry submits something else."""
+    sealed = seal({"prompt": "A heron", "image_urls": [SIGNED]}, "sk-real")
+    assert "X-Amz-Signature" not in sealed
+    assert "heron" not in sealed
+    assert unseal(sealed, "sk-real") == {"prompt": "A heron", "image_urls": [SIGNED]}
+    assert unseal(sealed, "sk-rotated") is None
+    forged = seal({"prompt": "something else", "model": "the priciest"}, "sk-guessed")
+    assert unseal(forged, "sk-real") is None
+    assert unseal(sealed[:-4] + "AAAA", "sk-real") is None
+
+
+class _Store:
+    """Airflow's task state store, as far as these reads go (get by key)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
+
+
+def test_an_unreadable_stored_request_refuses_once_a_task_was_submitted(videogen_conn: str) -> None:
+    """Calling the function again could then pay for a second video: refuse, saying what to delete.
+    Before anything was submitted, the function simply runs again (no lock without a bill)."""
+
+    @task.videogen(model="veo3.1-fast", duration=4)
+    def clip() -> str:
+        return "A heron"
+
+    with DAG("sealed", schedule=None, start_date=datetime(2026, 1, 1)):
+        operator = clip().operator
+    stored = StoredRequest(inputs="x", sealed=seal({"prompt": "A heron"}, "sk-another-key"), try_number=1)
+    assert operator._unseal(stored, _Store({}), None) is None
+    record = {"id": "task-1", "api": "generation", "fingerprint": "f", "submitted_at": "2026-01-01T00:00:00Z"}
+    with pytest.raises(AirflowFailException, match=r"cannot be read.*not calling the function again"):
+        operator._unseal(stored, _Store({RECORD_KEY: record}), None)

@@ -41,6 +41,25 @@ def rendered_fields(dagrun: Any, task_id: str) -> dict[str, Any]:
     return dict(fields)
 
 
+def stored_request(dagrun: Any, task_id: str) -> str:
+    """The raw value the decorator stored for the task, as the REST API would return it."""
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_provider_videogen.decorators.function_request import REQUEST_KEY
+
+    with create_session() as session:
+        values = session.scalars(
+            select(TaskStateStoreModel.value).where(
+                TaskStateStoreModel.run_id == dagrun.run_id,
+                TaskStateStoreModel.task_id == task_id,
+                TaskStateStoreModel.key == REQUEST_KEY,
+            )
+        ).all()
+    return " ".join(values)
+
+
 def created_prompts(simulator: Any, api: str = "generation") -> list[str]:
     requests = simulator.stats()[f"{api}_requests"]
     return [r["body"]["prompt"] for r in requests if r.get("accepted") and r.get("body")]
@@ -84,6 +103,12 @@ def test_decorated_functions_build_the_requests_and_a_retry_does_not_call_them_a
         r["task_id"] for r in generation if "A dog surfing" in r["body"]["prompt"]
     )
     assert "the function is not called again" in log_text()
+    # The stored request is sealed: the task state store is readable through Airflow's REST API by
+    # anyone with task-instance access, and a request may hold signed image/reference links.
+    for task_id, plain in (("retried", "A dog surfing"), ("story", "kitchen")):
+        stored = stored_request(dagrun, task_id)
+        assert stored, task_id
+        assert plain not in stored, task_id
     for name in ("clip", "variant red kite", "variant blue boat", "story"):
         assert call_count(calls, name) == 1, name
 
