@@ -88,6 +88,8 @@ class _VideoRemixDecoratedOperator(FunctionRequestMixin, DecoratedOperator, Vide
         prompt_extend: Any = SET_DURING_EXECUTION,
         **kwargs: Any,
     ) -> None:
+        # Again here, for ``.override(size=...)``, which bypasses the decorator factory's check.
+        check_literals({"model": model, **kwargs})
         super().__init__(
             python_callable=python_callable,
             op_args=op_args,
@@ -156,13 +158,8 @@ def _storable(item: Any) -> str:
     )
 
 
-def videogen_remix_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
-    """``@task.videogen_remix(model=..., size=..., ...)``: see the module docstring.
-
-    Takes every argument of ``VideoRemixOperator`` (``prompt`` and ``prompt_extend`` may come from
-    the function) and of ``BaseOperator``. Literal fields are validated when the DAG is parsed;
-    reference files are only checked by name then, and read when the task runs.
-    """
+def check_literals(kwargs: dict[str, Any]) -> None:
+    """The literal request fields and options among ``kwargs`` (references only by name: no file is read)."""
     references = kwargs.get("input_references")
     if references is not None and _literal_references(references):
         try:
@@ -177,6 +174,16 @@ def videogen_remix_task(python_callable: Callable[..., Any] | None = None, **kwa
     built = {"input_references": previews}
     literal = {name: value for name, value in kwargs.items() if name != "input_references"}
     check_at_parse(RemixRequest, "RemixRequest", REQUEST_FIELDS, literal, prompts=PARSE_PROMPTS, built=built)
+
+
+def videogen_remix_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
+    """``@task.videogen_remix(model=..., size=..., ...)``: see the module docstring.
+
+    Takes every argument of ``VideoRemixOperator`` (``prompt`` and ``prompt_extend`` may come from
+    the function) and of ``BaseOperator``. Literal fields are validated when the DAG is parsed;
+    reference files are only checked by name then, and read when the task runs.
+    """
+    check_literals(kwargs)
     return task_decorator_factory(
         python_callable=python_callable,
         # The function's return annotation describes the request, not the task's result: a

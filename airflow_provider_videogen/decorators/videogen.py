@@ -68,6 +68,8 @@ class _VideoGenerationDecoratedOperator(FunctionRequestMixin, DecoratedOperator,
         prompt: Any = SET_DURING_EXECUTION,
         **kwargs: Any,
     ) -> None:
+        # Again here, for ``.override(duration=...)``, which bypasses the decorator factory's check.
+        check_literals({"model": model, **kwargs})
         super().__init__(
             python_callable=python_callable,
             op_args=op_args,
@@ -98,6 +100,11 @@ class _VideoGenerationDecoratedOperator(FunctionRequestMixin, DecoratedOperator,
         return {name: dumped.get(name) for name in REQUEST_FIELDS}
 
 
+def check_literals(kwargs: dict[str, Any]) -> None:
+    """The literal request fields and options among ``kwargs``, checked with the request model's limits."""
+    check_at_parse(GenerationRequest, "GenerationRequest", REQUEST_FIELDS, kwargs, prompts={"prompt": PARSE_PROMPT})
+
+
 def videogen_task(python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> TaskDecorator:
     """``@task.videogen(model=..., duration=..., max_credits=..., ...)``: see the module docstring.
 
@@ -105,7 +112,7 @@ def videogen_task(python_callable: Callable[..., Any] | None = None, **kwargs: A
     it) and of ``BaseOperator`` (``retries``, ``pool``...). Literal request fields are validated
     now, when the DAG file is parsed.
     """
-    check_at_parse(GenerationRequest, "GenerationRequest", REQUEST_FIELDS, kwargs, prompts={"prompt": PARSE_PROMPT})
+    check_literals(kwargs)
     return task_decorator_factory(
         python_callable=python_callable,
         # The function's return annotation describes the request, not the task's result: a

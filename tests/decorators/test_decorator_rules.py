@@ -122,3 +122,27 @@ def test_hostile_timing_literals_are_refused_at_parse_naming_field_and_value(
         task.videogen(model="veo3.1-fast", **kwargs)  # mapped tasks build no operator at parse
     with pytest.raises(ValueError, match=re.escape(expected)):
         VideoGenerationOperator(task_id="t", model="veo3.1-fast", prompt="x", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("decorator", "override", "expected"),
+    [
+        ("videogen", {"duration": 99}, "duration=99"),
+        ("videogen", {"timeout": float("nan")}, "timeout=nan"),
+        ("videogen", {"max_credits": -1}, "max_credits"),
+        ("videogen_remix", {"size": "1280*720"}, "size='1280*720'"),
+    ],
+)
+def test_override_does_not_bypass_the_literal_checks(decorator: str, override: dict[str, Any], expected: str) -> None:
+    """Attack: ``.override()`` re-creates the decorator without the factory's parse check."""
+    model = "veo3.1-fast" if decorator == "videogen" else "veo_3_1-fast-remix"
+
+    @getattr(task, decorator)(model=model)
+    def make() -> str:
+        return "A heron"
+
+    with (
+        DAG("override_checks", schedule=None, start_date=datetime(2026, 1, 1)),
+        pytest.raises(ValueError, match=re.escape(expected)),
+    ):
+        make.override(task_id="overridden", **override)()
