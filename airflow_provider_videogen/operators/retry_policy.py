@@ -104,6 +104,12 @@ class VideoRetryPolicy(RetryPolicy):
         if isinstance(exception, RateLimitedError):
             return _after_retry_after(exception, context)
         if isinstance(exception, (ServerError, InvalidResponseError, VideoGenConnectionError)):
+            if _task_attr(context, "durable") is False:
+                return RetryDecision(
+                    action=RetryAction.DEFAULT,
+                    reason=f"the gateway is failing or unreachable ({_short(exception)}); durable=False, so a retry "
+                    "after a create submits a new, billed task: left to the task's retries",
+                )
             return RetryDecision.retry(
                 reason=f"the gateway is failing or unreachable ({_short(exception)}); {_NO_SECOND_BILL}"
             )

@@ -78,6 +78,12 @@ def test_gateway_5xx_on_a_query_retries(hook: VideoGenHook, simulator: Any) -> N
     decision = POLICY.evaluate(exc, 1, 3, None)
     assert decision.action is RetryAction.RETRY
     assert "no second bill" in (decision.reason or "")
+    # Attack: with durable=False nothing re-attaches; "no second bill" would be a lie in the log.
+    # The retry (a new, billed task) is then left to the task's retries, as for a lost trigger.
+    no_store = POLICY.evaluate(exc, 1, 3, context_of(durable=False))
+    assert no_store.action is RetryAction.DEFAULT
+    assert "no second bill" not in (no_store.reason or "")
+    assert "durable=False" in (no_store.reason or "")
 
 
 def test_5xx_on_create_is_an_uncertain_submission_and_fails_at_once(hook: VideoGenHook, simulator: Any) -> None:
