@@ -92,8 +92,18 @@ def inputs_digest(function: Callable[..., Any], op_args: Sequence[Any], op_kwarg
     except (OSError, TypeError):  # defined in a REPL or built at runtime: its bytecode instead
         code = getattr(function, "__code__", None)
         source = code.co_code.hex() if code is not None else repr(function)
-    payload = json.dumps([source, list(op_args), op_kwargs, fixed], sort_keys=True, default=_canonical)
+    payload = json.dumps(_keyed([source, list(op_args), op_kwargs, fixed]), sort_keys=True, default=_canonical)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _keyed(value: Any) -> Any:
+    """``value`` with every dict key a string naming its type (``1`` and ``"1"`` differ), so that
+    ``sort_keys`` can order a dict whose keys mix types instead of raising ``TypeError``."""
+    if isinstance(value, dict):
+        return {f"{type(k).__name__}:{k}": _keyed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_keyed(v) for v in value]
+    return value
 
 
 def _canonical(value: Any) -> Any:
@@ -104,12 +114,12 @@ def _canonical(value: Any) -> Any:
     function again and pay for a new request. Sets are sorted; objects are their type and state.
     """
     if isinstance(value, (set, frozenset)):
-        return sorted(json.dumps(item, sort_keys=True, default=_canonical) for item in value)
+        return sorted(json.dumps(_keyed(item), sort_keys=True, default=_canonical) for item in value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return hashlib.sha256(bytes(value)).hexdigest()
     state = getattr(value, "__dict__", None)
     if type(value).__repr__ is object.__repr__ and isinstance(state, dict):
-        return [type(value).__qualname__, state]
+        return [type(value).__qualname__, _keyed(state)]
     text = repr(value)
     return _ADDRESS.sub("0x?", text)  # a repr that still names an address: the rest of it, not the address
 

@@ -108,3 +108,10 @@ def test_an_unreadable_stored_request_refuses_once_a_task_was_submitted(videogen
     record = {"id": "task-1", "api": "generation", "fingerprint": "f", "submitted_at": "2026-01-01T00:00:00Z"}
     with pytest.raises(AirflowFailException, match=r"cannot be read.*not calling the function again"):
         operator._unseal(stored, _Store({RECORD_KEY: record}), None)
+
+
+def test_arguments_with_mixed_key_types_give_a_digest() -> None:
+    """Attack: ``{1: "a", "b": 2}`` made ``json.dumps(sort_keys=True)`` raise TypeError on every try."""
+    digest = inputs_digest(_clip, [{1: "a", "b": 2}], {"style": {None: 1, 2.5: [3]}}, {})
+    assert digest == inputs_digest(_clip, [{"b": 2, 1: "a"}], {"style": {2.5: [3], None: 1}}, {})
+    assert digest != inputs_digest(_clip, [{"1": "a", "b": 2}], {"style": {None: 1, 2.5: [3]}}, {})
