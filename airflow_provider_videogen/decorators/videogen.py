@@ -33,6 +33,7 @@ from airflow.sdk.definitions._internal.types import SET_DURING_EXECUTION
 
 from airflow_provider_videogen.decorators.function_request import FunctionRequestMixin, not_a_request, unknown_keys
 from airflow_provider_videogen.decorators.parse_checks import check_at_parse
+from airflow_provider_videogen.hooks.redaction import mask_signed_query
 from airflow_provider_videogen.models import GenerationRequest
 from airflow_provider_videogen.operators.videogen import REQUEST_FIELDS, VideoGenerationOperator
 
@@ -93,6 +94,14 @@ class _VideoGenerationDecoratedOperator(FunctionRequestMixin, DecoratedOperator,
         raise not_a_request(
             self.custom_operator_name, result, "a prompt string, a dict of request fields or a GenerationRequest"
         )
+
+    def _set_fields(self, fields: dict[str, Any]) -> None:
+        super()._set_fields(fields)
+        # A signed image link the function returned stays out of logs and the Rendered Template tab
+        # (written after execution): its query string is registered with the secrets masker.
+        for url in self.image_urls if isinstance(self.image_urls, list) else []:
+            if isinstance(url, str) and url.strip().lower().startswith(("http://", "https://")):
+                mask_signed_query(url.strip())
 
     def storable_fields(self) -> dict[str, Any]:
         # The validated request's JSON form round-trips to the same request, so to the same fingerprint.

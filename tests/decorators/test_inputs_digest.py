@@ -115,3 +115,18 @@ def test_arguments_with_mixed_key_types_give_a_digest() -> None:
     digest = inputs_digest(_clip, [{1: "a", "b": 2}], {"style": {None: 1, 2.5: [3]}}, {})
     assert digest == inputs_digest(_clip, [{"b": 2, 1: "a"}], {"style": {2.5: [3], None: 1}}, {})
     assert digest != inputs_digest(_clip, [{"1": "a", "b": 2}], {"style": {None: 1, 2.5: [3]}}, {})
+
+
+def test_a_signed_image_link_the_function_returns_is_masked() -> None:
+    """Attack: the function returns a presigned ``image_urls`` link; the decorated task writes its
+    rendered fields after execution, so the UI's Rendered Template tab would show the signature."""
+    from airflow.sdk._shared.secrets_masker import redact
+
+    @task.videogen(model="veo3.1-fast", duration=4)
+    def clip() -> str:
+        return "A heron"
+
+    with DAG("masked_image", schedule=None, start_date=datetime(2026, 1, 1)):
+        operator = clip().operator
+    operator._set_fields({"prompt": "A heron", "image_urls": [SIGNED]})
+    assert "0123456789abcdef0123456789abcdef" not in str(redact(SIGNED))
