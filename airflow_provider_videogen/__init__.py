@@ -48,6 +48,10 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_videogen.links.videogen.VideoLink",
             "airflow_provider_videogen.links.archive.ArchiveLink",
         ],
+        "task-decorators": [
+            {"name": "videogen", "class-name": "airflow_provider_videogen.decorators.videogen.videogen_task"},
+            {"name": "videogen_remix", "class-name": "airflow_provider_videogen.decorators.remix.videogen_remix_task"},
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_videogen.hooks.videogen.VideoGenHook",

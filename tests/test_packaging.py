@@ -113,3 +113,20 @@ def test_the_simulator_cli_starts_and_answers_its_health_check(clean_venv: Path,
     finally:
         signal_group(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
+
+
+def test_the_task_decorators_resolve_after_install(clean_venv: Path, tmp_path: Path) -> None:
+    """``from airflow.sdk import task; task.videogen`` works for a user who only installed the wheel."""
+    script = (
+        "from airflow.sdk import task\n"
+        "from airflow_provider_videogen import get_provider_info\n"
+        "print(task.videogen.__module__, task.videogen.__name__)\n"
+        "print(task.videogen_remix.__module__, task.videogen_remix.__name__)\n"
+        "print(sorted(d['name'] for d in get_provider_info()['task-decorators']))\n"
+    )
+    out = _run(str(clean_venv / "bin" / "python"), "-c", script, env=_clean_env(tmp_path), timeout=180)
+    assert out.splitlines()[-3:] == [
+        "airflow_provider_videogen.decorators.videogen videogen_task",
+        "airflow_provider_videogen.decorators.remix videogen_remix_task",
+        "['videogen', 'videogen_remix']",
+    ]

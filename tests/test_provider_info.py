@@ -57,3 +57,19 @@ def test_connection_form_is_one_source_for_provider_info_and_hook() -> None:
     for name, spec in conn["conn-fields"].items():
         assert widgets[name]["schema"]["title"] == spec["label"]
         assert widgets[name]["description"] == spec["description"]
+
+
+def test_provider_info_registers_both_task_decorators() -> None:
+    """``@task.videogen`` and ``@task.videogen_remix`` resolve through Airflow's own lookup."""
+    from airflow.sdk import task
+
+    from airflow_provider_videogen.decorators.remix import videogen_remix_task
+    from airflow_provider_videogen.decorators.videogen import videogen_task
+
+    entries = {entry["name"]: entry["class-name"] for entry in get_provider_info()["task-decorators"]}
+    assert entries == {
+        "videogen": "airflow_provider_videogen.decorators.videogen.videogen_task",
+        "videogen_remix": "airflow_provider_videogen.decorators.remix.videogen_remix_task",
+    }
+    assert task.videogen is videogen_task
+    assert task.videogen_remix is videogen_remix_task

@@ -35,6 +35,7 @@ from airflow_provider_videogen.operators.reattach import (
     where_to_delete,
 )
 from airflow_provider_videogen.operators.resumable import report_decision
+from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
 from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
 from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
@@ -117,6 +118,11 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         refused by it, nor by a budget.
     :param allow_unpriced: submit a model without a price although ``max_credits`` or a budget
         (connection extra ``budget``) is set; it reserves nothing and settles what the gateway says.
+
+    ``retry_policy`` (``BaseOperator``'s) defaults to
+    :class:`~airflow_provider_videogen.operators.retry_policy.VideoRetryPolicy`: within ``retries``,
+    retry what a retry can fix, fail at once what it cannot, and log why; ``retry_policy=None``
+    restores Airflow's plain behaviour.
     """
 
     api: ApiKind
@@ -148,6 +154,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         allow_unpriced: bool = False,
         **kwargs: Any,
     ) -> None:
+        if "retry_policy" not in kwargs and "retry_policy" not in (kwargs.get("default_args") or {}):
+            kwargs["retry_policy"] = VideoRetryPolicy()  # retry what can be fixed, say why (see its module)
         super().__init__(**kwargs)
         self.cancel_on_kill = cancel_on_kill
         self.durable = durable
@@ -163,6 +171,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             raise ValueError(f"on_uncertain_submission={on_uncertain_submission!r}; allowed: 'fail', 'resubmit'")
         self.on_uncertain_submission = on_uncertain_submission
         self.adaptive_polling = adaptive_polling
+        if max_poll_interval is not None:
+            check_wait_timeout(max_poll_interval, "max_poll_interval")
         self.max_poll_interval = resolve_max_poll_interval(self.poll_interval, max_poll_interval)
 
     # ---- what subclasses provide ---------------------------------------------------------------

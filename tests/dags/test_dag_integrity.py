@@ -1,7 +1,7 @@
 """Integrity of the example DAGs: they import cleanly, without touching the network, and say what they do.
 
 * ``airflow dags list-import-errors`` (in a subprocess, with a throwaway ``AIRFLOW_HOME`` whose DAGs
-  folder holds only the two example files) reports nothing, and nothing warns about them;
+  folder holds only the example files) reports nothing, and nothing warns about them;
 * each file, parsed alone in a fresh interpreter with every socket call refused, builds its DAG
   without an import error, a network attempt or a warning, in under a second;
 * the DAGs' structure: the gateway tasks run in the ``videogen_api`` pool, the defaults of the
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = {
     "videogen_pipeline": ROOT / "dags" / "videogen_pipeline.py",
     "videogen_daily": ROOT / "dags" / "videogen_daily.py",
+    "videogen_taskflow": ROOT / "dags" / "videogen_taskflow.py",
 }
 
 
@@ -48,7 +49,7 @@ def example_home(tmp_path: Path, airflow_db: Path) -> dict[str, str]:
 
 
 def _mentions_ours(line: str) -> bool:
-    return any(name in line for name in ("videogen_pipeline.py", "videogen_daily.py", "airflow_provider_videogen"))
+    return any(name in line for name in (*(path.name for path in DAG_FILES.values()), "airflow_provider_videogen"))
 
 
 def test_list_import_errors_reports_nothing(example_home: dict[str, str]) -> None:
@@ -99,7 +100,7 @@ PARSE_SCRIPT = textwrap.dedent(
 
 
 def test_each_file_parses_alone_without_network_or_warnings(example_home: dict[str, str]) -> None:
-    # Both files at once, one fresh interpreter each: the first parse in a process pays for the provider's imports.
+    # All files at once, one fresh interpreter each: the first parse in a process pays for the provider's imports.
     runs = {
         dag_id: subprocess.Popen(
             [sys.executable, "-c", PARSE_SCRIPT, str(path)],
@@ -138,7 +139,11 @@ def dags() -> dict[str, Any]:
 def test_gateway_tasks_run_in_the_pool_and_the_rest_do_not(dags: dict[str, Any]) -> None:
     for dag_id, dag in dags.items():
         pooled = {task.task_id for task in dag.tasks if task.pool == "videogen_api"}
-        expected = {"generate_clip", "remix_15s"} if dag_id == "videogen_pipeline" else {"generate_clip"}
+        expected = {
+            "videogen_pipeline": {"generate_clip", "remix_15s"},
+            "videogen_daily": {"generate_clip"},
+            "videogen_taskflow": {"clip", "story"},
+        }[dag_id]
         assert pooled == expected, dag_id
         assert dag.doc_md
         assert "videogen" in dag.tags
