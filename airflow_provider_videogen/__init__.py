@@ -48,6 +48,9 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_videogen.links.videogen.VideoLink",
             "airflow_provider_videogen.links.archive.ArchiveLink",
         ],
+        "plugins": [
+            {"name": "videogen_videos", "plugin-class": "airflow_provider_videogen.plugins.videos.VideosPlugin"}
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_videogen.hooks.videogen.VideoGenHook",

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.triggers.videogen import VideoTaskEvent
 
+#: A failed remote task's error, for the Videos view (``plugins.records``).
+VIDEO_ERROR_KEY = "videogen_error"
 #: In a result made with ``xcom_links=False``: the links were left out on purpose (read them by id).
 LINKS_IN_XCOM_KEY = "links_in_xcom"
 
@@ -135,6 +137,7 @@ class VideoTaskCompletion:
             event.task.error_message if event.task else event.message,
             retryable=event.retryable,
         )
+        context["ti"].xcom_push(key=VIDEO_ERROR_KEY, value=str(error))  # the Videos view shows it
         if not event.retryable:
             raise AirflowFailException(str(error))
         raise error
