@@ -1,21 +1,20 @@
-"""Extra link on the video operators and the sensor: the gateway's download URL, valid 24 h.
+"""Extra link "Video" on the video operators and the sensor: the task's Videos tab in the Airflow UI.
 
 In Airflow 3 the worker calls ``get_link()`` once, when the task ends, and stores the answer
 (XCom ``_link_VideoLink``); the UI shows that stored value and never calls ``get_link()``
-again. So the link cannot go empty when the gateway's URL expires: it keeps pointing at a URL
-that stops working 24 h after the render completed. Its name says so. For a link that lasts,
-archive the video (``VideoToS3Operator``) and follow the archive.
+again. The gateway's download URL would therefore be a dead (and signed) link 24 h after the
+render; the link opens the task's "Videos" tab instead (:mod:`.view`), which plays the archived
+copy, or proxies the gateway's link while it is valid and says so when it has expired.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
-from airflow_provider_videogen.clock import utcnow
+from airflow_provider_videogen.links.view import videos_view_url
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -30,20 +29,12 @@ CAN_CANCEL_KEY = "videogen_can_cancel"
 
 
 class VideoLink(BaseOperatorLink):
-    """The finished video's download URL, as the task saw it when it ended (expires 24 h after the render)."""
+    """The task's Videos tab (player, prompt, credits, archive), for every task that submitted a video."""
 
-    name = "Video (URL expires 24 h after render)"
+    name = "Video"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """Computed once, at the end of the task: empty if the task had no video or its URL had already expired."""
-        url = XCom.get_value(ti_key=ti_key, key=VIDEO_URL_KEY)
-        if not url:
+        """Computed once, at the end of the task: empty if the task never got a remote task id."""
+        if not XCom.get_value(ti_key=ti_key, key=REMOTE_TASK_ID_KEY):
             return ""
-        expires = XCom.get_value(ti_key=ti_key, key=VIDEO_EXPIRES_KEY)
-        if expires:
-            try:
-                if datetime.fromisoformat(str(expires)) <= utcnow():
-                    return ""
-            except ValueError:
-                pass
-        return str(url)
+        return videos_view_url(ti_key)

@@ -82,6 +82,7 @@ def finished_results(
                 "variant": variant,
                 "result": result,
                 "s3_key": f"{prefix.rstrip('/')}/{kind}-{variant['index']}.{{ext}}",
+                **({"review": item["review"]} if "review" in item else {}),  # the clip's review, on its remix
             }
         )
     return entries
@@ -131,6 +132,13 @@ class ManifestVariant(BaseModel):
     seed: int | None = None
     clip: ArchivedVideo | None = None
     remix: ArchivedVideo | None = None
+    #: The review before the remix (``review`` param): ``decision`` (approved/declined), ``by``,
+    #: ``at``; ``None`` when the run had no review.
+    review: dict[str, Any] | None = None
+
+    @property
+    def declined(self) -> bool:
+        return bool(self.review and self.review.get("decision") == "declined")
 
     def videos(self) -> list[ArchivedVideo]:
         return [video for video in (self.clip, self.remix) if video is not None]
@@ -173,7 +181,7 @@ class Manifest(BaseModel):
         lines = []
         for variant in self.variants:
             wanted: list[tuple[Kind, ArchivedVideo | None, str]] = [("clip", variant.clip, "generate_clip")]
-            if self.with_remix:
+            if self.with_remix and not variant.declined:  # a declined clip is not remixed, on purpose
                 wanted.append(("remix", variant.remix, "remix_15s or last_frame"))
             for kind, video, task in wanted:
                 if video is None:
@@ -195,6 +203,7 @@ class Manifest(BaseModel):
             "estimated_credits": self.estimated_credits,
             "credits_reserved": self.credits_reserved,
             "bytes": self.total_bytes,
+            "declined": sum(1 for v in self.variants if v.declined),
         }
         data["problems"] = self.problems()
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
@@ -241,12 +250,16 @@ def build_manifest(
     clips: Sequence[dict[str, Any]],
     remixes: Sequence[dict[str, Any]] = (),
     archives: Iterable[Any] = (),
+    reviews: Iterable[dict[str, Any]] = (),
 ) -> Manifest:
     """Join the plan with the finished clips and remixes (by variant index) and the archives (by remote id).
 
     :param clips: / :param remixes: entries of :func:`finished_results`.
     :param archives: ``VideoToS3Operator`` results (lists of lists are flattened).
+    :param reviews: review decisions (``{"index", "decision", "by", "at", ...}``, see
+        :mod:`.review`); a variant without one had no review.
     """
+    review_of = {int(r["index"]): {k: v for k, v in r.items() if k != "index"} for r in reviews}
     archived: dict[str, dict[str, Any]] = {}
     for item in _flatten(archives):
         archived[item.get("video_task_id") or ""] = item
@@ -277,6 +290,7 @@ def build_manifest(
                 seed=variant.get("seed"),
                 clip=by_index.get(("clip", variant["index"])),
                 remix=by_index.get(("remix", variant["index"])),
+                review=review_of.get(variant["index"]),
             )
             for variant in plan
         ],

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_provider_videogen.links.view import TASK_ROUTE
 from airflow_provider_videogen.plugins.app import URL_PREFIX, create_app
 
-#: ``url_route`` of the two tabs (unique among all plugins' views).
+#: ``url_route`` of the run tab (the task tab's, ``TASK_ROUTE``, is the extra links').
 RUN_ROUTE = "videos"
-TASK_ROUTE = "task-videos"
 
 
 class VideosPlugin(AirflowPlugin):
