@@ -200,7 +200,6 @@ with DAG(
             )
         },
         response_timeout=REVIEW_TIMEOUT,
-        retries=0,
     ).expand_kwargs(review_requests(done_clips, archived_clips.output))
 
     @task(trigger_rule=TriggerRule.ALL_DONE)

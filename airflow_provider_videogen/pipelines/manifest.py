@@ -203,8 +203,9 @@ class Manifest(BaseModel):
             "estimated_credits": self.estimated_credits,
             "credits_reserved": self.credits_reserved,
             "bytes": self.total_bytes,
-            "declined": sum(1 for v in self.variants if v.declined),
         }
+        if any(v.review for v in self.variants):  # a run with a review step
+            data["totals"]["declined"] = sum(1 for v in self.variants if v.declined)
         data["problems"] = self.problems()
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
