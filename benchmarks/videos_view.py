@@ -16,7 +16,7 @@ Measured:
 * ``media``: ``GET /videos/media/...`` of the 1 GiB video, read and discarded in 1 MiB pieces;
   the api-server process's RSS sampled every 50 ms (peak minus its RSS before the request);
 * ``s3_direct``: the same object with boto3 ``get_object`` read in 1 MiB pieces, in its own
-  process (its peak RSS minus its RSS before the download).
+  process, its RSS sampled the same way (peak minus its RSS before the download).
 
 Usage: ``.venv/bin/python benchmarks/videos_view.py [--size 1GiB] [--repeat 5]``.
 """
@@ -131,19 +131,26 @@ def rss_sampler(pid: int) -> tuple[threading.Event, list[int]]:
 
 DIRECT = textwrap.dedent(
     """
-    import json, resource, sys, time, boto3, psutil
+    import json, sys, threading, time, boto3, psutil
     endpoint, key_id, secret, bucket, key = sys.argv[1:6]
     client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key_id, aws_secret_access_key=secret,
                           region_name="us-east-1")
     client.head_object(Bucket=bucket, Key=key)
-    before = psutil.Process().memory_info().rss
+    proc, samples, stop = psutil.Process(), [], threading.Event()
+    def sample():
+        while not stop.is_set():
+            samples.append(proc.memory_info().rss)
+            time.sleep(0.05)
+    threading.Thread(target=sample, daemon=True).start()
+    time.sleep(0.2)
+    before = samples[0]
     start, total = time.monotonic(), 0
     body = client.get_object(Bucket=bucket, Key=key)["Body"]
     while chunk := body.read(1 << 20):
         total += len(chunk)
     elapsed = time.monotonic() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"bytes": total, "seconds": elapsed, "rss_before": before, "rss_peak": peak}))
+    stop.set()
+    print(json.dumps({"bytes": total, "seconds": elapsed, "rss_before": before, "rss_peak": max(samples)}))
     """
 )
 
