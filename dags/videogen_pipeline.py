@@ -53,7 +53,13 @@ from airflow_provider_videogen.pipelines.params import (
     variants_param,
 )
 from airflow_provider_videogen.pipelines.prompts import generation_kwargs
-from airflow_provider_videogen.pipelines.review import DEFAULT_DECISION, OPTIONS, PROMPT_FIELD, REVIEW_TIMEOUT
+from airflow_provider_videogen.pipelines.review import (
+    DEFAULT_DECISION,
+    OPTIONS,
+    PROMPT_FIELD,
+    REVIEW_TIMEOUT,
+    REVIEWS_KEY,
+)
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
 log = logging.getLogger(__name__)
@@ -196,7 +202,10 @@ with DAG(
         defaults=[DEFAULT_DECISION],
         params={
             PROMPT_FIELD: Param(
-                "", type="string", description="replaces the planned remix prompt; empty keeps it", source="task"
+                None,
+                type=["null", "string"],  # optional: a string-only field would be required in the form
+                description="replaces the planned remix prompt; empty keeps it",
+                source="task",
             )
         },
         response_timeout=REVIEW_TIMEOUT,
@@ -210,7 +219,7 @@ with DAG(
         if not params["review"] or not done_clips:
             return done_clips
         decided = [decide(e, ti.xcom_pull(task_ids="review_clip", map_indexes=j)) for j, e in enumerate(done_clips)]
-        ti.xcom_push(key="reviews", value=[{"index": e["index"], **e["review"]} for e in decided])
+        ti.xcom_push(key=REVIEWS_KEY, value=[{"index": e["index"], **e["review"]} for e in decided])
         log.info("Review: %s", ", ".join(f"clip {e['index']} {e['review']['decision']}" for e in decided))
         return [e for e in decided if e["review"]["decision"] == "approved"]
 
@@ -281,7 +290,7 @@ with DAG(
             clips=clips,
             remixes=remixes,
             archives=[*(clip_archives or []), *(remix_archives or [])],  # None when nothing rendered
-            reviews=ti.xcom_pull(task_ids="reviewed_clips", key="reviews") or [],
+            reviews=ti.xcom_pull(task_ids="reviewed_clips", key=REVIEWS_KEY) or [],
         )
         prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
         uri = write_manifest(manifest, bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)

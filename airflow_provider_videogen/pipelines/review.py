@@ -34,6 +34,8 @@ OPTIONS = [REMIX, SKIP]
 #: What an unanswered review becomes after :data:`REVIEW_TIMEOUT`.
 DEFAULT_DECISION = SKIP
 REVIEW_TIMEOUT = timedelta(hours=24)
+#: XCom key of the decisions (``reviewed_clips``); read by the manifest and the Videos view.
+REVIEWS_KEY = "reviews"
 #: The reviewer's optional replacement for the planned remix prompt.
 PROMPT_FIELD = "remix_prompt"
 

@@ -18,12 +18,13 @@ Rows go in as plain dicts (:class:`RunRecords`), so the joining is tested withou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_provider_videogen.completion import VIDEO_ERROR_KEY
 from airflow_provider_videogen.links.videogen import REMOTE_TASK_ID_KEY
 from airflow_provider_videogen.models.catalogue import REMIX_SEGMENT_SECONDS
+from airflow_provider_videogen.pipelines.review import REVIEWS_KEY
 
 #: Operators whose task instances are videos even when they failed before submitting.
 VIDEO_OPERATORS = frozenset({"VideoGenerationOperator", "VideoRemixOperator", "VideoTaskSensor"})
@@ -106,7 +107,11 @@ class RunRecords:
         """One card per video, clips before remixes, each in variant (then task, map index) order."""
         archives = self._archives()
         entries = self._entries()
+        reviews = self._reviews()
         cards = [self._card(row, archives, entries) for row in self.tasks if _is_video(row)]
+        cards = [
+            replace(c, review=reviews[c.variant]) if c.review is None and c.variant in reviews else c for c in cards
+        ]
         order = {"clip": 0, "video": 1, "remix": 2}
         return sorted(
             cards,
@@ -125,6 +130,15 @@ class RunRecords:
                 if item.get("video_task_id") and item.get("bucket") and item.get("key"):
                     found[str(item["video_task_id"])] = (item, (row.task_id, row.map_index))
         return found
+
+    def _reviews(self) -> dict[int | None, dict[str, Any]]:
+        """Review decisions by variant index (a clip's review also shows on its card)."""
+        return {
+            item.get("index"): item
+            for row in self.tasks
+            for item in _dicts(row.xcoms.get(REVIEWS_KEY))
+            if isinstance(item.get("index"), int)
+        }
 
     def _entries(self) -> dict[str, dict[str, Any]]:
         """``finished_results`` entries (variant, estimate, review) by remote id."""

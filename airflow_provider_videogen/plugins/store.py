@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_videogen.links.videogen import REMOTE_TASK_ID_KEY
+from airflow_provider_videogen.pipelines.review import REVIEWS_KEY
 from airflow_provider_videogen.plugins.records import VIDEO_ERROR_KEY, RunRecords, TaskRow
 
 #: The XCom keys the view reads; signed links (``video_url``) are never read into a page.
-KEYS = ("return_value", REMOTE_TASK_ID_KEY, VIDEO_ERROR_KEY)
+KEYS = ("return_value", REMOTE_TASK_ID_KEY, VIDEO_ERROR_KEY, REVIEWS_KEY)
 
 
 class RunNotFound(LookupError):

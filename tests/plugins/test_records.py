@@ -61,3 +61,11 @@ def test_the_page_escapes_recorded_text() -> None:
     assert html.count("<video ") == 2  # the failed clip has no player
     assert "/videos/media/d/r/task-1" in html
     assert "/videos/poster/d/r/task-1" in html
+
+
+def test_a_review_decision_shows_on_the_clip_card() -> None:
+    run = _run()
+    decisions = [{"index": 0, "decision": "declined", "by": "bob", "at": "2026-01-01T00:00:00"}]
+    run.tasks.append(TaskRow("reviewed_clips", -1, "success", "_PythonDecoratedOperator", {"reviews": decisions}))
+    clip = run.cards()[0]
+    assert clip.review == decisions[0]
