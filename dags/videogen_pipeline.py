@@ -59,6 +59,7 @@ from airflow_provider_videogen.pipelines.review import (
     PROMPT_FIELD,
     REVIEW_TIMEOUT,
     REVIEWS_KEY,
+    TIMEOUT_TEXT,
 )
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
@@ -112,7 +113,7 @@ with DAG(
             False,
             type="boolean",
             description="a person approves each clip before its remix is paid for (Required Actions); "
-            f"unanswered after {REVIEW_TIMEOUT}: {DEFAULT_DECISION}. Off: every clip is remixed unattended",
+            f"unanswered after {TIMEOUT_TEXT}: {DEFAULT_DECISION}. Off: every clip is remixed unattended",
         ),
     },
     doc_md=__doc__,

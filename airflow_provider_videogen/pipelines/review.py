@@ -34,6 +34,7 @@ OPTIONS = [REMIX, SKIP]
 #: What an unanswered review becomes after :data:`REVIEW_TIMEOUT`.
 DEFAULT_DECISION = SKIP
 REVIEW_TIMEOUT = timedelta(hours=24)
+TIMEOUT_TEXT = f"{REVIEW_TIMEOUT.total_seconds() / 3600:g} h"
 #: XCom key of the decisions (``reviewed_clips``); read by the manifest and the Videos view.
 REVIEWS_KEY = "reviews"
 #: The reviewer's optional replacement for the planned remix prompt.
@@ -80,7 +81,7 @@ def review_request(entry: dict[str, Any], *, dag_id: str, run_id: str, base_url:
             f"**Planned extension prompt:** {_md(remix.get('prompt_extend'))}",
             "",
             f"Answer **{REMIX}** to pay for the 15 s remix, **{SKIP}** to stop here. Unanswered after "
-            f"{REVIEW_TIMEOUT}: **{DEFAULT_DECISION}**. Fill `{PROMPT_FIELD}` to replace the remix prompt.",
+            f"{TIMEOUT_TEXT}: **{DEFAULT_DECISION}**. Fill `{PROMPT_FIELD}` to replace the remix prompt.",
         ]
     )
     return {"subject": f"Remix clip {index}? ({estimate})", "body": body}
@@ -103,7 +104,7 @@ def decide(entry: dict[str, Any], answer: dict[str, Any] | None) -> dict[str, An
         "decision": "approved" if REMIX in chosen else "declined",
         "by": user.get("name") or user.get("id") if isinstance(user, dict) else None,
         "at": str(answer.get("responded_at")) if answer.get("responded_at") else None,
-        "reason": None if user else f"no answer within {REVIEW_TIMEOUT}: {DEFAULT_DECISION}",
+        "reason": None if user else f"no answer within {TIMEOUT_TEXT}: {DEFAULT_DECISION}",
     }
     edited = str((answer.get("params_input") or {}).get(PROMPT_FIELD) or "").strip()
     variant = entry["variant"]
