@@ -75,13 +75,17 @@ def finished_results(
         if not result:
             log.warning("Variant %s: no %s from %s[%s]; it is left out", variant["index"], kind, task_id, map_index)
             continue
+        # ``{ext}`` is the link's extension, resolved before the task runs (the key shown in
+        # "Rendered Template" is the one written); without links in XCom (xcom_links=False, the
+        # default) it is the gateway's format, MP4, which is also what the archive assumes.
+        ext = "{ext}" if result.get("video_urls") else "mp4"
         entries.append(
             {
                 "index": variant["index"],
                 "kind": kind,
                 "variant": variant,
                 "result": result,
-                "s3_key": f"{prefix.rstrip('/')}/{kind}-{variant['index']}.{{ext}}",
+                "s3_key": f"{prefix.rstrip('/')}/{kind}-{variant['index']}.{ext}",
                 **({"review": item["review"]} if "review" in item else {}),  # the clip's review, on its remix
             }
         )
