@@ -63,11 +63,20 @@ PLAY_AND_SEEK = """async (video) => {
 }"""
 
 
+REVIEW_BRIEF = f"a review test {uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def review_run(ui_stack: UiStack) -> str:
+    """The review test's run, started first so it renders while the other tests look at the finished run."""
+    ui_stack.api.request("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
+    return ui_stack.api.trigger(DAG_ID, conf={"review": True, "brief": REVIEW_BRIEF, "variants": 3})
+
+
 @pytest.fixture(scope="module")
 def pipeline_run(ui_stack: UiStack) -> str:
     run_id = RUNS.get("pipeline")
     if run_id is None:  # this module alone: trigger a run with the form's defaults through the API
-        ui_stack.api.request("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
         run_id = RUNS["pipeline"] = ui_stack.api.trigger(DAG_ID)
     result = ui_stack.api.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT, poll=2)
     assert result.state == "success", result.task_instances
@@ -130,10 +139,8 @@ def test_the_media_endpoint_refuses_anonymous_and_unauthorised_users(ui_stack: U
     )
 
 
-def test_the_review_remixes_only_the_approved_clip(page: Any, shot: Any, ui_stack: UiStack) -> None:
-    brief = f"a review test {uuid.uuid4().hex[:8]}"
-    ui_stack.api.request("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False})
-    run_id = ui_stack.api.trigger(DAG_ID, conf={"review": True, "brief": brief, "variants": 3})
+def test_the_review_remixes_only_the_approved_clip(page: Any, shot: Any, ui_stack: UiStack, review_run: str) -> None:
+    brief, run_id = REVIEW_BRIEF, review_run
     for i in range(3):
         wait_for_task_state(
             ui_stack, DAG_ID, run_id, "review_clip", {"awaiting_input", "deferred"}, map_index=i, timeout=RUN_TIMEOUT
