@@ -52,6 +52,9 @@ def get_provider_info() -> dict[str, Any]:
             {"name": "videogen", "class-name": "airflow_provider_videogen.decorators.videogen.videogen_task"},
             {"name": "videogen_remix", "class-name": "airflow_provider_videogen.decorators.remix.videogen_remix_task"},
         ],
+        "plugins": [
+            {"name": "videogen_videos", "plugin-class": "airflow_provider_videogen.plugins.videos.VideosPlugin"}
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_videogen.hooks.videogen.VideoGenHook",

@@ -19,6 +19,7 @@ from airflow_provider_videogen.links.videogen import (
     CAN_CANCEL_KEY,
     REMOTE_TASK_ID_KEY,
     VIDEO_URL_KEY,
+    mark_remote_task,
     push_video_url,
 )
 from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.triggers.videogen import VideoTaskEvent
 
+#: A failed remote task's error, for the Videos view (``plugins.records``).
+VIDEO_ERROR_KEY = "videogen_error"
 #: In a result made with ``xcom_links=False``: the links were left out on purpose (read them by id).
 LINKS_IN_XCOM_KEY = "links_in_xcom"
 
@@ -74,6 +77,7 @@ def publish_remote_id(context: Context, remote_id: str, can_cancel: bool | None 
     The empty link gives the UI something to read while the task is deferred.
     """
     ti = context["ti"]
+    mark_remote_task(context["task"])
     ti.xcom_push(key=REMOTE_TASK_ID_KEY, value=remote_id)
     ti.xcom_push(key=CAN_CANCEL_KEY, value=can_cancel)
     ti.xcom_push(key=VIDEO_URL_KEY, value="")
@@ -102,6 +106,7 @@ class VideoTaskCompletion:
         return remix_result_extras(task) if self.api is ApiKind.REMIX else {}
 
     def _complete(self, context: Context, event: VideoTaskEvent) -> Any:
+        mark_remote_task(self)  # the Video link opens this task's Videos tab
         if event.links_omitted:  # the trigger keeps signed links out of its event: read them again
             hook: VideoGenHook = self.hook  # type: ignore[attr-defined]
             event = event.model_copy(update={"task": hook.get_task(self.api, event.task_id), "links_omitted": False})
@@ -146,6 +151,7 @@ class VideoTaskCompletion:
             event.task.error_message if event.task else event.message,
             retryable=event.retryable,
         )
+        context["ti"].xcom_push(key=VIDEO_ERROR_KEY, value=str(error))  # the Videos view shows it
         if not event.retryable:
             raise AirflowFailException(str(error))
         raise error

@@ -8,6 +8,10 @@
    no worker slot is held while a video renders).
 3. **last_frame** extracts each clip's last frame; **remix_15s** makes it the first frame of a
    15 s first/last-frame remix (`VideoRemixOperator`, mapped, deferrable).
+   With `review` on, **review_clip** first asks a person, per clip (Required Actions: its poster,
+   a link to its player in the Videos tab, the remix's estimate), whether to pay for its remix
+   (and lets them rewrite the remix prompt); only approved clips are remixed. Unanswered after
+   24 h: Skip. The manifest records each decision, who made it and when.
 4. **archive_clip** / **archive_remix** stream every video to
    `s3://<s3_bucket>/<s3_prefix>/<dag_id>/<run id>/<clip|remix>-<variant>.mp4` (the run id with
    `:` and `+` made `_`, e.g. `manual__2026-03-01T10_00_00_000000_00_00`) before the 24 h
@@ -32,6 +36,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
 
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
@@ -48,6 +53,14 @@ from airflow_provider_videogen.pipelines.params import (
     variants_param,
 )
 from airflow_provider_videogen.pipelines.prompts import generation_kwargs
+from airflow_provider_videogen.pipelines.review import (
+    DEFAULT_DECISION,
+    OPTIONS,
+    PROMPT_FIELD,
+    REVIEW_TIMEOUT,
+    REVIEWS_KEY,
+    TIMEOUT_TEXT,
+)
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
 log = logging.getLogger(__name__)
@@ -96,6 +109,12 @@ with DAG(
             description="fail the run before any submission when its estimate (clips and remixes) is higher",
         ),
         "allow_unpriced": Param(False, type="boolean", description="let max_credits pass models without a price"),
+        "review": Param(
+            False,
+            type="boolean",
+            description="a person approves each clip before its remix is paid for (Required Actions); "
+            f"unanswered after {TIMEOUT_TEXT}: {DEFAULT_DECISION}. Off: every clip is remixed unattended",
+        ),
     },
     doc_md=__doc__,
     tags=["videogen", "example"],
@@ -155,37 +174,6 @@ with DAG(
     done_clips = rendered_clips(plan)
     clips >> done_clips
 
-    @task
-    def last_frame(clip: dict[str, Any], params: dict[str, Any], ti: Any = None) -> dict[str, Any]:
-        """The remix's keyword arguments, with the clip's last frame as its first frame."""
-        from airflow_provider_videogen.hooks.videogen import VideoGenHook
-        from airflow_provider_videogen.pipelines.chain import last_frame_reference
-        from airflow_provider_videogen.transfers.keys import safe_value
-
-        frame = last_frame_reference(
-            clip["result"]["video_urls"][0],
-            name=f"{ti.dag_id}/{safe_value(ti.run_id)}/variant-{clip['index']}.png",
-            hook=VideoGenHook(videogen_conn_id=VIDEOGEN_CONN_ID),
-            store=params["frame_store"],
-        )
-        return {**clip["variant"]["remix"], "input_references": [frame]}
-
-    remixes = VideoRemixOperator.partial(
-        task_id="remix_15s",
-        videogen_conn_id=VIDEOGEN_CONN_ID,
-        pool=POOL,
-        on_extend_failure="accept_first_segment",  # keep the paid 8 s clip, flagged partial in the manifest
-    ).expand_kwargs(last_frame.expand(clip=done_clips))
-
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def rendered_remixes(done_clips: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
-        """Each remix that rendered; ``remix_15s`` instance j continued ``done_clips[j]``."""
-        prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
-        return finished_results(ti, "remix_15s", done_clips, kind="remix", prefix=prefix)
-
-    done_remixes = rendered_remixes(done_clips)
-    remixes >> done_remixes
-
     def archive(task_id: str, done: Any) -> Any:
         """Stream each finished video to ``<prefix>/<clip|remix>-<variant>.mp4`` before its link expires."""
         return VideoToS3Operator.partial(
@@ -196,6 +184,81 @@ with DAG(
         ).expand_kwargs(done.map(archive_kwargs))
 
     archived_clips = archive("archive_clip", done_clips)
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def review_requests(
+        done_clips: list[dict[str, Any]] | None, archived: Any, params: dict[str, Any], dag_run: Any = None
+    ) -> list[dict[str, Any]]:
+        """One review per clip when ``review`` is on (after archiving: the reviewer sees its poster); none when off."""
+        from airflow_provider_videogen.pipelines.review import review_request, ui_base_url
+
+        if not params["review"] or not done_clips:
+            return []
+        base = ui_base_url()
+        return [review_request(e, dag_id=dag_run.dag_id, run_id=dag_run.run_id, base_url=base) for e in done_clips]
+
+    reviews = HITLOperator.partial(
+        task_id="review_clip",
+        options=OPTIONS,
+        defaults=[DEFAULT_DECISION],
+        params={
+            PROMPT_FIELD: Param(
+                None,
+                type=["null", "string"],  # optional: a string-only field would be required in the form
+                description="replaces the planned remix prompt; empty keeps it",
+                source="task",
+            )
+        },
+        response_timeout=REVIEW_TIMEOUT,
+    ).expand_kwargs(review_requests(done_clips, archived_clips.output))
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def reviewed_clips(done_clips: list[dict[str, Any]] | None, params: dict[str, Any], ti: Any = None) -> Any:
+        """The clips to remix: every clip without review, the approved ones (prompt as edited) with it."""
+        from airflow_provider_videogen.pipelines.review import decide
+
+        if not params["review"] or not done_clips:
+            return done_clips
+        decided = [decide(e, ti.xcom_pull(task_ids="review_clip", map_indexes=j)) for j, e in enumerate(done_clips)]
+        ti.xcom_push(key=REVIEWS_KEY, value=[{"index": e["index"], **e["review"]} for e in decided])
+        log.info("Review: %s", ", ".join(f"clip {e['index']} {e['review']['decision']}" for e in decided))
+        return [e for e in decided if e["review"]["decision"] == "approved"]
+
+    approved_clips = reviewed_clips(done_clips)
+    reviews >> approved_clips
+
+    @task
+    def last_frame(clip: dict[str, Any], params: dict[str, Any], ti: Any = None) -> dict[str, Any]:
+        """The remix's keyword arguments, with the clip's last frame as its first frame."""
+        from airflow_provider_videogen.hooks.videogen import VideoGenHook
+        from airflow_provider_videogen.pipelines.chain import clip_url, last_frame_reference
+        from airflow_provider_videogen.transfers.keys import safe_value
+
+        hook = VideoGenHook(videogen_conn_id=VIDEOGEN_CONN_ID)
+        frame = last_frame_reference(
+            clip_url(clip["result"], hook),  # links are not in XCom (xcom_links=False): asked by id
+            name=f"{ti.dag_id}/{safe_value(ti.run_id)}/variant-{clip['index']}.png",
+            hook=hook,
+            store=params["frame_store"],
+        )
+        return {**clip["variant"]["remix"], "input_references": [frame]}
+
+    remixes = VideoRemixOperator.partial(
+        task_id="remix_15s",
+        videogen_conn_id=VIDEOGEN_CONN_ID,
+        pool=POOL,
+        on_extend_failure="accept_first_segment",  # keep the paid 8 s clip, flagged partial in the manifest
+    ).expand_kwargs(last_frame.expand(clip=approved_clips))
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def rendered_remixes(done_clips: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
+        """Each remix that rendered; ``remix_15s`` instance j continued ``done_clips[j]`` (the approved clips)."""
+        prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
+        return finished_results(ti, "remix_15s", done_clips, kind="remix", prefix=prefix)
+
+    done_remixes = rendered_remixes(approved_clips)
+    remixes >> done_remixes
+
     archived_remixes = archive("archive_remix", done_remixes)
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
@@ -228,6 +291,7 @@ with DAG(
             clips=clips,
             remixes=remixes,
             archives=[*(clip_archives or []), *(remix_archives or [])],  # None when nothing rendered
+            reviews=ti.xcom_pull(task_ids="reviewed_clips", key=REVIEWS_KEY) or [],
         )
         prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
         uri = write_manifest(manifest, bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)

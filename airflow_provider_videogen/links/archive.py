@@ -1,16 +1,12 @@
-"""Extra link "S3" on ``VideoToS3Operator``: where the archived video lives, for as long as it is kept.
+"""Extra link "S3" on ``VideoToS3Operator``: the archived videos, in the task's Videos tab.
 
-The video operators' "Video" link is a signed download URL that dies 24 h after the render;
-this one points at the archived object and does not expire. Airflow 3's worker calls
-``get_link()`` once, when the task ends, and stores the answer, so the link is computed there
-from the task's own result (bucket and keys) and its AWS connection:
+The link opens the archive task's "Videos" tab in the Airflow UI (:mod:`.view`): the archived
+videos play there, streamed from S3 through the api-server with the provider's AWS connection,
+behind Airflow's login. A raw S3 URL would not play: a private bucket answers ``403
+AccessDenied`` (SeaweedFS on the local stack too), and the AWS console needs another login.
 
-* **AWS S3** (no custom endpoint, or an ``*.amazonaws.com`` one): the S3 console page of the
-  object (a login to the AWS console is needed, nothing is signed);
-* **another S3 server** (SeaweedFS, MinIO, ...): the object's path-style URL on the connection's
-  ``endpoint_url``.
-
-One video: the object itself. Several: their common prefix (the console's folder view).
+:func:`archive_url` still gives an object's raw address (the AWS console page, or the path-style
+URL on another S3 server), for tools that have credentials.
 """
 
 from __future__ import annotations
@@ -20,6 +16,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
+
+from airflow_provider_videogen.links.view import videos_view_url
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -68,7 +66,7 @@ def connection_endpoint(aws_conn_id: str | None) -> tuple[str | None, str | None
 
 
 class ArchiveLink(BaseOperatorLink):
-    """The archived object (or the folder of several) in S3."""
+    """The archive task's Videos tab: its archived videos, playable behind Airflow's login."""
 
     name = "S3"
 
@@ -77,9 +75,4 @@ class ArchiveLink(BaseOperatorLink):
         if not isinstance(results, list):
             return ""
         objects = [r for r in results if isinstance(r, dict) and r.get("bucket") and r.get("key")]
-        if not objects:
-            return ""
-        endpoint_url, region = connection_endpoint(getattr(operator, "aws_conn_id", None))
-        return archive_url(
-            objects[0]["bucket"], [str(r["key"]) for r in objects], endpoint_url=endpoint_url, region=region
-        )
+        return videos_view_url(ti_key) if objects else ""

@@ -108,10 +108,11 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     :param on_uncertain_submission: what a try does when an earlier try may have created a task
         but never learned its id (a crash or lost answer mid-request). ``"fail"`` (default) asks a
         human to look, because resubmitting may pay twice; ``"resubmit"`` accepts that risk.
-    :param xcom_links: ``False`` keeps the signed download links (bearer URLs, valid 24 h) out of
-        XCom: the result holds the remote id, state and times with ``video_urls`` empty and
-        ``links_in_xcom: false``, and there is no "Video" link. ``VideoToS3Operator`` reads the
-        links from the gateway by the remote id when it archives.
+    :param xcom_links: ``False`` (default) keeps the signed download links (bearer URLs, valid
+        24 h) out of XCom: the result holds the remote id, state and times with ``video_urls``
+        empty and ``links_in_xcom: false``; the "Video" link opens the task's Videos tab, which
+        plays the video, and ``VideoToS3Operator`` reads the links by the remote id when it
+        archives. ``True`` puts the links in the result, for DAGs that hand them on.
     :param max_credits: refuse, before any request, a submission whose estimate is higher (see
         :mod:`airflow_provider_videogen.spend`); also refuses an unpriced model. A retry that
         re-attaches to (or re-uses) a task an earlier try paid for costs nothing and is never
@@ -149,7 +150,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         max_poll_interval: float | None = None,
         cancel_on_kill: bool = True,
         durable: bool = True,
-        xcom_links: bool = True,
+        xcom_links: bool = False,
         max_credits: float | None = None,
         allow_unpriced: bool = False,
         **kwargs: Any,

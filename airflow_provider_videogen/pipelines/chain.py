@@ -18,8 +18,9 @@ another task, possibly on another worker, so it has to travel. Two ways, one fun
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.frames import extract_frame
 from airflow_provider_videogen.pipelines.destinations import storage_connection_problem
 from airflow_provider_videogen.references import data_uri
@@ -64,6 +65,19 @@ def last_frame_reference(
         return _inline(frame)
     finally:
         frame.unlink(missing_ok=True)
+
+
+def clip_url(result: dict[str, Any], hook: VideoGenHook) -> str:
+    """The finished clip's download URL: from its result, or (``xcom_links=False``, the default)
+    asked of the gateway by its remote id, so no signed link has to sit in XCom."""
+    from airflow_provider_videogen.models import ApiKind
+
+    if result.get("video_urls"):
+        return str(result["video_urls"][0])
+    task = hook.get_task(ApiKind(result.get("api") or ApiKind.GENERATION.value), result["id"])
+    if not task.video_urls:
+        raise VideoGenError(f"Remote task {result['id']} has no video to continue (state {task.state.value})")
+    return task.video_urls[0]
 
 
 def _store(frame: Path, store: str, name: str) -> str:

@@ -75,13 +75,18 @@ def finished_results(
         if not result:
             log.warning("Variant %s: no %s from %s[%s]; it is left out", variant["index"], kind, task_id, map_index)
             continue
+        # ``{ext}`` is the link's extension, resolved before the task runs (the key shown in
+        # "Rendered Template" is the one written); without links in XCom (xcom_links=False, the
+        # default) it is the gateway's format, MP4, which is also what the archive assumes.
+        ext = "{ext}" if result.get("video_urls") else "mp4"
         entries.append(
             {
                 "index": variant["index"],
                 "kind": kind,
                 "variant": variant,
                 "result": result,
-                "s3_key": f"{prefix.rstrip('/')}/{kind}-{variant['index']}.{{ext}}",
+                "s3_key": f"{prefix.rstrip('/')}/{kind}-{variant['index']}.{ext}",
+                **({"review": item["review"]} if "review" in item else {}),  # the clip's review, on its remix
             }
         )
     return entries
@@ -131,6 +136,13 @@ class ManifestVariant(BaseModel):
     seed: int | None = None
     clip: ArchivedVideo | None = None
     remix: ArchivedVideo | None = None
+    #: The review before the remix (``review`` param): ``decision`` (approved/declined), ``by``,
+    #: ``at``; ``None`` when the run had no review.
+    review: dict[str, Any] | None = None
+
+    @property
+    def declined(self) -> bool:
+        return bool(self.review and self.review.get("decision") == "declined")
 
     def videos(self) -> list[ArchivedVideo]:
         return [video for video in (self.clip, self.remix) if video is not None]
@@ -173,7 +185,7 @@ class Manifest(BaseModel):
         lines = []
         for variant in self.variants:
             wanted: list[tuple[Kind, ArchivedVideo | None, str]] = [("clip", variant.clip, "generate_clip")]
-            if self.with_remix:
+            if self.with_remix and not variant.declined:  # a declined clip is not remixed, on purpose
                 wanted.append(("remix", variant.remix, "remix_15s or last_frame"))
             for kind, video, task in wanted:
                 if video is None:
@@ -196,6 +208,8 @@ class Manifest(BaseModel):
             "credits_reserved": self.credits_reserved,
             "bytes": self.total_bytes,
         }
+        if any(v.review for v in self.variants):  # a run with a review step
+            data["totals"]["declined"] = sum(1 for v in self.variants if v.declined)
         data["problems"] = self.problems()
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -241,12 +255,16 @@ def build_manifest(
     clips: Sequence[dict[str, Any]],
     remixes: Sequence[dict[str, Any]] = (),
     archives: Iterable[Any] = (),
+    reviews: Iterable[dict[str, Any]] = (),
 ) -> Manifest:
     """Join the plan with the finished clips and remixes (by variant index) and the archives (by remote id).
 
     :param clips: / :param remixes: entries of :func:`finished_results`.
     :param archives: ``VideoToS3Operator`` results (lists of lists are flattened).
+    :param reviews: review decisions (``{"index", "decision", "by", "at", ...}``, see
+        :mod:`.review`); a variant without one had no review.
     """
+    review_of = {int(r["index"]): {k: v for k, v in r.items() if k != "index"} for r in reviews}
     archived: dict[str, dict[str, Any]] = {}
     for item in _flatten(archives):
         archived[item.get("video_task_id") or ""] = item
@@ -277,6 +295,7 @@ def build_manifest(
                 seed=variant.get("seed"),
                 clip=by_index.get(("clip", variant["index"])),
                 remix=by_index.get(("remix", variant["index"])),
+                review=review_of.get(variant["index"]),
             )
             for variant in plan
         ],

@@ -22,6 +22,9 @@ checkout), load it with ``pytest -p airflow_provider_videogen.testing.pytest_plu
 * ``airflow_db`` (session): ``airflow db migrate`` of the metadata database of the current
   ``AIRFLOW_HOME``, once per session. ``run_dag``: parses the configured DAGs folder and runs one
   DAG with ``dag.test()``; returns the DagRun.
+* :func:`answer_review` (a helper, not a fixture): answer a human-in-the-loop task (``HITLOperator``,
+  the example pipeline's ``review_clip``) through the REST API, as a reviewer would, for DAGs
+  with a review step run on real components (``dag.test()`` has no API to answer through).
 
 ``airflow_db`` and ``run_dag`` use whatever Airflow is configured with, so set ``AIRFLOW_HOME``
 (a throwaway folder) and ``AIRFLOW__CORE__DAGS_FOLDER`` in your ``conftest.py`` before anything
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from airflow_provider_videogen.simulator import SimulatorServer
+    from airflow_provider_videogen.testing.airflow_components import AirflowApi
     from airflow_provider_videogen.testing.seaweedfs import SeaweedFS
 
 __all__ = [
@@ -54,6 +58,7 @@ __all__ = [
     "TEST_RENDER_SECONDS",
     "VIDEOGEN_CONN_ID",
     "airflow_db",
+    "answer_review",
     "aws_conn_id",
     "run_dag",
     "s3_bucket",
@@ -188,3 +193,42 @@ def run_dag(airflow_db: Path) -> Callable[..., Any]:
         return dag.test(**kwargs)
 
     return _run
+
+
+# ---- human in the loop ------------------------------------------------------------------------
+
+
+def answer_review(
+    api: AirflowApi,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    *,
+    chosen_options: list[str],
+    params_input: dict[str, Any] | None = None,
+    map_index: int = -1,
+    timeout: float = 300.0,
+) -> dict[str, Any]:
+    """Wait until the task waits for a human, then answer it as the logged-in user; return Airflow's answer.
+
+    ``api`` is an :class:`~airflow_provider_videogen.testing.airflow_components.AirflowApi` (a user
+    allowed to answer). The answer is ``PATCH .../taskInstances/{task_id}/{map_index}/hitlDetails``
+    with ``chosen_options`` (a subset of the operator's ``options``) and ``params_input`` (its
+    ``params``), exactly what the Required Actions page sends. Raises ``TimeoutError`` naming the
+    task when it never asks within ``timeout`` seconds.
+    """
+    import time
+
+    path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails"
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        response = api.request("GET", path, expect=(200, 404))
+        if response.status_code == 200:
+            last = response.json()
+            if last.get("response_received"):
+                raise AssertionError(f"{task_id}[{map_index}] of {run_id} was already answered: {last}")
+            body = {"chosen_options": list(chosen_options), "params_input": dict(params_input or {})}
+            return dict(api.request("PATCH", path, json=body).json())
+        time.sleep(1.0)
+    raise TimeoutError(f"{dag_id}/{run_id}/{task_id}[{map_index}] asked for no review within {timeout:.0f} s")

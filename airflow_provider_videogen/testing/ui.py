@@ -254,6 +254,8 @@ class VideogenUi:
             "",
             f"  Airflow UI: {airflow.base_url}",
             f"  login: {airflow.username} / {airflow.password}",
+            f"  Videos view: {airflow.base_url}/dags/<dag>/runs/<run>/plugin/videos (a run's 'Videos' tab; a task's "
+            "'Video' or 'S3' link opens its own)",
             "",
             f"  simulator: {self.simulator.url} (API key {self.simulator.api_key}; stats at /_sim/stats)",
             f"  S3 (SeaweedFS): {self.s3.endpoint_url}, bucket {BUCKET}",

@@ -14,7 +14,8 @@ from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.sensors.videogen import VideoTaskSensor
 
 START = datetime(2026, 1, 1)
-FAST = {"poll_interval": 0.2}
+#: These tests read the download links from the results (xcom_links=True; the default is False).
+FAST = {"poll_interval": 0.2, "xcom_links": True}
 
 with DAG("test_generation_deferrable", schedule=None, start_date=START, catchup=False):
     VideoGenerationOperator(task_id="generate", model="veo3.1-fast", prompt="A cat playing piano", duration=4, **FAST)
@@ -160,7 +161,7 @@ with DAG("test_generation_to_s3_without_links", schedule=None, start_date=START,
     from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
     unlinked = VideoGenerationOperator(
-        task_id="generate", model="veo3.1-fast", prompt="A cat at sea, no links", xcom_links=False, **FAST
+        task_id="generate", model="veo3.1-fast", prompt="A cat at sea, no links", **{**FAST, "xcom_links": False}
     )
     VideoToS3Operator(
         task_id="archive",

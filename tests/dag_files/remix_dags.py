@@ -16,7 +16,8 @@ from airflow_provider_videogen.operators.remix import VideoRemixOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 
 START = datetime(2026, 1, 1)
-FAST: dict[str, Any] = {"poll_interval": 0.2}
+#: These tests read the download links from the results (xcom_links=True; the default is False).
+FAST: dict[str, Any] = {"poll_interval": 0.2, "xcom_links": True}
 MODEL = "veo_3_1-fast-remix"
 FL_MODEL = "veo_3_1-fast-fl-remix"
 

@@ -43,6 +43,7 @@ def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
     )
     states = task_states(dagrun)
     assert dagrun.state == "success", states
+    assert states.pop(("review_clip", -1), "skipped") == "skipped", states  # review off: no review asked
     assert set(states.values()) == {"success"}, states
 
     # ---- what the gateway received ---------------------------------------------------------

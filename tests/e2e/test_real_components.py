@@ -79,7 +79,8 @@ def test_deferred_run_succeeds_with_the_trigger_in_the_triggerer(
     output = api.xcom(SINGLE_DAG, result.run_id, TASK_ID)
     remote_id = output["id"]
     assert output["state"] == "succeeded", output
-    assert output["video_urls"], output
+    assert output["video_urls"] == [], output  # xcom_links=False by default: no signed link in XCom
+    assert output["links_in_xcom"] is False, output
 
     # The triggerer wrote the trigger's own log next to the task's log, named after its job id.
     files = airflow_components.task_log_files(SINGLE_DAG, result.run_id, TASK_ID)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_videogen.exceptions import InvalidRequestError
+from airflow_provider_videogen.links.view import videos_view_url
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.testing.logs import as_logged
 
@@ -62,7 +63,8 @@ def test_deferrable_run_succeeds_and_went_through_deferred(run_dag: Any, fast_si
         "expires_at",
     }
     assert xcom(dagrun, key="videogen_task_id") == result["id"]
-    assert xcom(dagrun, key="_link_VideoLink") == result["video_urls"][0]
+    # The Video link opens the task's Videos tab, which outlives the 24 h download link (issue 22).
+    assert xcom(dagrun, key="_link_VideoLink") == videos_view_url(ti_of(dagrun).key)
     assert fast_sim.stats()["generation"]["creates"] == 1
     assert xcom(dagrun, key="videogen_can_cancel") is True  # task_info.can_cancel at submission
     assert result["can_cancel"] is False  # a finished task cannot be cancelled

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_videogen.hooks.redaction import redact_url
+from airflow_provider_videogen.links.view import videos_view_url
 from airflow_provider_videogen.operators.remix import (
     FIRST_SEGMENT_URL_KEY,
     PARTIAL_RESULT_KEY,
@@ -79,7 +80,7 @@ def test_deferrable_remix_succeeds_with_every_field(run_dag: Any, sim: Any, log_
     assert result["remix_id_extend"].startswith("video_")
     assert result["expires_at"] > result["completed_at"]
     assert xcom(dagrun, key="videogen_task_id") == result["id"]
-    assert xcom(dagrun, key="_link_VideoLink") == result["video_urls"][0]
+    assert xcom(dagrun, key="_link_VideoLink") == videos_view_url(ti_of(dagrun).key)  # its Videos tab
     stats = sim.stats()
     assert stats["remix"]["creates"] == 1
     refs = stats["remix_requests"][0]["input_references"]
@@ -107,7 +108,7 @@ def test_extend_failed_fails_but_keeps_the_first_8_seconds(run_dag: Any, sim: An
     assert partial["partial"] is True
     assert partial["video_urls"] == [clip]
     assert partial["error_code"] == "extend_failed"
-    assert xcom(dagrun, key="_link_VideoLink") == clip  # the Video link shows what exists
+    assert xcom(dagrun, key="_link_VideoLink") == videos_view_url(ti.key)  # the Videos tab shows what exists
     assert xcom(dagrun) is None
     log = log_text()
     assert "extend_failed" in log
