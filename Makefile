@@ -43,9 +43,18 @@ UNIT_WORKERS ?= auto
 unit: install
 	$(VENV)/bin/pytest -q -n $(UNIT_WORKERS) -m "$(FAST)" $(PYTEST_ARGS)
 
-# Every test, every marker (the ui tests need the browser: installed here, an error when it cannot be).
+# Every test, every marker (the ui tests need the browser: installed here, an error when it cannot be),
+# in two passes: the tests that share stacks or load the machine (ui, cluster, load) run in this
+# process in order; the others mostly wait on loopback servers, so they run in one pytest-xdist
+# worker per core, a file per worker (SUITE_WORKERS=0: one process). Both passes always run;
+# the suite fails if either did.
+SUITE_WORKERS ?= auto
+SERIAL := ui or cluster or load
+
 suite: install browser tools
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	@$(VENV)/bin/pytest -q -n $(SUITE_WORKERS) --dist loadfile -m "not ($(SERIAL))" $(PYTEST_ARGS); first=$$?; \
+	$(VENV)/bin/pytest -q -m "$(SERIAL)" $(PYTEST_ARGS); second=$$?; \
+	exit $$(( first || second ))
 
 test: lint typecheck suite
 
