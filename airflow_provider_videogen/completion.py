@@ -77,7 +77,8 @@ def publish_remote_id(context: Context, remote_id: str, can_cancel: bool | None 
     The empty link gives the UI something to read while the task is deferred.
     """
     ti = context["ti"]
-    mark_remote_task(context["task"])
+    if "task" in context:  # the operator (or sensor) the Video link is computed on, in this process
+        mark_remote_task(context["task"])
     ti.xcom_push(key=REMOTE_TASK_ID_KEY, value=remote_id)
     ti.xcom_push(key=CAN_CANCEL_KEY, value=can_cancel)
     ti.xcom_push(key=VIDEO_URL_KEY, value="")
