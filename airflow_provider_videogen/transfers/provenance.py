@@ -14,7 +14,7 @@ and the user's own ``metadata`` gets half of that budget and no ``videogen-`` ke
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.transfers.commit import head_object
@@ -61,6 +61,20 @@ def provenance(ref: VideoRef) -> dict[str, str]:
     return meta
 
 
+def legacy_source(url: str) -> str:
+    """The ``videogen-source`` value versions before 0.2 wrote: ``scheme://host/path`` (``?...`` if signed).
+
+    Recognised only to match objects those versions archived (see :func:`already_archived`),
+    never written again: the path of such a link can be the secret that downloads it.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    host = parts.netloc.rpartition("@")[2]
+    return header_safe(urlunsplit((parts.scheme, host, parts.path, "", "")) + ("?..." if parts.query else ""))
+
+
 def check_user_metadata(metadata: Mapping[str, object] | None) -> dict[str, str]:
     """The user's ``metadata``, lower-cased; refused if reserved, non-ASCII or over its share."""
     checked = {str(k).lower(): str(v) for k, v in (metadata or {}).items()}
@@ -94,8 +108,14 @@ def already_archived(
         return None
     meta = existing.get("Metadata", {})
     sha = meta.get(SHA256_KEY)
-    if not sha or any(meta.get(k) != v for k, v in provenance(ref).items() if k != MODEL_KEY):
+    expected = provenance(ref)
+    legacy = meta.get(SOURCE_KEY) == legacy_source(ref.url) != ""
+    if legacy:  # archived by an older version: same video, but its metadata names the link's path
+        meta = {**meta, SOURCE_KEY: expected[SOURCE_KEY]}
+    if not sha or any(meta.get(k) != v for k, v in expected.items() if k != MODEL_KEY):
         return None  # not provably the same video: download and let the SHA-256 decide
+    if legacy:
+        _rewrite_metadata(client, target, existing, meta, log)
     log.info(
         "%s: already archived at %s (same remote task, video index and link; sha256 %s); skipping without downloading",
         ref.label,
@@ -110,3 +130,28 @@ def already_archived(
         content_type=existing.get("ContentType", "video/mp4"),
         outcome="unchanged",
     )
+
+
+def _rewrite_metadata(
+    client: S3Client, target: ArchiveTarget, existing: Mapping[str, object], meta: dict[str, str], log: Log
+) -> None:
+    """Replace an older version's metadata (whose ``videogen-source`` holds the link's path) in place.
+
+    A copy onto itself, only if the object is still the one read (``CopySourceIfMatch``): the
+    bytes and the SHA-256 do not change. A failure is logged and left for the next run: the
+    object is archived either way.
+    """
+    try:
+        client.copy_object(
+            Bucket=target.bucket,
+            Key=target.key,
+            CopySource={"Bucket": target.bucket, "Key": target.key},
+            CopySourceIfMatch=str(existing.get("ETag", "")),
+            Metadata=meta,
+            MetadataDirective="REPLACE",
+            ContentType=str(existing.get("ContentType", "video/mp4")),
+        )
+    except Exception as exc:  # the archive stands; only the old metadata stays
+        log.warning("%s: could not replace the older version's metadata: %s", target.uri, type(exc).__name__)
+    else:
+        log.info("%s: replaced the older version's source metadata (it named the link's path)", target.uri)

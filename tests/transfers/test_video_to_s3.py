@@ -12,6 +12,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 import pytest
 from airflow.sdk import DAG, AssetAlias
@@ -25,6 +26,7 @@ from airflow_provider_videogen.transfers.errors import (
     ObjectConflictError,
     VideoArchiveError,
 )
+from airflow_provider_videogen.transfers.provenance import header_safe
 from airflow_provider_videogen.transfers.video_to_s3 import DEFAULT_ASSET_ALIAS, VideoToS3Operator
 from tests.transfers.conftest import decode_errors
 
@@ -218,6 +220,39 @@ def test_rerun_after_links_expired_still_succeeds_when_already_archived(
     video_server.routes[route_path].status = 410  # the CDN forgot the file
     [again] = operator(s3_bucket, aws_conn_id, task_xcom(url, expires_in=-timedelta(hours=3))).execute(make_context())
     assert again["outcome"] == "unchanged"
+
+
+def test_an_object_archived_by_an_older_version_is_recognised_and_its_link_path_removed(
+    video_server: VideoServer,
+    route_path: str,
+    s3_client: S3Client,
+    s3_bucket: str,
+    aws_conn_id: str,
+    small_mp4: bytes,
+) -> None:
+    """Before issue 21 point 10, ``videogen-source`` held ``scheme://host/path?...``: the path of a
+    ``/files/<token>.mp4`` link downloads the video. Such an object still counts as archived after
+    its links expired, and its metadata is rewritten without the path."""
+    url = video_server.add(route_path, small_mp4) + "?sig=secret"
+    [first] = operator(s3_bucket, aws_conn_id, task_xcom(url)).execute(make_context())
+    head = s3_client.head_object(Bucket=s3_bucket, Key=first["key"])
+    parts = urlsplit(url)
+    old_source = header_safe(f"{parts.scheme}://{parts.netloc}{parts.path}?...")  # as the old version wrote it
+    s3_client.copy_object(
+        Bucket=s3_bucket,
+        Key=first["key"],
+        CopySource={"Bucket": s3_bucket, "Key": first["key"]},
+        Metadata={**head["Metadata"], "videogen-source": old_source},
+        MetadataDirective="REPLACE",
+        ContentType=head["ContentType"],
+    )
+    video_server.routes[route_path].status = 410  # the links expired since
+    [again] = operator(s3_bucket, aws_conn_id, task_xcom(url, expires_in=-timedelta(hours=3))).execute(make_context())
+    assert again["outcome"] == "unchanged"
+    after = s3_client.head_object(Bucket=s3_bucket, Key=first["key"])["Metadata"]
+    assert after["videogen-source"] == redact_url(url, ignore_query=True)
+    assert parts.path not in json.dumps(after)
+    assert after["sha256"] == first["sha256"]
 
 
 def test_different_body_at_same_key_fails_without_replace(
