@@ -59,6 +59,7 @@ from airflow_provider_videogen.spend.ledger import (
     BudgetConfig,
     BudgetExhaustedError,
     EntryState,
+    LedgerError,
     ReservationConflictError,
     S3Ledger,
 )
@@ -230,6 +231,11 @@ class SpendGuard:
                 nonce=nonce,
                 sent=False,
             )
+            if store is not None:
+                # Recorded before the ledger write: a worker killed right after it leaves an entry
+                # the next try knows (nothing was sent under it), so it is re-used or released,
+                # never left held for good with nobody able to name it.
+                store.set(SPEND_KEY, candidate.model_dump(mode="json"))
             try:
                 self.ledger.reserve(
                     candidate.reservation_id,
@@ -408,13 +414,20 @@ class SpendGuard:
             self.log.error("%s", exc)
             if exc.counted_under is not None:
                 return
-            entry = self.ledger.settle(
-                f"{record.reservation_id}+{task.id}",
-                amount,
-                period_id=record.period_id,
-                remote_id=task.id,
-                note=f"counted apart: {str(exc)[:200]}",
-            )
+            try:
+                entry = self.ledger.settle(
+                    f"{record.reservation_id}+{task.id}",
+                    amount,
+                    period_id=record.period_id,
+                    remote_id=task.id,
+                    note=f"counted apart: {str(exc)[:200]}",
+                )
+            except LedgerError as again:
+                self._unsettled(record, task, again)
+                return
+        except LedgerError as exc:
+            self._unsettled(record, task, exc)
+            return
         if store is not None:
             store.set(SPEND_KEY, record.model_copy(update={"state": "settled"}).model_dump(mode="json"))
         self.log.info(
@@ -423,6 +436,22 @@ class SpendGuard:
             fmt(entry.credits if entry.credits is not None else amount),
             task.id,
             f"; {note}, the estimate is kept" if note else "",
+        )
+
+    def _unsettled(self, record: SpendRecord, task: VideoTask, exc: Exception) -> None:
+        """The ledger cannot be written (S3 down, a corrupt object) after a paid create: keep going.
+
+        Failing here would abandon a video that is paid for, or refuse a free re-attach. The
+        reservation stays ``reserved`` at its estimate (so the create is counted) and the store
+        still says so: the next try that re-attaches settles it.
+        """
+        self.log.error(
+            "Could not settle reservation %s for remote task %s: %s. It stays held at its estimate (%s credits); "
+            "a later re-attach settles it.",
+            record.reservation_id,
+            task.id,
+            exc,
+            fmt(record.estimate),
         )
 
     def _compare(self, task: VideoTask, reported: Decimal | None) -> None:
