@@ -278,15 +278,23 @@ class SpendGuard:
                 fmt(earlier.estimate),
             )
             return None
-        if earlier.fingerprint != self.fingerprint:
+        if self.budget is None:
+            raise RuntimeError("internal error: self.budget is unset")  # an invariant, kept under python -O
+        period = self.budget.period_id()
+        if earlier.fingerprint != self.fingerprint or earlier.period_id != period:
+            # Nothing was sent under it: free it, and take a new one checked against the budget of
+            # the period the create is sent in (a reservation of last month must not carry a
+            # create sent this month: this month's budget would never see it).
+            why = "the request changed" if earlier.fingerprint != self.fingerprint else f"the budget period is {period}"
             self.ledger.release(
                 earlier.reservation_id,
                 period_id=earlier.period_id,
-                reason="nothing was sent under it; the next try submits a different request",
+                reason=f"nothing was sent under it; {why}",
             )
             self.log.info(
-                "Released reservation %s: nothing was sent under it, and the request changed (%s -> %s)",
+                "Released reservation %s: nothing was sent under it, and %s (request %s -> %s)",
                 earlier.reservation_id,
+                why,
                 earlier.fingerprint,
                 self.fingerprint,
             )

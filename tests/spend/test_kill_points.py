@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +27,14 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_videogen.exceptions import VideoGenError
 from airflow_provider_videogen.models import ApiKind, GenerationRequest
 from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY, SubmissionGuard, fingerprint
+from airflow_provider_videogen.spend import ledger as ledger_module
 from airflow_provider_videogen.spend.estimate import Estimate
 from airflow_provider_videogen.spend.guard import SpendGuard
 from airflow_provider_videogen.spend.ledger import BudgetConfig, LedgerCorruptError, S3Ledger
 from tests.operators.test_submission_money import Store
 from tests.spend.test_ledger_property import FakeS3, Gateway, Killed, _client_error
+from tests.spend.test_reservation_rules import DyingStore
+from tests.spend.test_reservation_rules import Killed as KilledBeforeMarker
 
 LOG = logging.getLogger("videogen.kill_points")
 REQUEST = GenerationRequest(model="veo3.1-fast", prompt="a", duration=8)
@@ -74,14 +78,16 @@ class FaultyS3(FakeS3):
         return super().put_object(**kwargs)
 
 
-def one_try(store: Store, s3: FakeS3, gateway: Gateway, *, resubmit: bool = False) -> Any:
+def one_try(
+    store: Store | None, s3: FakeS3, gateway: Gateway, *, resubmit: bool = False, config: BudgetConfig = CONFIG
+) -> Any:
     """One try of the task instance (a real SubmissionGuard and SpendGuard); returns the task or the error."""
     spend = SpendGuard(
         log=LOG,
         estimate=Estimate(REQUEST.model, AMOUNT, None, "test"),
         key="d/r/t/-1",
-        budget=CONFIG,
-        ledger=S3Ledger(CONFIG, client=s3),
+        budget=config,
+        ledger=S3Ledger(config, client=s3),
         fingerprint=fingerprint(REQUEST),
     )
     guard = SubmissionGuard(
@@ -181,3 +187,24 @@ def test_a_corrupt_ledger_does_not_block_a_free_reattach() -> None:
     assert not isinstance(again, BaseException), again
     assert again.id == "task-1"
     assert len(gateway.billed) == 1
+
+
+def test_a_reservation_of_last_period_is_not_reused_for_a_create_sent_in_this_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reserved on 31 January, killed before sending; the retry sends on 1 February: February counts it."""
+    monthly = BudgetConfig(name="m", credits=AMOUNT, period="month", bucket="b", prefix="budgets", aws_conn_id=None)
+    s3, gateway = FakeS3(), Gateway()
+    store = DyingStore(IN_FLIGHT_KEY)  # killed before the marker: provably nothing was sent
+    monkeypatch.setattr(ledger_module, "_now", lambda: datetime(2026, 1, 31, 23, 59, tzinfo=timezone.utc))
+    with pytest.raises(KilledBeforeMarker):
+        one_try(store, s3, gateway, config=monthly)
+    monkeypatch.setattr(ledger_module, "_now", lambda: datetime(2026, 2, 1, 0, 1, tzinfo=timezone.utc))
+    task = one_try(store, s3, gateway, config=monthly)
+    assert not isinstance(task, BaseException), task
+    ledger = S3Ledger(monthly, client=s3)
+    january, february = ledger.read(monthly.key("2026-01")), ledger.read(monthly.key("2026-02"))
+    assert january is not None
+    assert [e.state for e in january.entries.values()] == ["released"], "nothing was sent in January"
+    assert february is not None, "the create sent in February is not counted in February's budget"
+    assert [(e.state, e.remote_id) for e in february.entries.values()] == [("settled", task.id)]
