@@ -168,7 +168,15 @@ class SpendGuard:
             unknown = Estimate(str(getattr(request, "model", "?")), None, None, str(exc))
             broken = f"Connection {conn_id!r}: {exc}. Nothing was sent."
             return cls(log=log, estimate=unknown, key="", fingerprint=fingerprint(request), refusal=broken)
-        est = estimate(request, prices)  # type: ignore[arg-type]
+        try:
+            est = estimate(request, prices)  # type: ignore[arg-type]
+        except amounts.AmountError as exc:
+            # An estimate beyond any amount counted (a price meant per video, set per second): a new
+            # create is refused, but an earlier try's video is still collected for free.
+            unknown = Estimate(str(getattr(request, "model", "?")), None, None, str(exc))
+            return cls(
+                log=log, estimate=unknown, key="", fingerprint=fingerprint(request), refusal=f"Not submitting: {exc}"
+            )
         log.info("Estimated cost: %s", est.describe())
         refusal: str | None = None
         if not est.priced and not allow_unpriced and (max_credits is not None or budget is not None):

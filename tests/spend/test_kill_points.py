@@ -208,3 +208,20 @@ def test_a_reservation_of_last_period_is_not_reused_for_a_create_sent_in_this_on
     assert [e.state for e in january.entries.values()] == ["released"], "nothing was sent in January"
     assert february is not None, "the create sent in February is not counted in February's budget"
     assert [(e.state, e.remote_id) for e in february.entries.values()] == [("settled", task.id)]
+
+
+def test_an_estimate_beyond_any_amount_refuses_a_new_create_but_not_a_free_reattach(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A price added while the video renders (1e6 credits/s, meant per video) must not block collecting it."""
+    extra = {"prices": {"my-model": {"credits_per_second": 1000000}}}
+    conn = {"conn_type": "videogen", "host": "http://127.0.0.1:9", "password": "k", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_VIDEOGEN_HUGE", json.dumps(conn))
+    request = GenerationRequest(model="my-model", prompt="a", duration=2000, n=4)
+    spend = SpendGuard.check(
+        log=LOG, conn_id="videogen_huge", request=request, context={}, max_credits=None, allow_unpriced=False
+    )
+    assert spend.refusal is not None
+    assert "above 1000000000 credits" in spend.refusal
+    with pytest.raises(AirflowFailException, match=r"8\.0000E\+9 credits.*Nothing was sent"):
+        spend.reserve(None)
