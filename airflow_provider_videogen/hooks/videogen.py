@@ -327,13 +327,27 @@ class VideoGenHook(BaseHook):
 
     def get_task(self, api: ApiKind, task_id: str) -> VideoTask:
         body = self._request("GET", task_path(QUERY_PATHS[api], task_id))
-        return self._parse(api, body)
+        return self._same_task(task_id, self._parse(api, body))
 
     async def aget_task(self, api: ApiKind, task_id: str, *, deadline: float | None = None) -> VideoTask:
         """Query a task; ``deadline`` (epoch seconds) bounds the query and its retries (a trigger's)."""
         body, hint = await self._arequest_with_hint("GET", task_path(QUERY_PATHS[api], task_id), deadline=deadline)
-        task = self._parse(api, body)
+        task = self._same_task(task_id, self._parse(api, body))
         return task if hint is None else task.model_copy(update={"poll_after": hint})
+
+    @staticmethod
+    def _same_task(asked: str, task: VideoTask) -> VideoTask:
+        """The answer is about the task asked for, or :class:`InvalidResponseError`.
+
+        A status answer for another task (a caching proxy, a lying gateway) would otherwise be
+        re-used as this task instance's video and settle its reservation for a task it never paid.
+        """
+        if task.id != asked:
+            raise InvalidResponseError(
+                f"the gateway answered a status query for task {asked!r} with task {task.id[:100]!r}; "
+                "nothing is re-used or settled from it"
+            )
+        return task
 
     async def acancel(self, api: ApiKind, task_id: str) -> bool:
         """POST the connection's ``cancel_path``, if one is configured; ``False`` when none is."""

@@ -323,13 +323,16 @@ class SubmissionGuard:
 
         def before_send() -> None:
             # Called by the hook once the connection is resolved and the request built: only
-            # from here on can the gateway have seen anything.
-            if self.spend is not None:
-                self.spend.sending(spend_store)  # from here on the reservation may be billing
+            # from here on can the gateway have seen anything. The marker first, then the
+            # reservation's "sent" flag, the last write before the first byte: a try killed
+            # between the two leaves the marker (uncertain, as always) but a reservation the
+            # next submission may re-use, since nothing was sent under it.
             if store is not None and not written:
                 marker = InFlightMarker(fingerprint=print_, started_at=utcnow(), try_number=self.try_number)
                 store.set(IN_FLIGHT_KEY, marker.model_dump(mode="json"), retention=RECORD_RETENTION)
                 written.append(marker)
+            if self.spend is not None:
+                self.spend.sending(spend_store)  # from here on the reservation may be billing
 
         try:
             task = submit(request, before_send)

@@ -59,6 +59,7 @@ from airflow_provider_videogen.spend.ledger import (
     BudgetConfig,
     BudgetExhaustedError,
     EntryState,
+    LedgerError,
     ReservationConflictError,
     S3Ledger,
 )
@@ -167,7 +168,15 @@ class SpendGuard:
             unknown = Estimate(str(getattr(request, "model", "?")), None, None, str(exc))
             broken = f"Connection {conn_id!r}: {exc}. Nothing was sent."
             return cls(log=log, estimate=unknown, key="", fingerprint=fingerprint(request), refusal=broken)
-        est = estimate(request, prices)  # type: ignore[arg-type]
+        try:
+            est = estimate(request, prices)  # type: ignore[arg-type]
+        except amounts.AmountError as exc:
+            # An estimate beyond any amount counted (a price meant per video, set per second): a new
+            # create is refused, but an earlier try's video is still collected for free.
+            unknown = Estimate(str(getattr(request, "model", "?")), None, None, str(exc))
+            return cls(
+                log=log, estimate=unknown, key="", fingerprint=fingerprint(request), refusal=f"Not submitting: {exc}"
+            )
         log.info("Estimated cost: %s", est.describe())
         refusal: str | None = None
         if not est.priced and not allow_unpriced and (max_credits is not None or budget is not None):
@@ -230,6 +239,11 @@ class SpendGuard:
                 nonce=nonce,
                 sent=False,
             )
+            if store is not None:
+                # Recorded before the ledger write: a worker killed right after it leaves an entry
+                # the next try knows (nothing was sent under it), so it is re-used or released,
+                # never left held for good with nobody able to name it.
+                store.set(SPEND_KEY, candidate.model_dump(mode="json"))
             try:
                 self.ledger.reserve(
                     candidate.reservation_id,
@@ -272,15 +286,23 @@ class SpendGuard:
                 fmt(earlier.estimate),
             )
             return None
-        if earlier.fingerprint != self.fingerprint:
+        if self.budget is None:
+            raise RuntimeError("internal error: self.budget is unset")  # an invariant, kept under python -O
+        period = self.budget.period_id()
+        if earlier.fingerprint != self.fingerprint or earlier.period_id != period:
+            # Nothing was sent under it: free it, and take a new one checked against the budget of
+            # the period the create is sent in (a reservation of last month must not carry a
+            # create sent this month: this month's budget would never see it).
+            why = "the request changed" if earlier.fingerprint != self.fingerprint else f"the budget period is {period}"
             self.ledger.release(
                 earlier.reservation_id,
                 period_id=earlier.period_id,
-                reason="nothing was sent under it; the next try submits a different request",
+                reason=f"nothing was sent under it; {why}",
             )
             self.log.info(
-                "Released reservation %s: nothing was sent under it, and the request changed (%s -> %s)",
+                "Released reservation %s: nothing was sent under it, and %s (request %s -> %s)",
                 earlier.reservation_id,
+                why,
                 earlier.fingerprint,
                 self.fingerprint,
             )
@@ -408,13 +430,20 @@ class SpendGuard:
             self.log.error("%s", exc)
             if exc.counted_under is not None:
                 return
-            entry = self.ledger.settle(
-                f"{record.reservation_id}+{task.id}",
-                amount,
-                period_id=record.period_id,
-                remote_id=task.id,
-                note=f"counted apart: {str(exc)[:200]}",
-            )
+            try:
+                entry = self.ledger.settle(
+                    f"{record.reservation_id}+{task.id}",
+                    amount,
+                    period_id=record.period_id,
+                    remote_id=task.id,
+                    note=f"counted apart: {str(exc)[:200]}",
+                )
+            except LedgerError as again:
+                self._unsettled(record, task, again)
+                return
+        except LedgerError as exc:
+            self._unsettled(record, task, exc)
+            return
         if store is not None:
             store.set(SPEND_KEY, record.model_copy(update={"state": "settled"}).model_dump(mode="json"))
         self.log.info(
@@ -423,6 +452,22 @@ class SpendGuard:
             fmt(entry.credits if entry.credits is not None else amount),
             task.id,
             f"; {note}, the estimate is kept" if note else "",
+        )
+
+    def _unsettled(self, record: SpendRecord, task: VideoTask, exc: Exception) -> None:
+        """The ledger cannot be written (S3 down, a corrupt object) after a paid create: keep going.
+
+        Failing here would abandon a video that is paid for, or refuse a free re-attach. The
+        reservation stays ``reserved`` at its estimate (so the create is counted) and the store
+        still says so: the next try that re-attaches settles it.
+        """
+        self.log.error(
+            "Could not settle reservation %s for remote task %s: %s. It stays held at its estimate (%s credits); "
+            "a later re-attach settles it.",
+            record.reservation_id,
+            task.id,
+            exc,
+            fmt(record.estimate),
         )
 
     def _compare(self, task: VideoTask, reported: Decimal | None) -> None:

@@ -5,6 +5,7 @@ Everything else about the hook is tested against the simulator over real HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -20,7 +21,7 @@ from airflow_provider_videogen.exceptions import (
 from airflow_provider_videogen.hooks.redaction import redact_url
 from airflow_provider_videogen.hooks.retries import RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
-from airflow_provider_videogen.models import GenerationRequest
+from airflow_provider_videogen.models import ApiKind, GenerationRequest
 
 BASE = "https://gateway.test"
 KEY = "sk-transport-7d1f0c2e"
@@ -169,3 +170,14 @@ def test_download_open_retries_only_what_was_never_sent(hook: VideoGenHook, log_
     assert f"GET {redact_url(url)}: ConnectError" in retries[0]
     assert "clip.mp4" not in retries[0]
     assert "SIGNATURE" not in retries[0]
+
+
+@respx.mock
+def test_a_status_answer_for_another_task_is_refused(hook: VideoGenHook) -> None:
+    """A lying gateway (or a caching proxy) answers for task B when asked about A: never re-used as A."""
+    other = {**CREATE, "id": "task-unified-2-zzzzzzzz", "status": "completed", "progress": 100}
+    respx.get(f"{BASE}/v1/tasks/{CREATE['id']}").mock(return_value=httpx.Response(200, json=other))
+    with pytest.raises(InvalidResponseError, match="for task 'task-unified-1-abcdefgh' with task 'task-unified-2"):
+        hook.get_task(ApiKind.GENERATION, str(CREATE["id"]))
+    with pytest.raises(InvalidResponseError, match="with task 'task-unified-2"):
+        asyncio.run(hook.aget_task(ApiKind.GENERATION, str(CREATE["id"])))

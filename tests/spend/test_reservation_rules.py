@@ -140,20 +140,22 @@ class Killed(BaseException):
 class DyingStore(Store):
     """A task state store whose process dies at the first write of ``key`` matching ``when``."""
 
-    def __init__(self, key: str, when: Any = lambda value: True) -> None:
+    def __init__(self, key: str, when: Any = lambda value: True, *, after: bool = False) -> None:
         super().__init__()
-        self.key, self.when, self.armed = key, when, True
+        self.key, self.when, self.armed, self.after = key, when, True, after
 
     def set(self, key: str, value: Any, retention: Any = None) -> None:
         if self.armed and key == self.key and self.when(value):
             self.armed = False
-            raise Killed(f"killed before writing {key}")
+            if self.after:
+                super().set(key, value, retention)
+            raise Killed(f"killed {'after' if self.after else 'before'} writing {key}")
         super().set(key, value, retention)
 
 
 def killed_before_sending() -> DyingStore:
-    """Dies right before the create leaves: where the reservation is marked as used by a create."""
-    return DyingStore(SPEND_KEY, lambda value: value.get("sent") is True)
+    """Dies before the in-flight marker is written: provably nothing was sent."""
+    return DyingStore(IN_FLIGHT_KEY)
 
 
 def test_a_reservation_nothing_was_sent_under_is_released_when_the_request_changes(
@@ -186,11 +188,13 @@ def test_a_reservation_nothing_was_sent_under_is_reused_for_the_same_request(
 def test_a_try_killed_while_sending_leaves_its_reservation_held(simulator: SimulatorServer, with_budget: Any) -> None:
     """Killed after marking the reservation as sent: nobody can tell whether the create left, so it stays held."""
     ledger = with_budget(VIDEO * 3 / 2)
-    store = DyingStore(IN_FLIGHT_KEY)
+    store = DyingStore(SPEND_KEY, lambda value: value.get("sent") is True, after=True)
     with pytest.raises(Killed):
         run_try(store, 1, "a cat")
-    with pytest.raises(AirflowFailException, match="is exhausted"):
+    with pytest.raises(AirflowFailException, match="never learned whether the gateway accepted it"):  # the marker
         run_try(store, 2, "a cat")
+    with pytest.raises(AirflowFailException, match="is exhausted"):
+        run_try(store, 3, "a cat", on_uncertain_submission="resubmit")
     assert accepted(simulator) == 0
     assert [e.state for e in ledger_doc(ledger).entries.values()] == ["reserved"]
 
