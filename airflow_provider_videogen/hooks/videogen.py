@@ -31,7 +31,7 @@ from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_cli
 from airflow_provider_videogen.hooks.answers import answer_body, http_error, poll_hint, scrubbed
 from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
 from airflow_provider_videogen.hooks.connection_probe import probe_connection
-from airflow_provider_videogen.hooks.redaction import redact, redact_url
+from airflow_provider_videogen.hooks.redaction import redact, redact_links_in, redact_url
 from airflow_provider_videogen.hooks.retries import RetryPolicy
 from airflow_provider_videogen.hooks.settings import (
     ConnectionSettings,
@@ -354,7 +354,10 @@ class VideoGenHook(BaseHook):
     def _parse(self, api: ApiKind, body: dict[str, Any], *, uncertain: bool = False) -> VideoTask:
         """The task in an answer (already redacted); any malformed answer is :class:`InvalidResponseError`."""
         try:
-            return self._with_content_link(VideoTask.from_response(api, body))
+            task = self._with_content_link(VideoTask.from_response(api, body))
+            if task.error_message:  # a failed task's message may echo a link it was given (a reference)
+                task = task.model_copy(update={"error_message": redact_links_in(task.error_message)})
+            return task
         except (ValueError, TypeError, OverflowError, OSError, KeyError, AttributeError, RecursionError) as exc:
             key = self._settings.api_key if self._settings else None
             detail = redact(f"{type(exc).__name__}: {exc}"[:300], key)
