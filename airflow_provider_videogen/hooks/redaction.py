@@ -123,23 +123,25 @@ def redact_links(text: str, links: Iterable[str | None]) -> str:
             continue
         shown = redact_url(link)
         text = text.replace(link, shown)
-        try:
-            parts = urlsplit(link)
-        except ValueError:
-            continue
-        for piece in (parts.path, parts.query):
-            if len(piece) >= _MIN_MASKED_QUERY and piece in text:
+        for piece in link_secrets(link):
+            if piece != link and piece in text:
                 text = text.replace(piece, f"(redacted:{link_fingerprint(link)})")
     return text
 
 
 def link_secrets(url: str | httpx.URL) -> list[str]:
-    """The parts of a link that download it: its path and its query (when long enough to be one)."""
+    """The parts of a link that download it or carry a credential: its path, query and fragment
+    (when long enough to be one: ``#access_token=...`` is a common webhook and OAuth shape) and
+    the password of its user info (``https://user:pass@host/``), whatever its length."""
     try:
         parts = urlsplit(str(url))
     except ValueError:
         return [str(url)]
-    return [piece for piece in (parts.path, parts.query) if len(piece) >= _MIN_MASKED_QUERY]
+    pieces = [piece for piece in (parts.path, parts.query, parts.fragment) if len(piece) >= _MIN_MASKED_QUERY]
+    userinfo = parts.netloc.rpartition("@")[0]
+    if userinfo:
+        pieces += [userinfo, *([userinfo.partition(":")[2]] if ":" in userinfo else [])]
+    return [piece for piece in dict.fromkeys(pieces) if piece]
 
 
 def mask_link(url: str | httpx.URL) -> None:
