@@ -355,9 +355,12 @@ class VideoGenHook(BaseHook):
         """The task in an answer (already redacted); any malformed answer is :class:`InvalidResponseError`."""
         try:
             task = self._with_content_link(VideoTask.from_response(api, body))
-            if task.error_message:  # a failed task's message may echo a link it was given (a reference)
-                task = task.model_copy(update={"error_message": redact_links_in(task.error_message)})
-            return task
+            # Free text the gateway writes, shown in logs, events and errors: a failed task's message
+            # may echo a link it was given (a reference, a webhook), and nothing stops a code or a
+            # model name from holding one either.
+            texts = {name: getattr(task, name) for name in ("error_message", "error_code", "model")}
+            changed = {name: shown for name, text in texts.items() if text and (shown := redact_links_in(text)) != text}
+            return task.model_copy(update=changed) if changed else task
         except (ValueError, TypeError, OverflowError, OSError, KeyError, AttributeError, RecursionError) as exc:
             key = self._settings.api_key if self._settings else None
             detail = redact(f"{type(exc).__name__}: {exc}"[:300], key)

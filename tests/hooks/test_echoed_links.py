@@ -43,7 +43,8 @@ def _no_token(text: str) -> None:
 async def test_a_failed_task_echoing_links_reaches_no_event_nor_error(
     simulator: SimulatorServer, videogen_conn: str
 ) -> None:
-    failed = {"id": TASK_ID, "status": "failed", "error": {"code": "upstream_error", "message": ECHO}}
+    code = "bad_input:https://cdn.example.com/in/x.png?sig=SIGQUERY0123456789"
+    failed = {"id": TASK_ID, "status": "failed", "model": ECHO, "error": {"code": code, "message": ECHO}}
     simulator.configure(
         next_responses=[{"status": 200, "method": "GET", "path": "/v1/tasks/", "body": json.dumps(failed)}]
     )
