@@ -161,18 +161,26 @@ def mask_link(url: str | httpx.URL) -> None:
 
 _LINK_IN_TEXT = re.compile(r"https?://[^\s'\"<>\]\[,]+", re.IGNORECASE)
 #: Any link a gateway may write in free text: http(s) (a signed download link, a webhook with its
-#: token) and data: URIs (an echoed reference image). Trailing sentence punctuation is not part of it.
-_ANY_LINK_IN_TEXT = re.compile(r"(?:https?://|data:)[^\s'\"<>\]\[]+?(?=[.,;:!?)]*(?:[\s'\"<>\]\[]|$))", re.IGNORECASE)
+#: token) and data: URIs (an echoed reference image). Greedy, so linear on any input.
+_ANY_LINK_IN_TEXT = re.compile(r"(?:https?://|data:)[^\s'\"<>\]\[]+", re.IGNORECASE)
+#: Sentence punctuation after a link, kept as text (``... failed for https://cdn/x.mp4.``).
+_TRAILING = ".,;:!?)"
+
+
+def _shown_link(match: re.Match[str]) -> str:
+    found = match.group(0)
+    link = found.rstrip(_TRAILING)
+    return redact_url(link) + found[len(link) :] if link else found
 
 
 def redact_links_in(text: str) -> str:
     """``text`` with every http(s) link and data: URI in it shown as :func:`redact_url` shows it.
 
     For free text a gateway writes (a failed task's ``error.message``, an error body): it may
-    echo any link it was given or made (a reference image, the clip it could not extend, a
-    webhook with its token), and we cannot know which; a bare origin stays readable.
+    echo any link it was given or made (a reference, the clip it could not extend, a webhook
+    with its token), and we cannot know which; a bare origin stays readable.
     """
-    return _ANY_LINK_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    return _ANY_LINK_IN_TEXT.sub(_shown_link, text)
 
 
 def mask_links_in(*values: Any) -> None:

@@ -364,7 +364,9 @@ class VideoGenHook(BaseHook):
         except (ValueError, TypeError, OverflowError, OSError, KeyError, AttributeError, RecursionError) as exc:
             key = self._settings.api_key if self._settings else None
             detail = redact(f"{type(exc).__name__}: {exc}"[:300], key)
-            err = InvalidResponseError(f"unexpected {api.value} task body ({detail}): {redact(str(body)[:200], key)!r}")
+            # the body may list the video's (signed) links: shown redacted, then cut
+            shown = redact_links_in(redact(str(body), key)[:2000])[:200]
+            err = InvalidResponseError(f"unexpected {api.value} task body ({redact_links_in(detail)}): {shown!r}")
             err.submission_uncertain = uncertain
             raise err from None
 

@@ -95,3 +95,25 @@ def test_redact_links_in_keeps_text_and_origins() -> None:
     assert redact_links_in(f"failed for {link}. Retry at https://gw.example") == (
         f"failed for {redact_url(link)}. Retry at https://gw.example"
     )
+
+
+async def test_a_malformed_answer_holding_a_link_reaches_no_event(
+    simulator: SimulatorServer, videogen_conn: str
+) -> None:
+    """An answer the hook cannot read is quoted in the error: never with the video link it holds."""
+    link = "https://cdn.example.com/v/a.mp4?X-Amz-Signature=SIGQUERY0123456789"
+    bad = {"id": TASK_ID, "video_url": link, "status": "completed", "created": 1e20}
+    simulator.configure(
+        next_responses=[{"status": 200, "method": "GET", "path": "/v1/tasks/", "body": json.dumps(bad)}]
+    )
+    trigger = VideoTaskTrigger(
+        videogen_conn_id=videogen_conn,
+        remote_task_id=TASK_ID,
+        api=ApiKind.GENERATION,
+        poll_interval=0.05,
+        deadline=time.time() + 30,
+        max_consecutive_failures=1,
+    )
+    payloads = [event.payload async for event in trigger.run()]
+    assert [VideoTaskEvent.from_payload(p).status for p in payloads] == ["error"]
+    _no_token(json.dumps(payloads))
