@@ -295,10 +295,11 @@ def error_for_response(response: httpx.Response, secret: str | None = None) -> V
     api = ApiError.from_body(redact_value(body, secret))
     common: dict[str, Any] = {
         "status_code": status,
-        "api_code": api.code,
+        # code and field are the gateway's free text too: a link in them is shown redacted
+        "api_code": redact_links_in(api.code) if api.code else api.code,
         "method": request.method,
         "url": redact_url(request.url),
-        "param": api.param,
+        "param": redact_links_in(api.param) if api.param else api.param,
     }
     if 300 <= status < 400 and request.method != "POST":
         location = response.headers.get("location", "")

@@ -80,7 +80,8 @@ def test_an_event_written_unscrubbed_is_scrubbed_at_completion() -> None:
 
 
 def test_an_error_body_echoing_a_link_is_scrubbed(simulator: SimulatorServer, videogen_conn: str) -> None:
-    echo: dict[str, Any] = {"error": {"code": "invalid_image", "message": ECHO}}
+    link = "https://cdn.example.com/in/cat.png?X-Amz-Signature=SIGQUERY0123456789"
+    echo: dict[str, Any] = {"error": {"code": link, "message": ECHO, "param": link}}
     hook = VideoGenHook(videogen_conn)
     for body in (json.dumps(echo), f"<html>{ECHO}</html>"):
         simulator.configure(next_responses=[{"status": 400, "method": "POST", "body": body}])
