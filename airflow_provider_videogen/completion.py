@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_videogen.exceptions import VideoGenError, VideoTaskFailedError, VideoTaskTimeoutError
+from airflow_provider_videogen.hooks.redaction import redact_links_in
 from airflow_provider_videogen.links.videogen import (
     CAN_CANCEL_KEY,
     REMOTE_TASK_ID_KEY,
@@ -149,7 +150,8 @@ class VideoTaskCompletion:
         error = VideoTaskFailedError(
             event.task_id,
             event.error_code,
-            event.task.error_message if event.task else event.message,
+            # the hook scrubs what it parses; an event written before that (still in the database) may not be
+            redact_links_in((event.task.error_message if event.task else event.message) or "") or None,
             retryable=event.retryable,
         )
         context["ti"].xcom_push(key=VIDEO_ERROR_KEY, value=str(error))  # the Videos view shows it

@@ -206,6 +206,14 @@ def _storage_path(text: str) -> ObjectStoragePath:
 
 
 def _short(text: str) -> str:
+    """A reference as an error shows it: short, and without the password of its user info
+    (``ftp://user:pass@host/a.png``; an object-storage path's ``conn_id@`` is no secret)."""
+    try:
+        password = urlsplit(text).password
+    except ValueError:
+        password = None
+    if password:
+        text = text.replace(f":{password}@", ":***@", 1)
     return text if len(text) <= 80 else text[:60] + "..."
 
 

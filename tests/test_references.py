@@ -205,6 +205,13 @@ def test_an_unregistered_scheme_is_a_clear_reference_error(url: str) -> None:
         to_reference(url)
 
 
+def test_a_password_in_a_reference_s_user_info_is_not_in_its_error() -> None:
+    with pytest.raises(InvalidReferenceError, match="no object storage") as info:
+        to_reference("ftp://user:Pw0rdSECRET42@files.example.com/refs/a.png")
+    assert "Pw0rdSECRET42" not in str(info.value)
+    assert "ftp://user:***@files.example.com" in str(info.value)  # still says which reference
+
+
 def test_an_unregistered_scheme_fails_the_remix_without_retry() -> None:
     from airflow_provider_videogen.exceptions import InvalidRequestError
     from airflow_provider_videogen.operators.remix import VideoRemixOperator

@@ -123,23 +123,25 @@ def redact_links(text: str, links: Iterable[str | None]) -> str:
             continue
         shown = redact_url(link)
         text = text.replace(link, shown)
-        try:
-            parts = urlsplit(link)
-        except ValueError:
-            continue
-        for piece in (parts.path, parts.query):
-            if len(piece) >= _MIN_MASKED_QUERY and piece in text:
+        for piece in link_secrets(link):
+            if piece != link and piece in text:
                 text = text.replace(piece, f"(redacted:{link_fingerprint(link)})")
     return text
 
 
 def link_secrets(url: str | httpx.URL) -> list[str]:
-    """The parts of a link that download it: its path and its query (when long enough to be one)."""
+    """The parts of a link that download it or carry a credential: its path, query and fragment
+    (when long enough to be one: ``#access_token=...`` is a common webhook and OAuth shape) and
+    the password of its user info (``https://user:pass@host/``), whatever its length."""
     try:
         parts = urlsplit(str(url))
     except ValueError:
         return [str(url)]
-    return [piece for piece in (parts.path, parts.query) if len(piece) >= _MIN_MASKED_QUERY]
+    pieces = [piece for piece in (parts.path, parts.query, parts.fragment) if len(piece) >= _MIN_MASKED_QUERY]
+    userinfo = parts.netloc.rpartition("@")[0]
+    if userinfo:
+        pieces += [userinfo, *([userinfo.partition(":")[2]] if ":" in userinfo else [])]
+    return [piece for piece in dict.fromkeys(pieces) if piece]
 
 
 def mask_link(url: str | httpx.URL) -> None:
@@ -158,6 +160,27 @@ def mask_link(url: str | httpx.URL) -> None:
 
 
 _LINK_IN_TEXT = re.compile(r"https?://[^\s'\"<>\]\[,]+", re.IGNORECASE)
+#: Any link a gateway may write in free text: http(s) (a signed download link, a webhook with its
+#: token) and data: URIs (an echoed reference image). Greedy, so linear on any input.
+_ANY_LINK_IN_TEXT = re.compile(r"(?:https?://|data:)[^\s'\"<>\]\[]+", re.IGNORECASE)
+#: Sentence punctuation after a link, kept as text (``... failed for https://cdn/x.mp4.``).
+_TRAILING = ".,;:!?)"
+
+
+def _shown_link(match: re.Match[str]) -> str:
+    found = match.group(0)
+    link = found.rstrip(_TRAILING)
+    return redact_url(link) + found[len(link) :] if link else found
+
+
+def redact_links_in(text: str) -> str:
+    """``text`` with every http(s) link and data: URI in it shown as :func:`redact_url` shows it.
+
+    For free text a gateway writes (a failed task's ``error.message``, an error body): it may
+    echo any link it was given or made (a reference, the clip it could not extend, a webhook
+    with its token), and we cannot know which; a bare origin stays readable.
+    """
+    return _ANY_LINK_IN_TEXT.sub(_shown_link, text)
 
 
 def mask_links_in(*values: Any) -> None:

@@ -31,7 +31,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenHTTPError,
 )
 from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
-from airflow_provider_videogen.hooks.redaction import mask_link, redact, redact_url, redact_value
+from airflow_provider_videogen.hooks.redaction import mask_link, redact, redact_links_in, redact_url, redact_value
 from airflow_provider_videogen.hooks.retries import NOT_SENT_ERRORS, RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.settings import ConnectionSettings, Origin, url_origin
 from airflow_provider_videogen.models import ApiError
@@ -256,7 +256,7 @@ def excerpt(response: httpx.Response, secret: str | None = None) -> str:
         text = response.text
     except (httpx.ResponseNotRead, UnicodeDecodeError):
         return "<unread body>"
-    text = redact(text, secret).strip().replace("\n", " ")
+    text = redact_links_in(redact(text, secret)).strip().replace("\n", " ")
     return text[:BODY_EXCERPT_CHARS] + ("..." if len(text) > BODY_EXCERPT_CHARS else "")
 
 
@@ -295,10 +295,11 @@ def error_for_response(response: httpx.Response, secret: str | None = None) -> V
     api = ApiError.from_body(redact_value(body, secret))
     common: dict[str, Any] = {
         "status_code": status,
-        "api_code": api.code,
+        # code and field are the gateway's free text too: a link in them is shown redacted
+        "api_code": redact_links_in(api.code) if api.code else api.code,
         "method": request.method,
         "url": redact_url(request.url),
-        "param": api.param,
+        "param": redact_links_in(api.param) if api.param else api.param,
     }
     if 300 <= status < 400 and request.method != "POST":
         location = response.headers.get("location", "")
@@ -324,6 +325,7 @@ def error_for_response(response: httpx.Response, secret: str | None = None) -> V
         message = redact(api.message or response.reason_phrase or "no message", secret)
         if api.fallback_suggestion:
             message += f" (suggestion: {api.fallback_suggestion})"
+        message = redact_links_in(message)  # a 400 may quote the image or callback link it refused
     if status in (400, 413, 422):
         return BadRequestError(message, **common)
     if status == 402 or (status == 403 and api.code in ("insufficient_user_quota", "insufficient_quota")):

@@ -31,7 +31,7 @@ from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_cli
 from airflow_provider_videogen.hooks.answers import answer_body, http_error, poll_hint, scrubbed
 from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
 from airflow_provider_videogen.hooks.connection_probe import probe_connection
-from airflow_provider_videogen.hooks.redaction import redact, redact_url
+from airflow_provider_videogen.hooks.redaction import redact, redact_links_in, redact_url
 from airflow_provider_videogen.hooks.retries import RetryPolicy
 from airflow_provider_videogen.hooks.settings import (
     ConnectionSettings,
@@ -368,11 +368,19 @@ class VideoGenHook(BaseHook):
     def _parse(self, api: ApiKind, body: dict[str, Any], *, uncertain: bool = False) -> VideoTask:
         """The task in an answer (already redacted); any malformed answer is :class:`InvalidResponseError`."""
         try:
-            return self._with_content_link(VideoTask.from_response(api, body))
+            task = self._with_content_link(VideoTask.from_response(api, body))
+            # Free text the gateway writes, shown in logs, events and errors: a failed task's message
+            # may echo a link it was given (a reference, a webhook), and nothing stops a code or a
+            # model name from holding one either.
+            texts = {name: getattr(task, name) for name in ("error_message", "error_code", "model")}
+            changed = {name: shown for name, text in texts.items() if text and (shown := redact_links_in(text)) != text}
+            return task.model_copy(update=changed) if changed else task
         except (ValueError, TypeError, OverflowError, OSError, KeyError, AttributeError, RecursionError) as exc:
             key = self._settings.api_key if self._settings else None
             detail = redact(f"{type(exc).__name__}: {exc}"[:300], key)
-            err = InvalidResponseError(f"unexpected {api.value} task body ({detail}): {redact(str(body)[:200], key)!r}")
+            # the body may list the video's (signed) links: shown redacted, then cut
+            shown = redact_links_in(redact(str(body), key)[:2000])[:200]
+            err = InvalidResponseError(f"unexpected {api.value} task body ({redact_links_in(detail)}): {shown!r}")
             err.submission_uncertain = uncertain
             raise err from None
 

@@ -46,10 +46,12 @@ class RemixReference(BaseModel):
     10 MB. Building one checks format and size, so a bad reference fails before any request.
     """
 
-    model_config = ConfigDict(frozen=True)
+    # A URL may be presigned and a data URI is the image itself: pydantic's error text and the repr
+    # leave the value out (as GenerationRequest does for its links); our own errors redact it.
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     kind: Literal["file", "url", "data_uri"]
-    value: str = Field(description="URL, data URI, or the file name for a file part")
+    value: str = Field(description="URL, data URI, or the file name for a file part", repr=False)
     content: bytes | None = Field(default=None, repr=False)
     content_type: str | None = None
 
@@ -132,7 +134,9 @@ def _check_data_uri(uri: str) -> None:
 class RemixRequest(BaseModel):
     """Form fields of ``POST /v1/videos`` (15 s remix: 8 s from ``prompt`` + 7 s from ``prompt_extend``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # References may be presigned links or data URIs: hidden from pydantic's error text (which echoes
+    # the whole input); InvalidRequestError shows them redacted (validation.LINK_FIELDS).
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     model: str = Field(min_length=1)
     prompt: str

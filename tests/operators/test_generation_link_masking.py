@@ -96,3 +96,20 @@ def test_the_request_repr_holds_no_link() -> None:
     )
     assert token not in repr(request)
     assert request.to_api_body()["callback_url"] == webhook(token)
+
+
+def test_a_secret_in_a_link_s_fragment_or_user_info_is_masked_too() -> None:
+    """``#access_token=...`` (a webhook, an OAuth-style link) and ``https://user:pass@host/`` carry
+    credentials as well: masked although the path is short."""
+    fragment, password, user_token = secret(), secret(), secret()
+    op = VideoGenerationOperator(
+        task_id="gen",
+        model="veo3.1-fast",
+        prompt="a cat",
+        image_urls=[f"https://{user_token}@cdn.example.com/i.png"],
+        callback_url=f"https://hooks:{password}@hooks.example.com/#token={fragment}",
+    )
+    op.render_template_fields(cast("Any", {"params": {}}))
+    shown = str(redact({"image_urls": op.image_urls, "callback_url": op.callback_url}))
+    for token in (fragment, password, user_token):
+        assert token not in shown
