@@ -167,3 +167,33 @@ def test_three_mapped_renders_share_one_worker_slot(
         f"renders started over {(max(submitted) - min(submitted)).total_seconds():.1f} s"
     )
     assert ratio < MAX_RATIO, f"{result.duration:.1f} s is not far below {SERIAL_SECONDS:.0f} s: {describe(result)}"
+
+
+def test_a_taskflow_video_task_defers_and_a_clear_does_not_call_its_function_again(
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
+) -> None:
+    """``@task.videogen`` keeps the operator's guarantees on real components (issue 25 section 1)."""
+    dag_id, task_id = "e2e_taskflow", "taskflow_clip"
+    api = airflow_components.api
+    before = creates(e2e_simulator)
+    first = api.trigger_and_wait(dag_id, timeout=RUN_TIMEOUT)
+    assert first.state == "success", describe(first)
+    assert "deferred" in first.states_seen[(task_id, -1)], describe(first)
+    assert creates(e2e_simulator) - before == 1
+    remote_id = api.xcom(dag_id, first.run_id, task_id)["id"]
+    assert "e2e: the decorated function ran" in api.task_log(dag_id, first.run_id, task_id, 1)
+
+    api.clear_task_instances(dag_id, first.run_id, [task_id])
+    again = api.wait_for_run(
+        dag_id,
+        first.run_id,
+        timeout=RUN_TIMEOUT,
+        until=lambda run, tis: (
+            run.get("state") in ("success", "failed") and all(t.get("try_number", 0) >= 2 for t in tis)
+        ),
+    )
+    assert again.state == "success", describe(again)
+    assert creates(e2e_simulator) - before == 1, "the clear sent a second create"
+    log = api.task_log(dag_id, first.run_id, task_id, 2)
+    assert "e2e: the decorated function ran" not in log, log[-3000:]
+    assert f"Re-attaching instead of submitting: task {remote_id}" in log, log[-3000:]

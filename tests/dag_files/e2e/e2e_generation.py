@@ -7,9 +7,10 @@ progress lines frequent and the waits short.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 
@@ -62,3 +63,15 @@ with DAG("e2e_kill_in_worker", schedule=None, start_date=START, catchup=False, t
         poll_interval=1,
         deferrable=False,
     )
+
+
+#: ``@task.videogen`` on real components: the function writes the prompt on the first try only; a
+#: clear re-attaches to the video that try paid for without calling it again (tests/e2e).
+@task.videogen(model="veo3.1-fast", duration=4, poll_interval=1)
+def taskflow_clip() -> str:
+    logging.getLogger("airflow.task").info("e2e: the decorated function ran")
+    return "[sim:render=6] A kite over a windy beach, written by a function"
+
+
+with DAG("e2e_taskflow", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+    taskflow_clip()
