@@ -20,9 +20,11 @@ try of that task instance; the operators record the remote id there the moment i
 | a submission in flight with no id (crash or lost answer mid-POST), | fail, unless                 |
 | whatever record an earlier try left                            |  ``on_uncertain_submission="resubmit"`` |
 
-The in-flight marker is written only once the request is built, immediately before its first
-byte is sent, and deleted when the create provably never left the machine (refused
-connection, bad local configuration) or when its answer is recorded. A marker for this
+The in-flight marker is written only once the request is built, as ``"prepared"``; it becomes
+``"sending"`` right before the request's first byte can leave (after the connection to the
+gateway is opened: the hook's ``wire_trace``), and is deleted when the create provably never
+left the machine (refused connection, bad local configuration) or when its answer is recorded.
+A ``"prepared"`` marker proves nothing was sent (the try died while connecting): it is ignored. A marker for this
 request that no record answers means a create may be rendering that nobody knows the id of,
 however the recorded task (if any) ended: every later try refuses, until a human looks.
 A single 404 for the stored id is confirmed by a second query before anything is resubmitted,
@@ -60,8 +62,9 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.spend.guard import SpendGuard
 
-    #: ``submit(request, before_send)``: sends the create; calls ``before_send`` right before sending.
-    Submit: TypeAlias = Callable[[BaseModel, Callable[[], None]], VideoTask]
+    #: ``submit(request, before_send)``: sends the create; calls ``before_send`` once it is built, and
+    #: the callable ``before_send`` returns right before its first byte can leave (``VideoGenHook``).
+    Submit: TypeAlias = Callable[[BaseModel, Callable[[], Callable[[], None] | None]], VideoTask]
 
 Action = Literal["submit", "reattach", "reuse", "refuse"]
 UncertainPolicy = Literal["fail", "resubmit"]
@@ -98,13 +101,24 @@ class SubmissionRecord(BaseModel):
 
 
 class InFlightMarker(BaseModel):
-    """Written just before a create request and removed once its answer is known."""
+    """Written just before a create request and removed once its answer is known.
+
+    ``phase`` is written in two steps: ``"prepared"`` once the request is built, then
+    ``"sending"`` right before its first byte can leave (the hook's ``wire_trace``: after the
+    connection is opened, before the request headers). A marker still ``"prepared"`` proves the
+    gateway received nothing of this create. A marker written by an older version has no phase:
+    it reads as ``"sending"`` (uncertain).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     fingerprint: str
     started_at: datetime
     try_number: int | None = None
+    phase: Literal["prepared", "sending"] = "sending"
+    #: What was sent, to match against the gateway's task list or bill (``uncertain list``).
+    api: ApiKind | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,15 @@ def decide(
     """
     now = now or utcnow()
     if marker is not None and marker.fingerprint == current_fingerprint and not _answered(record, marker):
+        if marker.phase == "prepared":
+            # Stopped before its first byte could leave (see InFlightMarker): nothing was created.
+            later = decide(record, None, remote, current_fingerprint, accept_partial=accept_partial, now=now)
+            return Decision(
+                later.action,
+                f"an earlier try (try {marker.try_number}) prepared this request at {marker.started_at.isoformat()} "
+                f"but stopped before sending any of it, so the gateway received nothing; {later.reason}",
+                later.task,
+            )
         return Decision(
             "refuse",
             f"an earlier try (try {marker.try_number}) started submitting this request at "
@@ -321,15 +344,31 @@ class SubmissionGuard:
         reservation = self.spend.current if self.spend is not None else None
         written: list[InFlightMarker] = []
 
-        def before_send() -> None:
-            # Called by the hook once the connection is resolved and the request built: only
-            # from here on can the gateway have seen anything.
+        def on_wire() -> None:
+            # The hook calls this right before the request's first byte can leave (after the
+            # connection is opened): only from here on can the gateway have seen anything. The
+            # write may be the last thing this process does; it happens before that byte.
+            if store is not None and written:
+                sending = written[0].model_copy(update={"phase": "sending"})
+                store.set(IN_FLIGHT_KEY, sending.model_dump(mode="json"), retention=RECORD_RETENTION)
+
+        def before_send() -> Callable[[], None]:
+            # Called by the hook once the connection is resolved and the request built, before
+            # anything is sent: a marker "prepared", which a retry may ignore (nothing was sent).
             if self.spend is not None:
-                self.spend.sending(spend_store)  # from here on the reservation may be billing
+                self.spend.sending(spend_store)  # held as possibly billing: over-counts, never under
             if store is not None and not written:
-                marker = InFlightMarker(fingerprint=print_, started_at=utcnow(), try_number=self.try_number)
+                marker = InFlightMarker(
+                    fingerprint=print_,
+                    started_at=utcnow(),
+                    try_number=self.try_number,
+                    phase="prepared",
+                    api=self.api,
+                    model=getattr(request, "model", None),
+                )
                 store.set(IN_FLIGHT_KEY, marker.model_dump(mode="json"), retention=RECORD_RETENTION)
                 written.append(marker)
+            return on_wire
 
         try:
             task = submit(request, before_send)
