@@ -15,7 +15,8 @@ compared the gateway's task list or bill with what was sent can say what happene
 ``resolve`` only lists what it would do unless ``--apply`` is given. Each applied decision is
 recorded under :data:`DECISION_KEY` in the task instance's store (who, when, why, the marker it
 resolved) and logged. It reads and writes the metadata DB directly (like ``airflow tasks
-clear``), so it runs where Airflow's CLI runs. Task instances with a live try (running, queued,
+clear``), so it runs where Airflow's CLI runs; it lists from the default (metastore) state
+store backend's table. Task instances with a live try (running, queued,
 deferred...) are never touched: that try may be sending the create right now.
 """
 

@@ -72,6 +72,8 @@ UncertainPolicy = Literal["fail", "resubmit"]
 #: Task state store keys. Renaming them breaks re-attach for tasks in flight during an upgrade.
 RECORD_KEY = "videogen_remote_task"
 IN_FLIGHT_KEY = "videogen_submission_in_flight"
+#: Where the refusals point for resolving many uncertain submissions at once (:mod:`..uncertain`).
+RESOLVE_HINT = "for many at once: python -m airflow_provider_videogen.uncertain list --dag-id <dag id>"
 #: Pause before the second query that confirms a 404 for a stored task.
 NOT_FOUND_CONFIRM_DELAY = 2.0
 #: How long the store keeps the record: long enough to re-use a finished video until its links expire.
@@ -299,7 +301,8 @@ class SubmissionGuard:
             raise AirflowFailException(
                 f"Not submitting: {decision.reason}. The gateway may be rendering (and billing) that task. "
                 "Check the gateway's task list first. To submit anyway, set on_uncertain_submission='resubmit', "
-                f"or delete the key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task."
+                f"or delete the key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task "
+                f"({RESOLVE_HINT})."
             )
         if decision.action in ("reattach", "reuse") and decision.task is not None:
             self.log.info("Re-attaching instead of submitting: %s", decision.reason)
@@ -382,7 +385,7 @@ class SubmissionGuard:
                     f"{exc} The create request may have reached the gateway: if it was accepted, that video is "
                     "rendering and will be billed, and a second submission would be billed as well, so this task "
                     "is not retried automatically. Check the gateway's task list; to submit anyway, delete the "
-                    f"key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task."
+                    f"key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task ({RESOLVE_HINT})."
                 ) from None
             if store is not None and written:
                 store.delete(IN_FLIGHT_KEY)
