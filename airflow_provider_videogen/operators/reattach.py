@@ -17,6 +17,7 @@ try of that task instance; the operators record the remote id there the moment i
 | a remote task that failed or was cancelled                     | submit (a new, billed create)   |
 | a remote task the gateway no longer knows (404 twice in a row)  | submit                          |
 | a remote task for a *different* request (edited DAG, then cleared) | submit                      |
+| a submission prepared but never sent (killed while connecting) | as if it were not there         |
 | a submission in flight with no id (crash or lost answer mid-POST), | fail, unless                 |
 | whatever record an earlier try left                            |  ``on_uncertain_submission="resubmit"`` |
 
