@@ -47,6 +47,8 @@ from airflow_provider_videogen.hooks.transport import (
     masking_request_hook,
     send_bounded,
     shared_async_client,
+    traces_connections,
+    wire_trace,
 )
 from airflow_provider_videogen.models import (
     GENERATION_TASK_ID_PREFIX,
@@ -59,6 +61,11 @@ from airflow_provider_videogen.models import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+    from typing import TypeAlias
+
+    #: Runs once the create is built, before anything is sent; may return what to run right before
+    #: its first byte leaves (the hook's ``wire_trace``), or ``None``.
+    BeforeSend: TypeAlias = Callable[[], Callable[[], None] | None]
 
 GENERATION_CREATE_PATH = "/v1/videos/generations"
 GENERATION_QUERY_PATH = "/v1/tasks/{task_id}"
@@ -164,17 +171,23 @@ class VideoGenHook(BaseHook):
     # ---- requests: the retry policy's one loop, then our exceptions --------------------------
     #
     # Order matters for money: the connection is resolved and the request built (and its body
-    # encoded) first; ``before_send`` (the operators' in-flight marker) runs only then, right
-    # before the first byte is sent, so an error that happens locally leaves no marker behind.
+    # encoded) first; ``before_send`` (the operators' in-flight marker) runs only then, before
+    # anything is sent, so an error that happens locally leaves no marker behind. The callable
+    # it may return ("on wire") runs at the last moment before the request's first byte can
+    # leave: httpcore's first step after opening the connection (``wire_trace``), so a process
+    # that dies while connecting leaves evidence that the gateway received nothing.
 
     def _request(
-        self, method: str, path: str, *, before_send: Callable[[], None] | None = None, **kwargs: Any
+        self, method: str, path: str, *, before_send: BeforeSend | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         settings = self.settings
         client, key = self._client, settings.api_key
         request = self._build(client, method, path, key, **kwargs)
-        if before_send is not None:
-            before_send()
+        on_wire = before_send() if before_send is not None else None
+        if on_wire is not None and traces_connections(client, request.url):
+            request.extensions["trace"] = wire_trace(on_wire)  # runs before the request's first byte
+        elif on_wire is not None:
+            on_wire()  # this transport does not say when it sends: count it as sending now
         try:
             response = self._retry.send(
                 lambda: send_bounded(
@@ -260,13 +273,12 @@ class VideoGenHook(BaseHook):
 
     # ---- unified generation API ----------------------------------------------------------
 
-    def submit_generation(
-        self, request: GenerationRequest, *, before_send: Callable[[], None] | None = None
-    ) -> VideoTask:
+    def submit_generation(self, request: GenerationRequest, *, before_send: BeforeSend | None = None) -> VideoTask:
         """Create a generation task. Never retried once sent: a duplicate would be billed.
 
-        ``before_send`` runs once the request is built, immediately before it is sent (the
-        operators write their in-flight marker there).
+        ``before_send`` runs once the request is built, before it is sent (the operators write
+        their in-flight marker there); the callable it returns, if any, runs right before the
+        request's first byte can leave (the marker's "sending" phase).
         """
         body = self._request("POST", GENERATION_CREATE_PATH, json=request.to_api_body(), before_send=before_send)
         task = self._parse(ApiKind.GENERATION, body, uncertain=True)
@@ -288,7 +300,7 @@ class VideoGenHook(BaseHook):
 
     # ---- 15 s remix API -------------------------------------------------------------------
 
-    def submit_remix(self, request: RemixRequest, *, before_send: Callable[[], None] | None = None) -> VideoTask:
+    def submit_remix(self, request: RemixRequest, *, before_send: BeforeSend | None = None) -> VideoTask:
         """Create a 15 s remix task (multipart/form-data, the only body this API accepts)."""
         parts = self._remix_parts(request)
         body = self._request("POST", REMIX_CREATE_PATH, files=parts, before_send=before_send)

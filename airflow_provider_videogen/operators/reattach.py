@@ -17,12 +17,15 @@ try of that task instance; the operators record the remote id there the moment i
 | a remote task that failed or was cancelled                     | submit (a new, billed create)   |
 | a remote task the gateway no longer knows (404 twice in a row)  | submit                          |
 | a remote task for a *different* request (edited DAG, then cleared) | submit                      |
+| a submission prepared but never sent (killed while connecting) | as if it were not there         |
 | a submission in flight with no id (crash or lost answer mid-POST), | fail, unless                 |
 | whatever record an earlier try left                            |  ``on_uncertain_submission="resubmit"`` |
 
-The in-flight marker is written only once the request is built, immediately before its first
-byte is sent, and deleted when the create provably never left the machine (refused
-connection, bad local configuration) or when its answer is recorded. A marker for this
+The in-flight marker is written only once the request is built, as ``"prepared"``; it becomes
+``"sending"`` right before the request's first byte can leave (after the connection to the
+gateway is opened: the hook's ``wire_trace``), and is deleted when the create provably never
+left the machine (refused connection, bad local configuration) or when its answer is recorded.
+A ``"prepared"`` marker proves nothing was sent (the try died while connecting): it is ignored. A marker for this
 request that no record answers means a create may be rendering that nobody knows the id of,
 however the recorded task (if any) ended: every later try refuses, until a human looks.
 A single 404 for the stored id is confirmed by a second query before anything is resubmitted,
@@ -60,8 +63,9 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.hooks.videogen import VideoGenHook
     from airflow_provider_videogen.spend.guard import SpendGuard
 
-    #: ``submit(request, before_send)``: sends the create; calls ``before_send`` right before sending.
-    Submit: TypeAlias = Callable[[BaseModel, Callable[[], None]], VideoTask]
+    #: ``submit(request, before_send)``: sends the create; calls ``before_send`` once it is built, and
+    #: the callable ``before_send`` returns right before its first byte can leave (``VideoGenHook``).
+    Submit: TypeAlias = Callable[[BaseModel, Callable[[], Callable[[], None] | None]], VideoTask]
 
 Action = Literal["submit", "reattach", "reuse", "refuse"]
 UncertainPolicy = Literal["fail", "resubmit"]
@@ -69,6 +73,8 @@ UncertainPolicy = Literal["fail", "resubmit"]
 #: Task state store keys. Renaming them breaks re-attach for tasks in flight during an upgrade.
 RECORD_KEY = "videogen_remote_task"
 IN_FLIGHT_KEY = "videogen_submission_in_flight"
+#: Where the refusals point for resolving many uncertain submissions at once (:mod:`..uncertain`).
+RESOLVE_HINT = "for many at once: python -m airflow_provider_videogen.uncertain list --dag-id <dag id>"
 #: Pause before the second query that confirms a 404 for a stored task.
 NOT_FOUND_CONFIRM_DELAY = 2.0
 #: How long the store keeps the record: long enough to re-use a finished video until its links expire.
@@ -98,13 +104,24 @@ class SubmissionRecord(BaseModel):
 
 
 class InFlightMarker(BaseModel):
-    """Written just before a create request and removed once its answer is known."""
+    """Written just before a create request and removed once its answer is known.
+
+    ``phase`` is written in two steps: ``"prepared"`` once the request is built, then
+    ``"sending"`` right before its first byte can leave (the hook's ``wire_trace``: after the
+    connection is opened, before the request headers). A marker still ``"prepared"`` proves the
+    gateway received nothing of this create. A marker written by an older version has no phase:
+    it reads as ``"sending"`` (uncertain).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     fingerprint: str
     started_at: datetime
     try_number: int | None = None
+    phase: Literal["prepared", "sending"] = "sending"
+    #: What was sent, to match against the gateway's task list or bill (``uncertain list``).
+    api: ApiKind | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +153,15 @@ def decide(
     """
     now = now or utcnow()
     if marker is not None and marker.fingerprint == current_fingerprint and not _answered(record, marker):
+        if marker.phase == "prepared":
+            # Stopped before its first byte could leave (see InFlightMarker): nothing was created.
+            later = decide(record, None, remote, current_fingerprint, accept_partial=accept_partial, now=now)
+            return Decision(
+                later.action,
+                f"an earlier try (try {marker.try_number}) prepared this request at {marker.started_at.isoformat()} "
+                f"but stopped before sending any of it, so the gateway received nothing; {later.reason}",
+                later.task,
+            )
         return Decision(
             "refuse",
             f"an earlier try (try {marker.try_number}) started submitting this request at "
@@ -276,7 +302,8 @@ class SubmissionGuard:
             raise AirflowFailException(
                 f"Not submitting: {decision.reason}. The gateway may be rendering (and billing) that task. "
                 "Check the gateway's task list first. To submit anyway, set on_uncertain_submission='resubmit', "
-                f"or delete the key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task."
+                f"or delete the key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task "
+                f"({RESOLVE_HINT})."
             )
         if decision.action in ("reattach", "reuse") and decision.task is not None:
             self.log.info("Re-attaching instead of submitting: %s", decision.reason)
@@ -321,18 +348,34 @@ class SubmissionGuard:
         reservation = self.spend.current if self.spend is not None else None
         written: list[InFlightMarker] = []
 
-        def before_send() -> None:
-            # Called by the hook once the connection is resolved and the request built: only
-            # from here on can the gateway have seen anything. The marker first, then the
-            # reservation's "sent" flag, the last write before the first byte: a try killed
-            # between the two leaves the marker (uncertain, as always) but a reservation the
-            # next submission may re-use, since nothing was sent under it.
+        def on_wire() -> None:
+            # The hook calls this right before the request's first byte can leave (after the
+            # connection is opened): only from here on can the gateway have seen anything. The
+            # write may be the last thing this process does; it happens before that byte.
+            if store is not None and written:
+                sending = written[0].model_copy(update={"phase": "sending"})
+                store.set(IN_FLIGHT_KEY, sending.model_dump(mode="json"), retention=RECORD_RETENTION)
+
+        def before_send() -> Callable[[], None]:
+            # Called by the hook once the connection is resolved and the request built, before
+            # anything is sent. The marker first ("prepared": a retry may ignore it, nothing was
+            # sent), then the reservation's "sent" flag: a try killed between the two leaves a
+            # reservation the next submission may re-use; one killed after it leaves it held as
+            # possibly billing (over-counts, never under) although the marker says "prepared".
             if store is not None and not written:
-                marker = InFlightMarker(fingerprint=print_, started_at=utcnow(), try_number=self.try_number)
+                marker = InFlightMarker(
+                    fingerprint=print_,
+                    started_at=utcnow(),
+                    try_number=self.try_number,
+                    phase="prepared",
+                    api=self.api,
+                    model=getattr(request, "model", None),
+                )
                 store.set(IN_FLIGHT_KEY, marker.model_dump(mode="json"), retention=RECORD_RETENTION)
                 written.append(marker)
             if self.spend is not None:
                 self.spend.sending(spend_store)  # from here on the reservation may be billing
+            return on_wire
 
         try:
             task = submit(request, before_send)
@@ -346,7 +389,7 @@ class SubmissionGuard:
                     f"{exc} The create request may have reached the gateway: if it was accepted, that video is "
                     "rendering and will be billed, and a second submission would be billed as well, so this task "
                     "is not retried automatically. Check the gateway's task list; to submit anyway, delete the "
-                    f"key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task."
+                    f"key '{IN_FLIGHT_KEY}' {self.store_location} and clear the task ({RESOLVE_HINT})."
                 ) from None
             if store is not None and written:
                 store.delete(IN_FLIGHT_KEY)

@@ -32,12 +32,12 @@ from airflow_provider_videogen.remix_result import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
     import jinja2
     from airflow.sdk import Context
 
-    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.hooks.videogen import BeforeSend, VideoGenHook
     from airflow_provider_videogen.lineage import LineageFacts
 
 __all__ = [
@@ -163,7 +163,7 @@ class VideoRemixOperator(BaseVideoTaskOperator):
             fields["size"] = self.size
         return validate(RemixRequest, "RemixRequest", **fields)  # type: ignore[no-any-return]
 
-    def submit(self, hook: VideoGenHook, request: Any, before_send: Callable[[], None] | None = None) -> VideoTask:
+    def submit(self, hook: VideoGenHook, request: Any, before_send: BeforeSend | None = None) -> VideoTask:
         return hook.submit_remix(request, before_send=before_send)
 
     def describe_lineage(self, facts: LineageFacts) -> None:

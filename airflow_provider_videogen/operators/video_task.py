@@ -41,10 +41,12 @@ from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
+
+    from airflow_provider_videogen.hooks.videogen import BeforeSend
 
 
 def has_template(value: Any) -> bool:
@@ -182,10 +184,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         """Build (and so validate) the request from the rendered fields."""
         raise NotImplementedError
 
-    def submit(
-        self, hook: VideoGenHook, request: BaseModel, before_send: Callable[[], None] | None = None
-    ) -> VideoTask:
-        """Send the create request; the hook calls ``before_send`` once it is built, right before sending."""
+    def submit(self, hook: VideoGenHook, request: BaseModel, before_send: BeforeSend | None = None) -> VideoTask:
+        """Send the create request; the hook calls ``before_send`` once it is built, before sending."""
         raise NotImplementedError
 
     def describe_lineage(self, facts: LineageFacts) -> None:

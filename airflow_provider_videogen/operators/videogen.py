@@ -11,12 +11,12 @@ from airflow_provider_videogen.models import ApiKind, GenerationRequest, VideoTa
 from airflow_provider_videogen.operators.video_task import BaseVideoTaskOperator, validate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
     import jinja2
     from airflow.sdk import Context
 
-    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+    from airflow_provider_videogen.hooks.videogen import BeforeSend, VideoGenHook
     from airflow_provider_videogen.lineage import LineageFacts
 
 #: A number as Jinja renders it: ASCII digits only.
@@ -128,7 +128,7 @@ class VideoGenerationOperator(BaseVideoTaskOperator):
         fields = {k: v for k, v in fields.items() if v is not None and not (k == "extra_params" and not v)}
         return validate(GenerationRequest, "GenerationRequest", **fields)  # type: ignore[no-any-return]
 
-    def submit(self, hook: VideoGenHook, request: Any, before_send: Callable[[], None] | None = None) -> VideoTask:
+    def submit(self, hook: VideoGenHook, request: Any, before_send: BeforeSend | None = None) -> VideoTask:
         return hook.submit_generation(request, before_send=before_send)
 
     def describe_lineage(self, facts: LineageFacts) -> None:

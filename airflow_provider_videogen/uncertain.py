@@ -1,0 +1,192 @@
+"""List and resolve uncertain submissions in bulk: ``python -m airflow_provider_videogen.uncertain``.
+
+A task instance is *uncertain* when its task state store holds an in-flight marker
+(:data:`~.operators.reattach.IN_FLIGHT_KEY`) in phase ``"sending"`` that no record answers
+(``record.marker_started_at == marker.started_at``): a create may have reached the gateway and
+nobody knows its id, so every retry refuses (``operators/reattach.py``). Only a human who has
+compared the gateway's task list or bill with what was sent can say what happened:
+
+* ``list --dag-id D [--run-id R]``: every uncertain task instance, with what was sent (api,
+  model, request fingerprint), when, by which try, and the task instance's state;
+* ``resolve ... --mark-lost``: the create never became a task: delete the marker so the next
+  try submits (once);
+* ``resolve ... --resubmit``: the same, and clear the task instance so it runs again now.
+
+``resolve`` only lists what it would do unless ``--apply`` is given. Each applied decision is
+recorded under :data:`DECISION_KEY` in the task instance's store (who, when, why, the marker it
+resolved) and logged. It reads and writes the metadata DB directly (like ``airflow tasks
+clear``), so it runs where Airflow's CLI runs; it lists from the default (metastore) state
+store backend's table. Task instances with a live try (running, queued,
+deferred...) are never touched: that try may be sending the create right now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_videogen.clock import utcnow
+from airflow_provider_videogen.operators.reattach import (
+    IN_FLIGHT_KEY,
+    RECORD_KEY,
+    InFlightMarker,
+    SubmissionRecord,
+    load_model,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy.orm import Session
+
+log = logging.getLogger("videogen.uncertain")
+
+#: Store key of the decisions taken about this task instance's uncertain submissions (a list).
+DECISION_KEY = "videogen_uncertain_decisions"
+#: Task instance states with no live try: only these may be resolved.
+RESOLVABLE_STATES = frozenset({"failed", "up_for_retry", "upstream_failed", "success", "skipped", "removed", None})
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """One uncertain task instance and what its marker says was sent."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    marker: InFlightMarker
+    state: str | None
+
+    def describe(self) -> str:
+        where = f"{self.dag_id} {self.run_id} {self.task_id}" + (f"[{self.map_index}]" if self.map_index >= 0 else "")
+        m = self.marker
+        return (
+            f"{where}: {m.api.value if m.api else 'api unknown'} create of model {m.model or 'unknown'} "
+            f"(request {m.fingerprint}) sent at {m.started_at.isoformat()} by try {m.try_number}; "
+            f"task instance {self.state or 'no state'}"
+        )
+
+
+def find_uncertain(session: Session, dag_id: str, run_id: str | None = None) -> list[Uncertain]:
+    """Every uncertain task instance of a DAG (or one of its runs), oldest marker first."""
+    from airflow.models.task_state_store import TaskStateStoreModel as Row
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    query = select(Row).where(Row.dag_id == dag_id, Row.key.in_((IN_FLIGHT_KEY, RECORD_KEY)))
+    if run_id is not None:
+        query = query.where(Row.run_id == run_id)
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for row in session.scalars(query):
+        rows.setdefault((row.run_id, row.task_id, row.map_index), {})[row.key] = json.loads(row.value)
+    found = []
+    for (run, task, index), keys in rows.items():
+        marker = load_model(InFlightMarker, keys.get(IN_FLIGHT_KEY))
+        record = load_model(SubmissionRecord, keys.get(RECORD_KEY))
+        if marker is None or marker.phase == "prepared":
+            continue  # nothing in flight, or provably nothing sent: the next try submits on its own
+        if record is not None and record.marker_started_at == marker.started_at:
+            continue  # answered: the try died between recording the task and deleting the marker
+        state = session.scalar(
+            select(TaskInstance.state).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id == run,
+                TaskInstance.task_id == task,
+                TaskInstance.map_index == index,
+            )
+        )
+        found.append(
+            Uncertain(dag_id, run, task, index, marker, None if state is None else str(getattr(state, "value", state)))
+        )
+    return sorted(found, key=lambda u: u.marker.started_at)
+
+
+def resolve(session: Session, item: Uncertain, *, action: str, by: str, reason: str) -> None:
+    """Record the decision, delete the marker and (``resubmit``) clear the task instance, in one transaction."""
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.state import TaskScope, get_state_backend
+    from sqlalchemy import select
+
+    if item.state not in RESOLVABLE_STATES:
+        raise SystemExit(f"not resolving {item.describe()}: a try may be live; wait until it ends")
+    backend = get_state_backend()
+    scope = TaskScope(dag_id=item.dag_id, run_id=item.run_id, task_id=item.task_id, map_index=item.map_index)
+    earlier = backend.get(scope, DECISION_KEY, session=session)
+    decisions = json.loads(earlier) if earlier else []
+    decisions.append(
+        {
+            "action": action,
+            "by": by,
+            "at": utcnow().isoformat(),
+            "reason": reason,
+            "marker": item.marker.model_dump(mode="json"),
+        }
+    )
+    backend.set(scope, DECISION_KEY, json.dumps(decisions), expires_at=None, session=session)  # kept: an audit trail
+    backend.delete(scope, IN_FLIGHT_KEY, session=session)
+    if action == "resubmit":
+        tis = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == item.dag_id,
+                TaskInstance.run_id == item.run_id,
+                TaskInstance.task_id == item.task_id,
+                TaskInstance.map_index == item.map_index,
+            )
+        ).all()
+        clear_task_instances(list(tis), session)
+    log.warning("%s by %s: %s (%s)", action, by, item.describe(), reason or "no reason given")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_videogen.uncertain", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("list", "resolve"):
+        p = sub.add_parser(name)
+        p.add_argument("--dag-id", required=True)
+        p.add_argument("--run-id")
+        p.add_argument("--task-id")
+        p.add_argument("--map-index", type=int)
+        if name == "resolve":
+            what = p.add_mutually_exclusive_group(required=True)
+            what.add_argument(
+                "--mark-lost", action="store_true", help="the gateway has no such task: the next try submits"
+            )
+            what.add_argument("--resubmit", action="store_true", help="as --mark-lost, and clear the task instance")
+            p.add_argument("--by", default=None, help="who decides (default: the OS user)")
+            p.add_argument("--reason", default="", help="why (e.g. 'not in the gateway task list of 2026-03-01')")
+            p.add_argument("--apply", action="store_true", help="do it (default: only list what would be done)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        items = [
+            u
+            for u in find_uncertain(session, args.dag_id, args.run_id)
+            if (args.task_id is None or u.task_id == args.task_id)
+            and (args.map_index is None or u.map_index == args.map_index)
+        ]
+        for item in items:
+            print(item.describe())
+        print(f"{len(items)} uncertain submission(s)")
+        if args.command == "list" or not items:
+            return 0
+        action = "resubmit" if args.resubmit else "mark_lost"
+        if not args.apply:
+            print(f"dry run: add --apply to {action.replace('_', ' ')} these {len(items)}")
+            return 0
+        for item in items:
+            resolve(session, item, action=action, by=args.by or getpass.getuser(), reason=args.reason)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
