@@ -154,7 +154,8 @@ class VideoTaskCompletion:
             redact_links_in((event.task.error_message if event.task else event.message) or "") or None,
             retryable=event.retryable,
         )
-        context["ti"].xcom_push(key=VIDEO_ERROR_KEY, value=str(error))  # the Videos view shows it
+        if "ti" in context:
+            context["ti"].xcom_push(key=VIDEO_ERROR_KEY, value=str(error))  # the Videos view shows it
         if not event.retryable:
             raise AirflowFailException(str(error))
         raise error

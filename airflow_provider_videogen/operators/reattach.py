@@ -351,17 +351,18 @@ class SubmissionGuard:
         def on_wire() -> None:
             # The hook calls this right before the request's first byte can leave (after the
             # connection is opened): only from here on can the gateway have seen anything. The
-            # write may be the last thing this process does; it happens before that byte.
+            # marker "sending" first, then the reservation's "sent" flag, the last write before
+            # that byte: a reservation not flagged "sent" provably had nothing sent under it (a
+            # retry may re-use it) even where the marker already says "sending".
             if store is not None and written:
                 sending = written[0].model_copy(update={"phase": "sending"})
                 store.set(IN_FLIGHT_KEY, sending.model_dump(mode="json"), retention=RECORD_RETENTION)
+            if self.spend is not None:
+                self.spend.sending(spend_store)  # from here on the reservation may be billing
 
         def before_send() -> Callable[[], None]:
             # Called by the hook once the connection is resolved and the request built, before
-            # anything is sent. The marker first ("prepared": a retry may ignore it, nothing was
-            # sent), then the reservation's "sent" flag: a try killed between the two leaves a
-            # reservation the next submission may re-use; one killed after it leaves it held as
-            # possibly billing (over-counts, never under) although the marker says "prepared".
+            # anything is sent: a marker "prepared", which a retry may ignore (nothing was sent).
             if store is not None and not written:
                 marker = InFlightMarker(
                     fingerprint=print_,
@@ -373,8 +374,6 @@ class SubmissionGuard:
                 )
                 store.set(IN_FLIGHT_KEY, marker.model_dump(mode="json"), retention=RECORD_RETENTION)
                 written.append(marker)
-            if self.spend is not None:
-                self.spend.sending(spend_store)  # from here on the reservation may be billing
             return on_wire
 
         try:

@@ -29,6 +29,7 @@ with DAG("test_no_links_remix_retry", schedule=None, start_date=START, catchup=F
         model="veo_3_1-fast-remix",
         prompt="[sim:render=3] A dog surfing",
         prompt_extend="The dog rides the wave to the beach",
+        xcom_links=True,  # the test reads the content endpoint the result names
         **RETRY,
     )
 

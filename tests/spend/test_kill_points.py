@@ -102,7 +102,9 @@ def one_try(
     )
 
     def submit(_: Any, before_send: Any) -> Any:
-        before_send()
+        on_wire = before_send()  # as the hook does: the request is built...
+        if on_wire is not None:
+            on_wire()  # ...and its first byte is about to leave
         remote = f"task-{len(gateway.billed) + 1}"
         gateway.billed[remote] = gateway.estimate[remote] = AMOUNT
         assert spend.current is not None

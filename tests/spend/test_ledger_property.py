@@ -63,7 +63,15 @@ REQUESTS = {
 }
 #: (dag/run/task key, which store): 0 and 1 are two deployments of one task instance.
 ACTORS = ("d/r/t/-1", "d/r/t/-1", "d/r/other/-1")
-OUTCOMES = ("ok", "refused", "lost", "killed_before_send", "killed_after_create", "killed_before_settle")
+OUTCOMES = (
+    "ok",
+    "refused",
+    "lost",
+    "killed_before_send",
+    "killed_before_wire",  # the marker says "prepared": the connection was being opened, nothing left
+    "killed_after_create",
+    "killed_before_settle",
+)
 
 
 class Killed(BaseException):
@@ -183,7 +191,11 @@ def play(client: Any, bucket: str, sequence: list[Step], name: str = "k") -> Non
         ) -> Any:
             if step.outcome == "killed_before_send":
                 raise Killed
-            before_send()
+            on_wire = before_send()  # as the hook does: the request is built...
+            if step.outcome == "killed_before_wire":
+                raise Killed
+            if on_wire is not None:
+                on_wire()  # ...and its first byte is about to leave
             if step.outcome == "refused":
                 raise VideoGenError("400 invalid_parameters: nothing was created")
             remote = f"task-{len(gateway.billed) + 1}"
