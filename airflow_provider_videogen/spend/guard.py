@@ -32,87 +32,33 @@ One :class:`SpendGuard` per ``execute``:
   sent under, and re-attaching settles exactly that one. The ledger refuses to settle an entry for
   a second remote task, or to count one remote task under two entries
   (:class:`~airflow_provider_videogen.spend.ledger.ReservationConflictError`).
-* **Ids unique across deployments and run incarnations.** A reservation id is
-  ``dag_id/run_id/task_id/map_index#n.<nonce>``: ``n`` counts this task instance's reservations,
-  and ``nonce`` is random, drawn by the first try and kept in the task state store (which belongs
-  to one deployment's one DAG run). Two deployments sharing a budget ``name``, or a run deleted and
-  re-created with the same id, never share an id; the ledger also refuses to adopt an existing
-  entry for a reservation it did not expect to exist.
-
-Without a task state store (``dag.test()`` without one, a bare ``execute``) every try draws a new
-nonce, so every try takes a new reservation: a try that dies holding one leaves it held.
+* **Ids unique across deployments and run incarnations**: see :mod:`.reservation`.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
-from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_videogen.spend import amounts
 from airflow_provider_videogen.spend.estimate import Estimate, estimate, fmt
 from airflow_provider_videogen.spend.ledger import (
     BudgetConfig,
     BudgetExhaustedError,
-    EntryState,
-    LedgerError,
     ReservationConflictError,
     S3Ledger,
 )
 from airflow_provider_videogen.spend.prices import PriceConfigError, PriceTable, to_decimal
+from airflow_provider_videogen.spend.reservation import SPEND_KEY, SpendRecord, _load, new_nonce, task_instance_key
+from airflow_provider_videogen.spend.settlement import SettlementSteps
 
 if TYPE_CHECKING:
     from pydantic import BaseModel as RequestModel
 
-    from airflow_provider_videogen.models import VideoTask
-    from airflow_provider_videogen.operators.reattach import SubmissionRecord
-
-#: Task state store key of the task instance's current reservation.
-SPEND_KEY = "videogen_spend_reservation"
-
-
-class SpendRecord(BaseModel):
-    """What the task state store keeps about this task instance's reservation (ids and amounts)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    reservation_id: str
-    period_id: str
-    budget: str
-    seq: int
-    state: EntryState
-    estimate: Decimal
-    #: The request this reservation was taken for (``None``: written by an older version).
-    fingerprint: str | None = None
-    #: Random, drawn by this task instance's first reservation; part of every reservation id.
-    nonce: str | None = None
-    #: A create may have been sent under this reservation (unknown for older records: assume so).
-    sent: bool = True
-
-
-def _load(raw: Any) -> SpendRecord | None:
-    if not raw:
-        return None
-    try:
-        return SpendRecord.model_validate(raw)
-    except ValueError:
-        return None
-
-
-def task_instance_key(context: Any) -> str:
-    """``dag_id/run_id/task_id/map_index``: the same for every try of one task instance."""
-    ti = context["ti"]
-    map_index = getattr(ti, "map_index", -1)
-    return f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{-1 if map_index is None else map_index}"
-
-
-def new_nonce() -> str:
-    """64 random bits: what tells apart two deployments' (or two run incarnations') reservations."""
-    return secrets.token_hex(8)
+__all__ = ["SPEND_KEY", "SpendGuard", "SpendRecord", "check_max_credits", "new_nonce", "task_instance_key"]
 
 
 def check_max_credits(value: Any) -> Decimal | None:
@@ -126,7 +72,7 @@ def check_max_credits(value: Any) -> Decimal | None:
 
 
 @dataclass
-class SpendGuard:
+class SpendGuard(SettlementSteps):
     """The spend checks of one ``execute`` (see the module docstring)."""
 
     log: Any
@@ -338,156 +284,4 @@ class SpendGuard:
         if store is not None:
             store.set(SPEND_KEY, self.current.model_dump(mode="json"))
 
-    # ---- 3. after the create --------------------------------------------------------------------
-
-    def settle(self, store: Any, task: VideoTask) -> None:
-        """Log the gateway's reserved credits beside the estimate; settle the reservation with them."""
-        reported = self._reported(task, task.credits_reserved)
-        self._compare(task, reported)
-        if self.ledger is not None and self.current is not None:
-            self._settle(store, self.current, task, reported)
-            self.current = None
-
-    def settle_reattached(self, store: Any, task: VideoTask, record: SubmissionRecord | None) -> None:
-        """On re-attach: settle the reservation ``task`` was sent under, if an earlier try left it ``reserved``.
-
-        That reservation is the one named by the task's record, never whatever reservation this
-        task instance holds now (which may belong to a later create whose answer was lost).
-        """
-        if record is None or record.reservation_id is None or record.reservation_period is None:
-            return  # submitted without a budget (or by an older version): nothing to settle
-        if self.ledger is None:
-            if self.refusal is not None:
-                self.log.warning(
-                    "Cannot settle reservation %s of remote task %s: %s", record.reservation_id, task.id, self.refusal
-                )
-            return
-        earlier = _load(store.get(SPEND_KEY)) if store is not None else None
-        mine = earlier if earlier is not None and earlier.reservation_id == record.reservation_id else None
-        if mine is not None and mine.state != "reserved":
-            return  # settled (or released) by the try that created it
-        credits = task.credits_reserved if task.credits_reserved is not None else record.credits_reserved
-        reported = self._reported(task, credits)
-        self.log.info(
-            "Settling reservation %s left by an earlier try, which ended after creating remote task %s",
-            record.reservation_id,
-            task.id,
-        )
-        target = mine or SpendRecord(
-            reservation_id=record.reservation_id,
-            period_id=record.reservation_period,
-            budget=self.ledger.config.name,
-            seq=0,
-            state="reserved",
-            estimate=to_decimal(record.reservation_estimate or 0, "reservation estimate"),
-        )
-        self._settle(store if mine is not None else None, target, task, reported)
-
-    def _reported(self, task: VideoTask, credits: Any) -> Decimal | None:
-        """The gateway's ``credits_reserved`` as an amount; ``None`` (the estimate is settled) when it is none.
-
-        A lying or broken gateway (a negative figure would enlarge the budget; ``1e30`` would
-        overflow) must neither count nor stop the reservation from settling: the create was paid,
-        so the estimate is settled instead, with a warning naming the gateway's value.
-        """
-        problem = task.credits_rejected
-        if credits is not None:
-            try:
-                return amounts.credits(credits, "usage.credits_reserved")
-            except amounts.AmountError as exc:
-                problem = str(exc)
-        if problem:
-            self.log.warning(
-                "Remote task %s: the gateway's %s. Not counting it: the reservation is settled at the estimate "
-                "(%s) instead. Check the gateway's bill for this task.",
-                task.id,
-                problem,
-                self.estimate.describe(),
-            )
-        return None
-
-    def release(self, store: Any, reason: str) -> None:
-        """The gateway refused the create (nothing exists, nothing is billed): free the reservation."""
-        if self.ledger is None or self.current is None:
-            return
-        record = self.current
-        self.ledger.release(record.reservation_id, period_id=record.period_id, reason=reason[:300])
-        if store is not None:
-            store.set(SPEND_KEY, record.model_copy(update={"state": "released"}).model_dump(mode="json"))
-        self.current = None
-        self.log.info("Released reservation %s: the create was refused", record.reservation_id)
-
-    def _settle(self, store: Any, record: SpendRecord, task: VideoTask, reported: Decimal | None) -> None:
-        if self.ledger is None:
-            raise RuntimeError("internal error: self.ledger is unset")  # an invariant, kept under python -O
-        amount, note = (reported, None) if reported is not None else (record.estimate, "gateway reported no credits")
-        try:
-            entry = self.ledger.settle(
-                record.reservation_id, amount, period_id=record.period_id, remote_id=task.id, note=note
-            )
-        except ReservationConflictError as exc:
-            # The create was paid: never fail the task for the ledger's sake, never count it twice.
-            self.log.error("%s", exc)
-            if exc.counted_under is not None:
-                return
-            try:
-                entry = self.ledger.settle(
-                    f"{record.reservation_id}+{task.id}",
-                    amount,
-                    period_id=record.period_id,
-                    remote_id=task.id,
-                    note=f"counted apart: {str(exc)[:200]}",
-                )
-            except LedgerError as again:
-                self._unsettled(record, task, again)
-                return
-        except LedgerError as exc:
-            self._unsettled(record, task, exc)
-            return
-        if store is not None:
-            store.set(SPEND_KEY, record.model_copy(update={"state": "settled"}).model_dump(mode="json"))
-        self.log.info(
-            "Settled reservation %s at %s credits (remote task %s)%s",
-            record.reservation_id,
-            fmt(entry.credits if entry.credits is not None else amount),
-            task.id,
-            f"; {note}, the estimate is kept" if note else "",
-        )
-
-    def _unsettled(self, record: SpendRecord, task: VideoTask, exc: Exception) -> None:
-        """The ledger cannot be written (S3 down, a corrupt object) after a paid create: keep going.
-
-        Failing here would abandon a video that is paid for, or refuse a free re-attach. The
-        reservation stays ``reserved`` at its estimate (so the create is counted) and the store
-        still says so: the next try that re-attaches settles it.
-        """
-        self.log.error(
-            "Could not settle reservation %s for remote task %s: %s. It stays held at its estimate (%s credits); "
-            "a later re-attach settles it.",
-            record.reservation_id,
-            task.id,
-            exc,
-            fmt(record.estimate),
-        )
-
-    def _compare(self, task: VideoTask, reported: Decimal | None) -> None:
-        if reported is None:
-            self.log.info(
-                "Remote task %s: the gateway reported no credits; estimate %s", task.id, self.estimate.describe()
-            )
-            return
-        self.log.info(
-            "Remote task %s: the gateway reserved %s credits; estimate %s",
-            task.id,
-            fmt(reported),
-            self.estimate.describe(),
-        )
-        if self.estimate.credits is not None and reported > self.estimate.credits:
-            self.log.warning(
-                "Remote task %s: the gateway reserved %s credits, %s more than the estimate (%s). Check the "
-                "prices under the connection's extra 'prices'.",
-                task.id,
-                fmt(reported),
-                fmt(reported - self.estimate.credits),
-                self.estimate.describe(),
-            )
+    # ---- 3. after the create: see :mod:`.settlement` -----------------------------------------

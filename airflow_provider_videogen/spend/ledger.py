@@ -19,13 +19,8 @@ The cost: one object per budget period serialises its updates. Each submission d
 of submissions per second per budget is far beyond what a video key is allowed anyway.
 
 **Layout.** ``s3://<bucket>/<prefix>/<budget name>/<period>.json``, period ``2026-03-14`` (day),
-``2026-03`` (month) or ``total``. The document holds one entry per reservation, keyed by the
-reservation id (``dag_id/run_id/task_id/map_index#n.<nonce>``, see :mod:`.guard`), in one of
-three states:
-
-* ``reserved``: the estimate is held; the create is about to be (or may have been) sent;
-* ``settled``: the gateway answered; what counts is its ``credits_reserved``;
-* ``released``: the create provably failed (the gateway refused it): nothing is held.
+``2026-03`` (month) or ``total``. The document holds one entry per reservation, in one of three
+states (``reserved``, ``settled``, ``released``: see :mod:`.ledger_document`).
 
 Each operation is idempotent on the entry's id, so a retry of a crashed try reserves, settles or
 releases the *same* entry: it cannot be counted twice or leaked. **An entry belongs to one
@@ -45,77 +40,47 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-
-from airflow_provider_videogen.exceptions import VideoGenError
-from airflow_provider_videogen.spend import amounts
 from airflow_provider_videogen.spend.estimate import fmt
+from airflow_provider_videogen.spend.ledger_document import EntryState, LedgerDocument, LedgerEntry
+from airflow_provider_videogen.spend.ledger_errors import (
+    BudgetExhaustedError,
+    LedgerCorruptError,
+    LedgerError,
+    ReservationConflictError,
+)
 from airflow_provider_videogen.spend.prices import CREDIT_QUANTUM, PriceConfigError, to_decimal
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from mypy_boto3_s3 import S3Client
+
+__all__ = [
+    "PERIODS",
+    "UPDATE_DEADLINE",
+    "BudgetConfig",
+    "BudgetExhaustedError",
+    "EntryState",
+    "LedgerCorruptError",
+    "LedgerDocument",
+    "LedgerEntry",
+    "LedgerError",
+    "Period",
+    "ReservationConflictError",
+    "S3Ledger",
+]
 
 log = logging.getLogger(__name__)
 
 Period = Literal["day", "month", "total"]
 PERIODS: tuple[str, ...] = ("day", "month", "total")
-EntryState = Literal["reserved", "settled", "released"]
 T = TypeVar("T")
+
 
 #: How long one ledger update keeps retrying conflicting writes before giving up (seconds).
 UPDATE_DEADLINE = 120.0
-
-
-class LedgerError(VideoGenError):
-    """The ledger could not be read or written (S3 unreachable, contention beyond the deadline)."""
-
-
-class LedgerCorruptError(LedgerError):
-    """The ledger object holds something that is not a ledger (a bad amount, a broken entry): nothing is sent.
-
-    The budget cannot be enforced from a document whose amounts cannot be trusted, so every
-    submission against it stops until a human fixes or removes the named entry.
-    """
-
-    def __init__(self, where: str, problem: str) -> None:
-        super().__init__(
-            f"The ledger {where} is not a ledger document a budget can be enforced from: {problem}. No request "
-            "is submitted against this budget until a human fixes it: correct or remove that entry (amounts "
-            f"are finite numbers from 0 to {fmt(amounts.MAX_CREDITS)} credits), or move the object away."
-        )
-
-
-def _describe_errors(exc: ValidationError) -> str:
-    """``entry 'dag/run/t/-1#1': estimate=-100 must be a number >= 0; ...`` (at most three)."""
-    parts = []
-    for error in exc.errors()[:3]:
-        loc = list(error.get("loc", ()))
-        if len(loc) >= 2 and loc[0] == "entries":
-            where = f"entry {str(loc[1])[:200]!r}" + (f" field {'.'.join(map(str, loc[2:]))!r}" if loc[2:] else "")
-        else:
-            where = f"field {'.'.join(map(str, loc))!r}" if loc else "the document"
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{where}: {message[:300]}")
-    more = exc.error_count() - len(parts)
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
-class BudgetExhaustedError(VideoGenError):
-    """The shared budget cannot hold this request's estimate; nothing was sent."""
-
-
-class ReservationConflictError(LedgerError):
-    """A reservation would be adopted or settled for another request or remote task; nothing was changed.
-
-    ``counted_under`` names the entry that already counts the remote task, when that is the conflict.
-    """
-
-    def __init__(self, message: str, *, counted_under: str | None = None) -> None:
-        super().__init__(message)
-        self.counted_under = counted_under
 
 
 def _now() -> datetime:
@@ -191,80 +156,6 @@ class BudgetConfig:
     def describe(self, period_id: str) -> str:
         scope = "in total" if self.period == "total" else f"for {self.period} {period_id}"
         return f"budget {self.name!r} ({fmt(self.credits)} credits {scope}, s3://{self.bucket}/{self.key(period_id)})"
-
-
-def _checked_credits(value: Any, where: str) -> Any:
-    """A ledger amount through :func:`.amounts.amount`: a negative entry would enlarge the budget.
-
-    Values already parsed (a :class:`~decimal.Decimal` the package wrote) are checked the same way.
-    """
-    if value is None:
-        return None
-    return amounts.amount(value, where)
-
-
-class LedgerEntry(BaseModel):
-    """One reservation. ``credits`` is what the gateway reserved, once settled.
-
-    Both amounts are finite, >= 0 and within :data:`.amounts.MAX_CREDITS`, whoever wrote the
-    document (a hand edit, another client): one negative entry would make the budget unlimited.
-    """
-
-    state: EntryState
-    estimate: Decimal
-    credits: Decimal | None = None
-    remote_id: str | None = None
-    #: The fingerprint of the request this reservation was taken for (``None``: written by an older version).
-    fingerprint: str | None = None
-    reserved_at: str
-    updated_at: str
-    note: str | None = None
-
-    @field_validator("estimate", "credits", mode="before")
-    @classmethod
-    def _amount(cls, value: Any, info: Any) -> Any:
-        return _checked_credits(value, str(info.field_name))
-
-    @property
-    def held(self) -> Decimal:
-        if self.state == "reserved":
-            return self.estimate
-        if self.state == "settled":
-            return self.credits if self.credits is not None else self.estimate
-        return Decimal(0)
-
-
-class LedgerDocument(BaseModel):
-    """The ledger object of one budget period."""
-
-    budget: str
-    period: str
-    limit: Decimal
-    entries: dict[str, LedgerEntry] = Field(default_factory=dict)
-
-    @field_validator("limit", mode="before")
-    @classmethod
-    def _limit(cls, value: Any) -> Any:
-        return _checked_credits(value, "limit")
-
-    @classmethod
-    def parse(cls, body: bytes, where: str) -> LedgerDocument:
-        """The document in ``body``, or :class:`LedgerCorruptError` naming ``where`` and the bad entry."""
-        try:
-            return cls.model_validate_json(body)
-        except ValidationError as exc:
-            raise LedgerCorruptError(where, _describe_errors(exc)) from None
-        except ValueError as exc:  # not JSON at all
-            raise LedgerCorruptError(where, str(exc)[:300]) from None
-
-    def held(self) -> Decimal:
-        return sum((entry.held for entry in self.entries.values()), Decimal(0))
-
-    def count(self, state: EntryState) -> int:
-        return sum(1 for entry in self.entries.values() if entry.state == state)
-
-    def summary(self) -> str:
-        return f"{fmt(self.held())} credits held ({self.count('reserved')} reserved, {self.count('settled')} settled)"
 
 
 def _error_status(exc: Exception) -> tuple[str, int | None]:
