@@ -20,7 +20,7 @@ HTTP 402 / no credits, budget or price refusal            fail: the money is not
 HTTP 429                                                  retry after ``Retry-After`` (at most 1 h)
 HTTP 5xx, unreadable answer, gateway unreachable          retry: the retry re-attaches (no new bill)
 Airflow's deferral timeout (a lost trigger)               retry: the retry re-attaches
-remote task failed with a transient code                  retry: failures are not billed
+remote task failed with a transient code                  retry: a new, billed task may succeed
 anything else (authentication, timeouts, your own code)   Airflow's default (``retries``)
 ========================================================  =========================================
 
@@ -95,7 +95,7 @@ class VideoRetryPolicy(RetryPolicy):
                 )
             return RetryDecision.retry(
                 reason=f"remote task {exception.task_id} failed with the transient code {exception.code}: "
-                "failures are not billed; the retry submits a new task"
+                "the retry submits a new task, billed as any (the failed render may have been billed too)"
             )
         if isinstance(exception, (InsufficientCreditsError, BudgetExhaustedError, PriceConfigError)):
             return RetryDecision.fail(
