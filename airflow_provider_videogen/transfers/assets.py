@@ -27,17 +27,17 @@ from __future__ import annotations
 import string
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_videogen.transfers.keys import safe_value
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from airflow_provider_videogen.transfers.sources import VideoRef
     from airflow_provider_videogen.transfers.streaming import ArchiveResult
 
-__all__ = ["archive_event_extra", "destination_asset", "destination_prefix"]
+__all__ = ["archive_event_extra", "destination_asset", "destination_prefix", "emit_archive_events"]
 
 #: Placeholders that name the same thing in every run: a key segment holding only these is stable.
 _STABLE_FIELDS = frozenset({"dag_id", "task_id"})
@@ -90,3 +90,46 @@ def archive_event_extra(
     if manifest_uri:
         extra["manifest"] = manifest_uri
     return extra
+
+
+def emit_archive_events(
+    outlet_events: Any,
+    results: Sequence[tuple[VideoRef, ArchiveResult]],
+    *,
+    asset: Asset | None,
+    asset_alias: str | None,
+    per_object: bool,
+    partition_key: str | None,
+    manifest_uri: str | None,
+    destination: Callable[[], Asset],
+) -> None:
+    """The archive task's asset events (see the module docstring): on the declared ``asset``
+    (partitioned), else one event through the alias on the stable ``destination()``, or one per
+    object when ``per_object`` (the old behaviour, opt-in)."""
+    if not results:
+        return
+    if per_object:
+        if asset_alias:
+            events = outlet_events[AssetAlias(name=asset_alias)]
+            for ref, result in results:
+                events.add(
+                    Asset(uri=result.uri),
+                    extra={
+                        "sha256": result.sha256,
+                        "size": result.size,
+                        "content_type": result.content_type,
+                        "outcome": result.outcome,
+                        "video_task_id": ref.video_task_id,
+                        "model": ref.model,
+                    },
+                )
+        return
+    extra = archive_event_extra(results, partition_key=partition_key, manifest_uri=manifest_uri)
+    if asset is not None:
+        accessor = outlet_events[asset]
+        accessor.extra.update(extra)
+        if partition_key:
+            accessor.add_partitions(partition_key)
+        return
+    if asset_alias:
+        outlet_events[AssetAlias(name=asset_alias)].add(destination(), extra=extra)

@@ -41,7 +41,7 @@ from airflow_provider_videogen.hooks.addresses import BlockedAddressError
 from airflow_provider_videogen.hooks.redaction import mask_link
 from airflow_provider_videogen.hooks.transport import public_download_client
 from airflow_provider_videogen.links.archive import ArchiveLink
-from airflow_provider_videogen.transfers.assets import archive_event_extra, destination_asset, destination_prefix
+from airflow_provider_videogen.transfers.assets import destination_asset, destination_prefix, emit_archive_events
 from airflow_provider_videogen.transfers.errors import DownloadFailedError, LinkExpiredError, VideoArchiveError
 from airflow_provider_videogen.transfers.keys import DEFAULT_S3_KEY, check_template, check_unique, render_key
 from airflow_provider_videogen.transfers.provenance import (
@@ -417,48 +417,25 @@ class VideoToS3Operator(BaseOperator):
             yield lambda url: httpx_opener(client, url)
 
     def _emit_asset_events(self, context: Context, results: list[tuple[VideoRef, ArchiveResult]]) -> None:
-        if not results:
-            return
-        if self.asset_per_object:
-            self._emit_per_object(context, results)
-            return
-        partition = self.asset_partition_key or None
-        extra = archive_event_extra(results, partition_key=partition, manifest_uri=self.manifest_uri)
-        if self.asset is not None:
-            accessor = context["outlet_events"][self.asset]
-            accessor.extra.update(extra)
-            if partition:
-                accessor.add_partitions(partition)
-            return
-        if not self.asset_alias:
-            return
         ti = context.get("ti")
-        prefix = destination_prefix(
-            self._key_template,
-            dag_id=self.dag_id,
-            task_id=self.task_id,
-            run_id=context.get("run_id") or getattr(ti, "run_id", None),
+        emit_archive_events(
+            context["outlet_events"],
+            results,
+            asset=self.asset,
+            asset_alias=self.asset_alias,
+            per_object=self.asset_per_object,
+            partition_key=self.asset_partition_key or None,
+            manifest_uri=self.manifest_uri,
+            destination=lambda: destination_asset(
+                self.s3_bucket,
+                destination_prefix(
+                    self._key_template,
+                    dag_id=self.dag_id,
+                    task_id=self.task_id,
+                    run_id=context.get("run_id") or getattr(ti, "run_id", None),
+                ),
+            ),
         )
-        destination = destination_asset(self.s3_bucket, prefix)
-        context["outlet_events"][AssetAlias(name=self.asset_alias)].add(destination, extra=extra)
-
-    def _emit_per_object(self, context: Context, results: list[tuple[VideoRef, ArchiveResult]]) -> None:
-        """One asset per object (``asset_per_object=True``), as before issue 24."""
-        if not self.asset_alias:
-            return
-        events = context["outlet_events"][AssetAlias(name=self.asset_alias)]
-        for ref, result in results:
-            events.add(
-                Asset(uri=result.uri),
-                extra={
-                    "sha256": result.sha256,
-                    "size": result.size,
-                    "content_type": result.content_type,
-                    "outcome": result.outcome,
-                    "video_task_id": ref.video_task_id,
-                    "model": ref.model,
-                },
-            )
 
     @staticmethod
     def _xcom(ref: VideoRef, result: ArchiveResult) -> dict[str, Any]:
