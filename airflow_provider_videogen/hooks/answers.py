@@ -24,6 +24,8 @@ from airflow_provider_videogen.hooks.transport import decode_json, error_for_res
 if TYPE_CHECKING:
     import httpx
 
+    from airflow_provider_videogen.models import VideoTask
+
 
 def answer_body(method: str, response: httpx.Response, key: str) -> dict[str, Any]:
     """The final answer's JSON body (key redacted), or the exception its status means."""
@@ -96,3 +98,17 @@ def poll_hint(response: httpx.Response) -> float | None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - datetime.now(timezone.utc)).total_seconds()
     return seconds if math.isfinite(seconds) else None
+
+
+def same_task(asked: str, task: VideoTask) -> VideoTask:
+    """The answer is about the task asked for, or :class:`InvalidResponseError`.
+
+    A status answer for another task (a caching proxy, a lying gateway) would otherwise be
+    re-used as this task instance's video and settle its reservation for a task it never paid.
+    """
+    if task.id != asked:
+        raise InvalidResponseError(
+            f"the gateway answered a status query for task {asked!r} with task {task.id[:100]!r}; "
+            "nothing is re-used or settled from it"
+        )
+    return task

@@ -30,7 +30,7 @@ from airflow_provider_videogen.exceptions import (
     ServerError,
     VideoGenHTTPError,
 )
-from airflow_provider_videogen.hooks.addresses import AddressPolicy, GuardedTransport, guarded_client_kwargs
+from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
 from airflow_provider_videogen.hooks.redaction import mask_link, redact, redact_links_in, redact_url, redact_value
 from airflow_provider_videogen.hooks.retries import NOT_SENT_ERRORS, RetryPolicy, parse_retry_after
 from airflow_provider_videogen.hooks.settings import ConnectionSettings, Origin, url_origin
@@ -107,51 +107,6 @@ def build_client_kwargs(settings: ConnectionSettings, ssl_context: ssl.SSLContex
         "follow_redirects": True,
         "limits": httpx.Limits(max_connections=settings.pool_size, max_keepalive_connections=settings.pool_size),
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# The moment a request may reach the gateway (the in-flight marker's "sending" phase)
-# ---------------------------------------------------------------------------------------------
-
-#: httpcore trace events that precede every byte of an HTTP request: opening the TCP (or unix)
-#: connection and its TLS handshake. A gateway cannot create anything from them. Any other
-#: event (request headers, a proxy's CONNECT, HTTP/2 set-up, a connect retry, an event a later
-#: httpcore adds) may be the first byte of the create: the watch fires on it, before it happens.
-PRE_REQUEST_EVENTS = frozenset(
-    f"connection.{step}.{stage}"
-    for step in ("connect_tcp", "connect_unix_socket", "start_tls")
-    for stage in ("started", "complete", "failed")
-)
-
-
-def wire_trace(on_wire: Callable[[], None]) -> Callable[[str, dict[str, Any]], None]:
-    """An httpcore ``trace`` extension that calls ``on_wire`` once, before the request's first byte.
-
-    httpcore calls the trace with ``<step>.started`` before each step, synchronously, so
-    whatever ``on_wire`` writes is written before the request headers leave. If ``on_wire``
-    raises, the request is abandoned before anything of it was sent.
-    """
-    fired: list[bool] = []
-
-    def trace(event: str, info: dict[str, Any]) -> None:
-        if not fired and event not in PRE_REQUEST_EVENTS:
-            fired.append(True)
-            on_wire()
-
-    return trace
-
-
-def traces_connections(client: httpx.Client, url: httpx.URL) -> bool:
-    """True when the transport for ``url`` is httpx's own (httpcore), which reports its steps to ``trace``.
-
-    Any other transport (a mock, WSGI, a custom one) may send without telling: the caller must
-    then treat the request as on the wire before it is sent.
-    """
-    try:
-        transport = client._transport_for_url(url)
-    except AttributeError:  # a future httpx without this (private) lookup: assume nothing
-        return False
-    return type(transport) in (httpx.HTTPTransport, GuardedTransport)  # exact: a subclass may send its own way
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from airflow_provider_videogen.exceptions import (
     VideoGenError,
 )
 from airflow_provider_videogen.hooks.addresses import AddressPolicy, guarded_client_kwargs
-from airflow_provider_videogen.hooks.answers import answer_body, http_error, poll_hint, scrubbed
+from airflow_provider_videogen.hooks.answers import answer_body, http_error, poll_hint, same_task, scrubbed
 from airflow_provider_videogen.hooks.connection_form import CONN_FIELDS, hook_field_behaviour
 from airflow_provider_videogen.hooks.connection_probe import probe_connection
 from airflow_provider_videogen.hooks.redaction import redact, redact_links_in, redact_url
@@ -47,9 +47,8 @@ from airflow_provider_videogen.hooks.transport import (
     masking_request_hook,
     send_bounded,
     shared_async_client,
-    traces_connections,
-    wire_trace,
 )
+from airflow_provider_videogen.hooks.wire import traces_connections, wire_trace
 from airflow_provider_videogen.models import (
     GENERATION_TASK_ID_PREFIX,
     ApiKind,
@@ -302,7 +301,7 @@ class VideoGenHook(BaseHook):
 
     def submit_remix(self, request: RemixRequest, *, before_send: BeforeSend | None = None) -> VideoTask:
         """Create a 15 s remix task (multipart/form-data, the only body this API accepts)."""
-        parts = self._remix_parts(request)
+        parts = request.multipart_parts()
         body = self._request("POST", REMIX_CREATE_PATH, files=parts, before_send=before_send)
         task = self._parse(ApiKind.REMIX, body, uncertain=True)
         self.log.info(
@@ -314,24 +313,6 @@ class VideoGenHook(BaseHook):
         )
         return task
 
-    @staticmethod
-    def _remix_parts(request: RemixRequest) -> list[tuple[str, tuple[str | None, bytes | str, str | None]]]:
-        """All fields as multipart parts, in order; text values are parts without a file name.
-
-        Putting text fields in ``files`` (with no file name) keeps ``input_reference[]`` parts
-        in the user's order even when files, URLs and data URIs are mixed: order is meaning
-        here (first frame, then last frame).
-        """
-        parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
-            (name, (None, value, None)) for name, value in request.form_fields()
-        ]
-        for ref in request.input_references:
-            if ref.kind == "file":
-                parts.append(("input_reference[]", (ref.value, ref.content or b"", ref.content_type)))
-            else:
-                parts.append(("input_reference[]", (None, ref.value, None)))
-        return parts
-
     def get_remix(self, task_id: str) -> VideoTask:
         return self.get_task(ApiKind.REMIX, task_id)
 
@@ -339,27 +320,13 @@ class VideoGenHook(BaseHook):
 
     def get_task(self, api: ApiKind, task_id: str) -> VideoTask:
         body = self._request("GET", task_path(QUERY_PATHS[api], task_id))
-        return self._same_task(task_id, self._parse(api, body))
+        return same_task(task_id, self._parse(api, body))
 
     async def aget_task(self, api: ApiKind, task_id: str, *, deadline: float | None = None) -> VideoTask:
         """Query a task; ``deadline`` (epoch seconds) bounds the query and its retries (a trigger's)."""
         body, hint = await self._arequest_with_hint("GET", task_path(QUERY_PATHS[api], task_id), deadline=deadline)
-        task = self._same_task(task_id, self._parse(api, body))
+        task = same_task(task_id, self._parse(api, body))
         return task if hint is None else task.model_copy(update={"poll_after": hint})
-
-    @staticmethod
-    def _same_task(asked: str, task: VideoTask) -> VideoTask:
-        """The answer is about the task asked for, or :class:`InvalidResponseError`.
-
-        A status answer for another task (a caching proxy, a lying gateway) would otherwise be
-        re-used as this task instance's video and settle its reservation for a task it never paid.
-        """
-        if task.id != asked:
-            raise InvalidResponseError(
-                f"the gateway answered a status query for task {asked!r} with task {task.id[:100]!r}; "
-                "nothing is re-used or settled from it"
-            )
-        return task
 
     async def acancel(self, api: ApiKind, task_id: str) -> bool:
         """POST the connection's ``cancel_path``, if one is configured; ``False`` when none is."""

@@ -191,8 +191,25 @@ class RemixRequest(BaseModel):
         return self
 
     def form_fields(self) -> list[tuple[str, str]]:
-        """Text fields of the multipart body, in order (file parts are added by the hook)."""
+        """Text fields of the multipart body, in order (:meth:`multipart_parts` adds the references)."""
         fields = [("model", self.model), ("prompt", self.prompt), ("prompt_extend", self.prompt_extend)]
         if self.size:
             fields.append(("size", self.size))
         return fields
+
+    def multipart_parts(self) -> list[tuple[str, tuple[str | None, bytes | str, str | None]]]:
+        """All fields as multipart parts, in order; text values are parts without a file name.
+
+        Putting text fields in ``files`` (with no file name) keeps ``input_reference[]`` parts
+        in the user's order even when files, URLs and data URIs are mixed: order is meaning
+        here (first frame, then last frame).
+        """
+        parts: list[tuple[str, tuple[str | None, bytes | str, str | None]]] = [
+            (name, (None, value, None)) for name, value in self.form_fields()
+        ]
+        for ref in self.input_references:
+            if ref.kind == "file":
+                parts.append(("input_reference[]", (ref.value, ref.content or b"", ref.content_type)))
+            else:
+                parts.append(("input_reference[]", (None, ref.value, None)))
+        return parts

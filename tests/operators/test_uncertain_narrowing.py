@@ -16,7 +16,7 @@ import httpx
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_videogen.hooks.transport import traces_connections, wire_trace
+from airflow_provider_videogen.hooks.wire import traces_connections, wire_trace
 from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY, InFlightMarker, decide
 from tests.operators.test_submission_money import Store, accepted, run_try
 
