@@ -75,9 +75,10 @@ def test_decorated_functions_build_the_requests_and_a_retry_does_not_call_them_a
     # A prompt string: rendered like VideoGenerationOperator's (same XCom result, link, remote id key).
     result = xcom(dagrun, "clip")
     assert result["state"] == "succeeded"
-    assert result["video_urls"]
+    assert result["video_urls"] == []
+    assert result["links_in_xcom"] is False
     assert xcom(dagrun, "clip", key="videogen_task_id") == result["id"]
-    assert xcom(dagrun, "clip", key="_link_VideoLink") == result["video_urls"][0]
+    assert str(xcom(dagrun, "clip", key="_link_VideoLink")).endswith("/tasks/clip/plugin/task-videos")  # Videos tab
     assert rendered_fields(dagrun, "clip")["prompt"] == "A slow aerial shot of a harbour at dawn"
 
     # Mapped over two topics; the dict's duration merged over the decorator's model.
@@ -91,7 +92,7 @@ def test_decorated_functions_build_the_requests_and_a_retry_does_not_call_them_a
     # The remix: prompts from the function, size from the decorator.
     remix = xcom(dagrun, "story")
     assert remix["state"] == "succeeded"
-    assert remix["first_video_url"]
+    assert remix["first_video_url"] is None  # xcom_links=False by default: no signed link in XCom
 
     # The retry (the first try timed out) re-used the first try's request and its remote task:
     # the function ran once, although it returns a different prompt on every call.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pytest
 
@@ -81,7 +82,7 @@ def test_archive_in_a_dag_run_emits_an_asset_event_and_masks_the_signed_link(
         assert rendered.rendered_fields["s3_key"] == key
 
         # The "S3" extra link was computed by the worker at task end and stored (what the UI
-        # shows after the worker is gone): the object on the connection's S3 endpoint.
+        # shows after the worker is gone): the task's Videos tab, which plays the object (issue 22).
         from airflow.models.xcom import XComModel
 
         [link] = session.scalars(
@@ -91,8 +92,8 @@ def test_archive_in_a_dag_run_emits_an_asset_event_and_masks_the_signed_link(
                 XComModel.key == "_link_ArchiveLink",
             )
         ).all()
-        endpoint = s3_client.meta.endpoint_url.rstrip("/")
-        assert str(link).strip('"') == f"{endpoint}/{s3_bucket}/{key}", link
+        view = f"/dags/{archive_dag_linked}/runs/{quote(dag_run.run_id, safe='')}/tasks/archive/plugin/task-videos"
+        assert str(link).strip('"').endswith(view), link
     # The stand-in upstream @task logs its return value, signature included: that is the
     # decorator's doing (the videogen operators do not). Nothing else may show it.
     leaks = [line for line in capsys.readouterr().out.splitlines() if "5ecret0f7he9ateway" in line]
