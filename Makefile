@@ -7,7 +7,7 @@ LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck unit suite demo ui browser tools benchmarks clean lock
+.PHONY: install test lint typecheck unit suite demo ui browser tools load benchmarks clean lock
 
 install: $(STAMP)
 
@@ -78,6 +78,10 @@ tools:
 	@command -v strace >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends strace || { apt-get update && apt-get install -y --no-install-recommends strace; }; \
 	  else echo "strace is missing: run 'sudo apt-get install -y strace' (a README test needs it)" >&2; exit 1; fi; }
+
+# The cluster load test at full size (200 mapped generations; the suite runs 50 of the same shape).
+load: install
+	VIDEOGEN_LOAD_FULL=1 $(VENV)/bin/pytest -q -s tests/cluster/test_load.py $(PYTEST_ARGS)
 
 benchmarks: install
 	$(PY) benchmarks/trigger_scale.py
