@@ -121,7 +121,7 @@ class VideoRemixOperator(BaseVideoTaskOperator):
         jinja_env: jinja2.Environment,
         seen_oids: set[int],
     ) -> None:
-        """Render, then register signed reference links' query strings with the secrets masker.
+        """Render, then register signed reference links (path and query) with the secrets masker.
 
         As the archive does (``VideoToS3Operator``): the task runner stores the rendered fields
         (the "Rendered Template" tab) right after rendering, before ``execute``, and the masker

@@ -246,7 +246,7 @@ class VideoToS3Operator(BaseOperator):
         jinja_env: jinja2.Environment,
         seen_oids: set[int],
     ) -> None:
-        """Render, then register the signed links' query strings with the secrets masker.
+        """Render, then register the signed links (path and query) with the secrets masker.
 
         The task runner stores the rendered ``source`` (the "Rendered Template" tab) right after
         rendering, before ``execute``; the masker redacts what it knows at that moment. This is
