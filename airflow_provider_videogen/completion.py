@@ -24,7 +24,8 @@ from airflow_provider_videogen.links.videogen import (
     push_video_url,
 )
 from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask
-from airflow_provider_videogen.remix_result import ExtendFailurePolicy, remix_result_extras, settle_partial_remix
+from airflow_provider_videogen.remix_result import ExtendFailurePolicy, settle_partial_remix
+from airflow_provider_videogen.results import isoformat, video_result
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 #: A failed remote task's error, for the Videos view (``plugins.records``).
 VIDEO_ERROR_KEY = "videogen_error"
-#: In a result made with ``xcom_links=False``: the links were left out on purpose (read them by id).
-LINKS_IN_XCOM_KEY = "links_in_xcom"
 
 
 def check_poll_interval(value: Any) -> float:
@@ -85,10 +84,6 @@ def publish_remote_id(context: Context, remote_id: str, can_cancel: bool | None 
     ti.xcom_push(key=VIDEO_URL_KEY, value="")
 
 
-def isoformat(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 class VideoTaskCompletion:
     """Turn a trigger event into an XCom result or the right failure; shared by operators and the sensor."""
 
@@ -102,10 +97,6 @@ class VideoTaskCompletion:
     def submission(self, context: Context) -> SubmissionFacts | None:
         """What this task instance recorded when it submitted; ``None`` here: the sensor submits nothing."""
         return None
-
-    def result_extras(self, task: VideoTask) -> dict[str, Any]:
-        """Fields the API adds to the XCom result (remix: both segments and their upstream ids)."""
-        return remix_result_extras(task) if self.api is ApiKind.REMIX else {}
 
     def _complete(self, context: Context, event: VideoTaskEvent) -> Any:
         mark_remote_task(self)  # the Video link opens this task's Videos tab
@@ -161,35 +152,17 @@ class VideoTaskCompletion:
         raise error
 
     def _result(self, context: Context, task: VideoTask) -> dict[str, Any]:
-        """Small JSON-serializable XCom: ids, URLs and times; never video bytes."""
+        """Small JSON-serializable XCom (:func:`~airflow_provider_videogen.results.video_result`)."""
         if task.state is TaskState.SUCCEEDED and not task.video_urls:
             raise AirflowFailException(no_video_url_message(task))
         record = self.submission(context)
-        expires = task.expires_at()
-        result: dict[str, Any] = {
-            "id": task.id,
-            "api": self.api.value,
-            "model": task.model,
-            "state": task.state.value,
-            "video_urls": list(task.video_urls),
-            "progress": task.progress,
-            "credits_reserved": task.credits_reserved
-            if task.credits_reserved is not None
-            else (record.credits_reserved if record else None),
-            "submitted_at": isoformat(record.submitted_at if record else task.created_at),
-            "completed_at": isoformat(task.completed_at),
-            "expires_at": isoformat(expires),
-            "can_cancel": task.can_cancel,
-        }
-        result.update(self.result_extras(task))
-        if not self.xcom_links:
-            # Only ids and times: an archive task reads the links from the gateway by the remote
-            # id when it runs (VideoToS3Operator does), so no bearer URL sits in XCom.
-            result["video_urls"] = []
-            if "first_video_url" in result:
-                result["first_video_url"] = None
-            result[LINKS_IN_XCOM_KEY] = False
-            return result
-        if task.video_urls:
-            push_video_url(self, context["ti"], task.video_urls[0], isoformat(expires))
+        result = video_result(
+            task,
+            self.api,
+            credits_reserved=record.credits_reserved if record else None,
+            submitted_at=record.submitted_at if record else None,
+            xcom_links=self.xcom_links,
+        )
+        if self.xcom_links and task.video_urls:
+            push_video_url(self, context["ti"], task.video_urls[0], isoformat(task.expires_at()))
         return result

@@ -21,11 +21,12 @@ from pydantic import BaseModel, ValidationError
 from airflow_provider_videogen.cancellation import cancel_on_kill
 from airflow_provider_videogen.completion import VideoTaskCompletion, check_poll_interval, publish_remote_id
 from airflow_provider_videogen.deadlines import check_wait_timeout, deferral_timeout, isoformat_epoch, wait_deadline
-from airflow_provider_videogen.exceptions import InvalidRequestError
+from airflow_provider_videogen.exceptions import InvalidRequestError, VideoGenError
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.lineage import LineageFacts, gateway_origin, operator_lineage
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask, explain_validation_error
+from airflow_provider_videogen.operators.ending import is_end_event_payload, resolve_end_from_trigger
 from airflow_provider_videogen.operators.reattach import (
     Decision,
     SubmissionGuard,
@@ -121,6 +122,12 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         refused by it, nor by a budget.
     :param allow_unpriced: submit a model without a price although ``max_credits`` or a budget
         (connection extra ``budget``) is set; it reserves nothing and settles what the gateway says.
+    :param end_from_trigger: when the video is ready, end the task in the triggerer with its XCom
+        result instead of resuming it in a worker: one worker workload per video instead of two
+        (see :mod:`airflow_provider_videogen.operators.ending`). ``None`` (default) does so
+        unless ``xcom_links=True`` (the triggerer logs the ending event, which must hold no
+        signed link) or a listener plugin such as OpenLineage is active (Airflow refuses
+        listeners with tasks that end in the triggerer; lineage then needs the worker).
 
     ``retry_policy`` (``BaseOperator``'s) defaults to
     :class:`~airflow_provider_videogen.operators.retry_policy.VideoRetryPolicy`: within ``retries``,
@@ -155,6 +162,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         xcom_links: bool = False,
         max_credits: float | None = None,
         allow_unpriced: bool = False,
+        end_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
         if "retry_policy" not in kwargs and "retry_policy" not in (kwargs.get("default_args") or {}):
@@ -163,6 +171,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.durable = durable
         self.xcom_links = bool(xcom_links)
+        self.end_from_trigger = resolve_end_from_trigger(end_from_trigger, xcom_links=self.xcom_links)
         self.max_credits = check_max_credits(max_credits)
         self.allow_unpriced = allow_unpriced
         self.videogen_conn_id = videogen_conn_id
@@ -240,7 +249,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             return self._result(context, task)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
-        trigger = self._trigger(task, self._deadline(context, task))
+        trigger = self._trigger(task, self._deadline(context, task), self.submission(context))
         how = polling_description(self.poll_interval, self.adaptive_polling, task.estimated_time)
         if self.deferrable:
             safety_net = deferral_timeout(trigger.deadline)
@@ -278,6 +287,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self._seen_try = getattr(context.get("ti"), "try_number", None)
         self._seen_record = self.submission(context)
         try:
+            if is_end_event_payload(event):
+                event = self._reread_ended(self._seen_record)
             parsed = VideoTaskEvent.from_payload(event)
             if parsed.task is not None:
                 self._seen_task = parsed.task
@@ -330,7 +341,17 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             )
         return deadline
 
-    def _trigger(self, task: VideoTask, deadline: float) -> VideoTaskTrigger:
+    def _reread_ended(self, record: SubmissionRecord | None) -> dict[str, Any]:
+        """``dag.test()`` hands the trigger's ending event to this method: read the task again.
+
+        (A real triggerer ends the task itself; ``dag.test()`` runs the trigger in-process and
+        passes the event's bare state, without its XComs.)
+        """
+        if record is None or not record.id:
+            raise VideoGenError("The trigger ended the task, but this task instance recorded no remote task id")
+        return VideoTaskTrigger.event_for(self.hook.get_task(self.api, record.id), self.api).to_payload()
+
+    def _trigger(self, task: VideoTask, deadline: float, record: SubmissionRecord | None = None) -> VideoTaskTrigger:
         now = time.time()
         return VideoTaskTrigger(
             videogen_conn_id=self.videogen_conn_id,
@@ -345,6 +366,10 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             # The gateway's creation time (a re-attached task was submitted by an earlier try);
             # never later than now, in case the gateway's clock runs ahead of ours.
             submitted_at=min(now, task.created_at.timestamp()) if task.created_at else now,
+            end_from_trigger=self.end_from_trigger and self.deferrable,
+            # What the worker's result would take from the record (``VideoTaskCompletion._result``).
+            reserved_credits=record.credits_reserved if record else None,
+            first_submitted_at=record.submitted_at.isoformat() if record else None,
         )
 
     # ---- submission that cannot double-bill --------------------------------------------------

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 from pydantic import BaseModel, ConfigDict
 
 from airflow_provider_videogen.cancellation import acancel_on_kill
@@ -34,6 +35,7 @@ from airflow_provider_videogen.exceptions import (
 from airflow_provider_videogen.hooks.redaction import redact
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask, is_retryable_task_error
+from airflow_provider_videogen.results import video_result
 from airflow_provider_videogen.triggers.polling import PollSchedule, resolve_max_poll_interval
 
 if TYPE_CHECKING:
@@ -125,6 +127,17 @@ class VideoTaskTrigger(BaseTrigger):
     :param cancel_on_kill: when a user kills the waiting task, ask the gateway to cancel the
         remote task (where the connection has a ``cancel_path``); see
         :mod:`airflow_provider_videogen.cancellation`.
+    :param end_from_trigger: end the task here when the video is ready: yield a
+        ``TaskSuccessEvent`` carrying the XCom result, so no worker resumes the task (one worker
+        workload per video instead of two). Only a clean success ends here; a failure, a timeout,
+        an unreadable state or a success without a link resumes the task in a worker as usual,
+        where the retry policy, the failure messages and the partial-remix rules live. The
+        operator sets it only with ``xcom_links=False``: the event is logged by the triggerer, so
+        it must never hold a signed link.
+    :param reserved_credits: the submitting try's reservation, for the result when the gateway's
+        answer does not state it (``end_from_trigger`` only).
+    :param first_submitted_at: ISO time of the first submission of this remote task, as the
+        submitting try recorded it (``end_from_trigger`` only; the result's ``submitted_at``).
     """
 
     def __init__(
@@ -141,6 +154,9 @@ class VideoTaskTrigger(BaseTrigger):
         estimated_time: float | None = None,
         submitted_at: float | None = None,
         cancel_on_kill: bool = True,
+        end_from_trigger: bool = False,
+        reserved_credits: float | None = None,
+        first_submitted_at: str | None = None,
     ) -> None:
         super().__init__()
         self.videogen_conn_id = videogen_conn_id
@@ -154,6 +170,10 @@ class VideoTaskTrigger(BaseTrigger):
         self.estimated_time = float(estimated_time) if estimated_time is not None else None
         self.submitted_at = float(submitted_at) if submitted_at is not None else None
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.end_from_trigger = bool(end_from_trigger)
+        self.reserved_credits = float(reserved_credits) if reserved_credits is not None else None
+        # Checked here, not when the event is due: a malformed value fails the trigger at once.
+        self.first_submitted_at = datetime.fromisoformat(first_submitted_at).isoformat() if first_submitted_at else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -170,6 +190,9 @@ class VideoTaskTrigger(BaseTrigger):
                 "estimated_time": self.estimated_time,
                 "submitted_at": self.submitted_at,
                 "cancel_on_kill": self.cancel_on_kill,
+                "end_from_trigger": self.end_from_trigger,
+                "reserved_credits": self.reserved_credits,
+                "first_submitted_at": self.first_submitted_at,
             },
         )
 
@@ -205,7 +228,29 @@ class VideoTaskTrigger(BaseTrigger):
                 message=redact(f"the trigger failed: {type(exc).__name__}: {str(exc)[:500]}", key),
                 retryable=True,
             )
-        yield TriggerEvent(event.to_payload())
+        end = self.task_end(event) if self.end_from_trigger else None
+        yield end if end is not None else TriggerEvent(event.to_payload())
+
+    def task_end(self, event: VideoTaskEvent) -> TaskSuccessEvent | None:
+        """The event that ends the task here, or ``None`` when a worker must complete it.
+
+        Only a success with a video link: everything else (failure, timeout, error, a succeeded
+        task without a link, which must fail without retry) is the worker's, as without
+        ``end_from_trigger``. The result has no links (``xcom_links=False``), so what the
+        triggerer logs and stores holds no bearer URL.
+        """
+        task = event.task
+        if event.status != "success" or task is None or not task.video_urls:
+            return None
+        result = video_result(
+            task,
+            self.api,
+            credits_reserved=self.reserved_credits,
+            submitted_at=datetime.fromisoformat(self.first_submitted_at) if self.first_submitted_at else None,
+            xcom_links=False,
+        )
+        self.log.info("%s; the task ends in the triggerer (end_from_trigger)", task.summary())
+        return TaskSuccessEvent(xcoms={"return_value": result})
 
     async def wait(self, hook: VideoGenHook | None = None) -> VideoTaskEvent:
         """Poll until the task ends and return the single event.

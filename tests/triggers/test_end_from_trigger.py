@@ -1,0 +1,176 @@
+"""Ending a task in the triggerer (``end_from_trigger``): the same result as the worker, no link, only on success.
+
+The trigger runs against the simulator; the worker's result is built by the operator's own
+completion code from the same remote task and the same submission record, so a difference in
+shape between the two paths fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
+
+from airflow_provider_videogen.hooks.videogen import VideoGenHook
+from airflow_provider_videogen.models import ApiKind, GenerationRequest
+from airflow_provider_videogen.operators.ending import is_end_event_payload, resolve_end_from_trigger
+from airflow_provider_videogen.operators.reattach import SubmissionRecord
+from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
+
+
+@pytest.fixture
+def hook(simulator: Any, videogen_conn: str) -> VideoGenHook:
+    simulator.configure(render_seconds=0.5)
+    return VideoGenHook(videogen_conn)
+
+
+class RecordingTI:
+    """What ``_result`` touches on a task instance: ``xcom_push`` (only with ``xcom_links=True``)."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def ending_trigger(task_id: str, record: SubmissionRecord | None, **kwargs: Any) -> VideoTaskTrigger:
+    return VideoTaskTrigger(
+        videogen_conn_id="videogen_default",
+        remote_task_id=task_id,
+        api=ApiKind.GENERATION,
+        poll_interval=0.1,
+        deadline=time.time() + 30,
+        end_from_trigger=True,
+        reserved_credits=record.credits_reserved if record else None,
+        first_submitted_at=record.submitted_at.isoformat() if record else None,
+        **kwargs,
+    )
+
+
+async def events_of(trigger: VideoTaskTrigger) -> list[TriggerEvent]:
+    return [event async for event in trigger.run()]
+
+
+@pytest.mark.parametrize("with_record", [True, False])
+async def test_success_ends_the_task_with_the_result_the_worker_would_push(
+    hook: VideoGenHook, with_record: bool
+) -> None:
+    task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a heron"))
+    record = (
+        SubmissionRecord(
+            id=task.id,
+            api=ApiKind.GENERATION,
+            submitted_at=datetime(2026, 12, 1, 8, 30, 15, 123456, tzinfo=timezone.utc),
+            credits_reserved=42.5,
+            fingerprint="f" * 64,
+        )
+        if with_record
+        else None
+    )
+    events = await events_of(ending_trigger(task.id, record))
+    assert len(events) == 1
+    ended = events[0]
+    assert isinstance(ended, TaskSuccessEvent), ended
+    assert set(ended.xcoms or {}) == {"return_value"}
+
+    op = VideoGenerationOperator(task_id="gen", model="veo3.1-fast", prompt="a heron")
+    op.submission = lambda context: record  # type: ignore[method-assign]
+    finished = hook.get_task(ApiKind.GENERATION, task.id)
+    worker = op._result({"ti": RecordingTI()}, finished)  # type: ignore[arg-type]
+    assert (ended.xcoms or {})["return_value"] == worker
+    # A round trip through JSON (the XCom table) changes nothing.
+    assert json.loads(json.dumps(worker)) == worker
+
+
+async def test_the_ending_event_holds_no_signed_link(hook: VideoGenHook) -> None:
+    task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a lynx"))
+    (ended,) = await events_of(ending_trigger(task.id, None))
+    finished = hook.get_task(ApiKind.GENERATION, task.id)
+    assert finished.video_urls
+    # The triggerer logs the event ("Trigger fired event ... result=...") and stores its XComs.
+    for text in (repr(ended), str(ended), json.dumps(ended.model_dump(mode="json"))):
+        for url in finished.video_urls:
+            assert url not in text
+            assert url.split("?")[0] not in text
+    result = (ended.xcoms or {})["return_value"]
+    assert result["video_urls"] == []
+    assert result["links_in_xcom"] is False
+
+
+async def test_a_failed_render_resumes_in_a_worker(hook: VideoGenHook) -> None:
+    task = hook.submit_generation(
+        GenerationRequest(model="veo3.1-fast", prompt="[sim:fail=content_policy_violation] x")
+    )
+    (event,) = await events_of(ending_trigger(task.id, None))
+    assert not isinstance(event, TaskSuccessEvent)
+    parsed = VideoTaskEvent.from_payload(event.payload)
+    assert parsed.status == "failed"
+    assert not parsed.retryable
+
+
+async def test_a_timeout_resumes_in_a_worker(hook: VideoGenHook, simulator: Any) -> None:
+    simulator.configure(render_seconds=30.0)
+    task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a slow snail"))
+    trigger = ending_trigger(task.id, None)
+    trigger.deadline = time.time() + 0.5
+    (event,) = await events_of(trigger)
+    assert not isinstance(event, TaskSuccessEvent)
+    assert VideoTaskEvent.from_payload(event.payload).status == "timeout"
+
+
+def test_operator_hands_the_record_to_an_ending_trigger() -> None:
+    from airflow_provider_videogen.models import TaskState, VideoTask
+
+    op = VideoGenerationOperator(task_id="gen", model="veo3.1-fast", prompt="a cat", end_from_trigger=True)
+    task = VideoTask(id="task-unified-1-abcdefgh", api=ApiKind.GENERATION, state=TaskState.PENDING)
+    record = SubmissionRecord(
+        id=task.id,
+        api=ApiKind.GENERATION,
+        submitted_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        credits_reserved=7.0,
+        fingerprint="f" * 64,
+    )
+    trigger = op._trigger(task, time.time() + 60, record)
+    kwargs = trigger.serialize()[1]
+    assert kwargs["end_from_trigger"] is True
+    assert kwargs["reserved_credits"] == 7.0
+    assert kwargs["first_submitted_at"] == "2026-01-01T00:00:00+00:00"
+    worker_polling = VideoGenerationOperator(
+        task_id="gen2", model="veo3.1-fast", prompt="a cat", end_from_trigger=True, deferrable=False
+    )
+    assert worker_polling._trigger(task, time.time() + 60, record).end_from_trigger is False
+
+
+def test_default_ends_in_the_triggerer_unless_links_or_listeners_forbid_it() -> None:
+    from airflow.listeners.listener import get_listener_manager
+
+    assert resolve_end_from_trigger(None, xcom_links=False) is True
+    assert resolve_end_from_trigger(None, xcom_links=True) is False
+    assert resolve_end_from_trigger(False, xcom_links=False) is False
+    with pytest.raises(ValueError, match="end_from_trigger=True needs xcom_links=False"):
+        resolve_end_from_trigger(True, xcom_links=True)
+    with pytest.raises(ValueError, match="end_from_trigger=True needs xcom_links=False"):
+        VideoGenerationOperator(task_id="g", model="veo3.1-fast", prompt="x", end_from_trigger=True, xcom_links=True)
+
+    class Listener:
+        """Any registered listener: Airflow then refuses tasks that end in the triggerer."""
+
+    manager = get_listener_manager()
+    manager.add_listener(Listener())
+    try:
+        assert resolve_end_from_trigger(None, xcom_links=False) is False
+        assert VideoGenerationOperator(task_id="g", model="veo3.1-fast", prompt="x").end_from_trigger is False
+    finally:
+        manager.clear()
+
+
+def test_dag_test_hands_on_the_bare_state_of_an_ending_event() -> None:
+    assert is_end_event_payload(str(TaskSuccessEvent(xcoms={}).payload))
+    assert not is_end_event_payload({"status": "success", "task_id": "x"})
+    assert not is_end_event_payload(None)
