@@ -1,12 +1,16 @@
 """Load on the real shape: mapped generations through Celery, the ``videogen_api`` pool and two triggerers.
 
-The suite runs 50 (``cluster_load_short``); ``make load`` runs the full 200 (``cluster_load``)
+It runs the same mapped load twice on the same cluster, one mode after the other: ``classic``
+(every task resumes in a worker after its trigger fired: two workloads per video) and ``new``
+(the task ends in the triggerer, ``end_from_trigger``: one workload per video). The suite runs
+40 videos per mode (``cluster_load_short_*``); ``make load`` runs the full 200 (``cluster_load_*``)
 whose figures benchmarks/README.md quotes.
 
-Asserts what must hold (all succeed, one create each, both triggerers carried triggers) and
-prints what was measured, for benchmarks/README.md: wall time, worker slot-seconds per video
-(from the Celery workers' own "succeeded in Xs" lines) and each triggerer's CPU seconds (read
-from ``/proc/<pid>/stat`` for the triggerer and its trigger-runner child, before and after).
+Asserts what must hold in each mode (all succeed, one create each, both triggerers carried
+triggers, the number of worker workloads: two per video classic, one new) and prints what was
+measured, last the side-by-side line: worker slot-seconds per video (from the Celery workers' own
+"succeeded in Xs" lines), wall time, and triggerer CPU seconds per video (read from
+``/proc/<pid>/stat`` for each triggerer and its trigger-runner child, before and after).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 import re
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +38,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # the first test 
 
 #: ``make load`` (``VIDEOGEN_LOAD_FULL=1``) runs the full 200; the suite runs 50 of the same shape.
 FULL = os.environ.get("VIDEOGEN_LOAD_FULL") == "1"
-DAG_ID, TASKS = ("cluster_load", LOAD_TASKS) if FULL else ("cluster_load_short", LOAD_SHORT_TASKS)
+DAG_PREFIX, TASKS = ("cluster_load", LOAD_TASKS) if FULL else ("cluster_load_short", LOAD_SHORT_TASKS)
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _EXECUTING = re.compile(r"\[([0-9a-f-]{36})\] Executing workload in Celery: .*?log_path='dag_id=([^/]+)/")
 _SUCCEEDED = re.compile(r"Task execute_workload\[([0-9a-f-]{36})\] (?:succeeded|raised .*?) in ([0-9.]+)s")
@@ -70,46 +75,81 @@ def worker_slot_seconds(cluster: AirflowCluster, dag_id: str) -> tuple[float, in
     return sum(mine), len(mine)
 
 
-def test_mapped_generations_on_celery_with_two_triggerers(
-    cluster: AirflowCluster, cluster_simulator: SimulatorServer
-) -> None:
+@dataclass
+class Measured:
+    """One mode's run: what the side-by-side line compares."""
+
+    mode: str
+    wall: float
+    slot_seconds: float
+    workloads: int
+    triggerer_cpu: dict[str, float]
+
+    @property
+    def slot_seconds_per_video(self) -> float:
+        return self.slot_seconds / TASKS
+
+    @property
+    def triggerer_cpu_per_video(self) -> float:
+        return sum(self.triggerer_cpu.values()) / TASKS
+
+
+def run_mode(cluster: AirflowCluster, simulator: SimulatorServer, mode: str) -> Measured:
+    """Trigger one mode's DAG, wait for its end, check what must hold and measure."""
     api = cluster.api
-    api.wait_for_dag(DAG_ID)
+    dag_id = f"{DAG_PREFIX}_{mode}"
+    api.wait_for_dag(dag_id)
     triggerers = {name: cluster.pid(name) for name in cluster.names("triggerer")}
     before = {name: tree_cpu_seconds(pid) for name, pid in triggerers.items()}
     started = time.monotonic()
-    run_id = api.trigger(DAG_ID)
-    run, tis = wait_for_end(api, DAG_ID, run_id, timeout=900, poll=5)
+    run_id = api.trigger(dag_id)
+    run, tis = wait_for_end(api, dag_id, run_id, timeout=900, poll=5)
     wall = time.monotonic() - started
     after = {name: tree_cpu_seconds(pid) for name, pid in triggerers.items()}
 
     states = Counter(ti["state"] for ti in tis)
-    assert run["state"] == "success", states
-    assert states == {"success": TASKS}
-    assert creates(cluster_simulator, "[load]") == TASKS
+    assert run["state"] == "success", (mode, states)
+    assert states == {"success": TASKS}, mode
+    assert creates(simulator, f"[load-{mode}]") == TASKS, mode
     # Both triggerers carried triggers: each wrote trigger logs named after its job id.
     jobs = running_job_ids(cluster, "TriggererJob")
-    root = cluster.log_folder / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+    root = cluster.log_folder / f"dag_id={dag_id}" / f"run_id={run_id}"
     carried = Counter(p.name.rsplit(".", 2)[-2] for p in root.rglob("attempt=1.log.trigger.*.log"))
     per_triggerer = {name: carried.get(str(job), 0) for name, job in jobs.items()}
-    assert sum(carried.values()) == TASKS, carried
-    assert all(count > 0 for count in per_triggerer.values()), per_triggerer
+    assert sum(carried.values()) == TASKS, (mode, carried)
+    assert all(count > 0 for count in per_triggerer.values()), (mode, per_triggerer)
 
     cpu = {
         name: sum(after[name].get(pid, 0.0) - seconds for pid, seconds in before[name].items())
         + sum(seconds for pid, seconds in after[name].items() if pid not in before[name])
         for name in triggerers
     }
-    slot_seconds, workloads = worker_slot_seconds(cluster, DAG_ID)
-    cpu_text = {name: round(seconds, 1) for name, seconds in cpu.items()}
+    slot_seconds, workloads = worker_slot_seconds(cluster, dag_id)
+    # What the mode is about, counted rather than timed: a classic video starts twice in a worker
+    # (submit + defer, then resume), a new one once (submit + defer; the triggerer ends it).
+    assert workloads == (2 * TASKS if mode == "classic" else TASKS), (mode, workloads)
     slots = WORKER_CONCURRENCY * len(cluster.names("celery-worker"))
+    cpu_text = {name: round(seconds, 1) for name, seconds in cpu.items()}
     print(
-        f"\n[load] {TASKS} mapped generations, render {LOAD_RENDER} s, poll_interval {LOAD_POLL:g} s, "
+        f"\n[load:{mode}] {TASKS} mapped generations, render {LOAD_RENDER} s, poll_interval {LOAD_POLL:g} s, "
         f"pool {POOL_SLOTS} slots, {slots} worker slots, 2 triggerers\n"
-        f"[load] wall {wall:.0f} s (trigger to run end)\n"
-        f"[load] worker slot-seconds: {slot_seconds:.0f} over {workloads} workloads = "
+        f"[load:{mode}] wall {wall:.0f} s (trigger to run end)\n"
+        f"[load:{mode}] worker slot-seconds: {slot_seconds:.0f} over {workloads} workloads = "
         f"{slot_seconds / TASKS:.2f} per video\n"
-        f"[load] triggers carried {per_triggerer}; triggerer CPU seconds {cpu_text}\n"
-        f"[load] creates {TASKS}; polls {cluster_simulator.stats()['generation']['polls']} (whole session)"
+        f"[load:{mode}] triggers carried {per_triggerer}; triggerer CPU seconds {cpu_text}"
     )
-    assert workloads >= TASKS  # each task started at least once in a worker
+    return Measured(mode, wall, slot_seconds, workloads, cpu)
+
+
+def test_mapped_generations_on_celery_with_two_triggerers(
+    cluster: AirflowCluster, cluster_simulator: SimulatorServer
+) -> None:
+    classic = run_mode(cluster, cluster_simulator, "classic")
+    new = run_mode(cluster, cluster_simulator, "new")
+    print(
+        f"\n[load] creates {2 * TASKS}; polls {cluster_simulator.stats()['generation']['polls']} (whole session)\n"
+        f"[load] triggerer CPU seconds per video: classic {classic.triggerer_cpu_per_video:.3f} / "
+        f"new {new.triggerer_cpu_per_video:.3f}\n"
+        f"worker slot-seconds per video: classic {classic.slot_seconds_per_video:.2f} / "
+        f"new {new.slot_seconds_per_video:.2f}; wall: classic {classic.wall:.0f} s / new {new.wall:.0f} s"
+    )

@@ -24,7 +24,7 @@ FAILOVER_RENDER = 45
 #: Load: 200 mapped generations through the videogen_api pool.
 LOAD_TASKS = 200
 #: The suite's short version of the load (``make load`` runs the full ``LOAD_TASKS``).
-LOAD_SHORT_TASKS = 50
+LOAD_SHORT_TASKS = 40
 LOAD_RENDER = 20
 LOAD_POLL = 5.0
 #: Scheduler kill: a run long enough to be in progress when a scheduler dies.
@@ -44,11 +44,28 @@ with DAG("cluster_failover", schedule=None, start_date=START, catchup=False, tag
         prompt=_prompts("failover", FAILOVER_TASKS, f"[sim:render={FAILOVER_RENDER}]")
     )
 
+#: The load runs in each mode, side by side: ``classic`` resumes every task in a worker after its
+#: trigger fired (two workloads per video), ``new`` ends it in the triggerer (``end_from_trigger``).
+LOAD_MODES = {"classic": False, "new": True}
 for _load_dag, _load_tasks in (("cluster_load", LOAD_TASKS), ("cluster_load_short", LOAD_SHORT_TASKS)):
-    with DAG(_load_dag, schedule=None, start_date=START, catchup=False, tags=["cluster"], max_active_tasks=_load_tasks):
-        VideoGenerationOperator.partial(
-            task_id="generate", model=MODEL, duration=4, poll_interval=LOAD_POLL, retries=0, pool=POOL
-        ).expand(prompt=_prompts("load", _load_tasks, f"[sim:render={LOAD_RENDER}]"))
+    for _mode, _end_from_trigger in LOAD_MODES.items():
+        with DAG(
+            f"{_load_dag}_{_mode}",
+            schedule=None,
+            start_date=START,
+            catchup=False,
+            tags=["cluster"],
+            max_active_tasks=_load_tasks,
+        ):
+            VideoGenerationOperator.partial(
+                task_id="generate",
+                model=MODEL,
+                duration=4,
+                poll_interval=LOAD_POLL,
+                retries=0,
+                pool=POOL,
+                end_from_trigger=_end_from_trigger,
+            ).expand(prompt=_prompts(f"load-{_mode}", _load_tasks, f"[sim:render={LOAD_RENDER}]"))
 
 with DAG("cluster_scheduler_kill", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
     VideoGenerationOperator.partial(task_id="generate", model=MODEL, duration=4, poll_interval=1, retries=0).expand(
