@@ -26,7 +26,7 @@ from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.lineage import LineageFacts, gateway_origin, operator_lineage
 from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask, explain_validation_error
-from airflow_provider_videogen.operators.ending import is_end_event_payload, resolve_end_from_trigger
+from airflow_provider_videogen.operators.ending import check_end_from_trigger, ends_in_triggerer, is_end_event_payload
 from airflow_provider_videogen.operators.reattach import (
     Decision,
     SubmissionGuard,
@@ -126,8 +126,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         result instead of resuming it in a worker: one worker workload per video instead of two
         (see :mod:`airflow_provider_videogen.operators.ending`). ``None`` (default) does so
         unless ``xcom_links=True`` (the triggerer logs the ending event, which must hold no
-        signed link) or a listener plugin such as OpenLineage is active (Airflow refuses
-        listeners with tasks that end in the triggerer; lineage then needs the worker).
+        signed link) or, decided when the task defers, a listener plugin such as OpenLineage is
+        registered (listeners run in the worker; the task then resumes there, as with ``False``).
 
     ``retry_policy`` (``BaseOperator``'s) defaults to
     :class:`~airflow_provider_videogen.operators.retry_policy.VideoRetryPolicy`: within ``retries``,
@@ -171,7 +171,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.durable = durable
         self.xcom_links = bool(xcom_links)
-        self.end_from_trigger = resolve_end_from_trigger(end_from_trigger, xcom_links=self.xcom_links)
+        self.end_from_trigger = check_end_from_trigger(end_from_trigger, xcom_links=self.xcom_links)
         self.max_credits = check_max_credits(max_credits)
         self.allow_unpriced = allow_unpriced
         self.videogen_conn_id = videogen_conn_id
@@ -366,7 +366,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             # The gateway's creation time (a re-attached task was submitted by an earlier try);
             # never later than now, in case the gateway's clock runs ahead of ours.
             submitted_at=min(now, task.created_at.timestamp()) if task.created_at else now,
-            end_from_trigger=self.end_from_trigger and self.deferrable,
+            end_from_trigger=self.deferrable and ends_in_triggerer(self.end_from_trigger, xcom_links=self.xcom_links),
             # What the worker's result would take from the record (``VideoTaskCompletion._result``).
             reserved_credits=record.credits_reserved if record else None,
             first_submitted_at=record.submitted_at.isoformat() if record else None,
