@@ -153,6 +153,8 @@ class FunctionRequestMixin:
     #: The "Rendered Template" tab shows the request the function wrote (masked like any rendered field),
     #: not the placeholder it had before the function ran.
     overwrite_rtif_after_execution = True
+    #: The function runs in a worker, so these tasks cannot start in the triggerer (they still end there).
+    can_start_in_triggerer = False
     #: Names of the operator attributes the request is built from (the operator's ``REQUEST_FIELDS``).
     request_fields: tuple[str, ...]
     #: ``@task.videogen`` or ``@task.videogen_remix``, for messages.

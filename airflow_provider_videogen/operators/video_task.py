@@ -37,8 +37,11 @@ from airflow_provider_videogen.operators.reattach import (
 )
 from airflow_provider_videogen.operators.resumable import report_decision
 from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
+from airflow_provider_videogen.operators.start_mode import start_trigger_args_for
+from airflow_provider_videogen.operators.variable_store import VariableStateStore
 from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
 from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
+from airflow_provider_videogen.triggers.start import START_IN_WORKER
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -128,6 +131,14 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         unless ``xcom_links=True`` (the triggerer logs the ending event, which must hold no
         signed link) or, decided when the task defers, a listener plugin such as OpenLineage is
         registered (listeners run in the worker; the task then resumes there, as with ``False``).
+    :param start_from_trigger: start the task in the triggerer: the scheduler hands it to a
+        trigger that validates, submits (or re-attaches) and waits there, so a video that
+        succeeds takes no worker workload at all (:mod:`airflow_provider_videogen.triggers.start`).
+        Its submission markers live in Airflow Variables (``videogen_state__...``) instead of the
+        task state store, which a trigger cannot reach. Whatever cannot be done there as safely
+        (a listener plugin such as OpenLineage registered, arguments read from a mapped task's
+        output, any failure before the wait) is handed to a worker, as without the option.
+        Needs ``deferrable=True`` and ``xcom_links=False``; works with ``.partial().expand()``.
 
     ``retry_policy`` (``BaseOperator``'s) defaults to
     :class:`~airflow_provider_videogen.operators.retry_policy.VideoRetryPolicy`: within ``retries``,
@@ -137,6 +148,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
 
     api: ApiKind
     operator_extra_links = (VideoLink(),)
+    #: ``start_from_trigger=True`` is possible (not for the decorators: their function runs in a worker).
+    can_start_in_triggerer: bool = True
     ui_color = "#f3e5f5"
     #: The remote task this worker is polling (``deferrable=False``), for :meth:`on_kill`.
     _polled_remote_id: str | None = None
@@ -163,6 +176,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         max_credits: float | None = None,
         allow_unpriced: bool = False,
         end_from_trigger: bool | None = None,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         if "retry_policy" not in kwargs and "retry_policy" not in (kwargs.get("default_args") or {}):
@@ -172,6 +186,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self.durable = durable
         self.xcom_links = bool(xcom_links)
         self.end_from_trigger = check_end_from_trigger(end_from_trigger, xcom_links=self.xcom_links)
+        self.start_from_trigger = bool(start_from_trigger)
         self.max_credits = check_max_credits(max_credits)
         self.allow_unpriced = allow_unpriced
         self.videogen_conn_id = videogen_conn_id
@@ -186,6 +201,26 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         if max_poll_interval is not None:
             check_wait_timeout(max_poll_interval, "max_poll_interval")
         self.max_poll_interval = resolve_max_poll_interval(self.poll_interval, max_poll_interval)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.start_trigger_args = start_trigger_args_for(cls)
+
+    def _validate_start_from_trigger_kwargs(self) -> None:
+        """Airflow calls this after ``__init__`` with the arguments recorded: build the start arguments.
+
+        A mapped task never gets here when the DAG is parsed; it uses the class's
+        ``start_trigger_args`` and the trigger reads its arguments from the serialized task.
+        """
+        if not self.start_from_trigger or getattr(self, "_BaseOperator__from_mapped", False):
+            return
+        self.start_trigger_args = start_trigger_args_for(type(self), self, timedelta(seconds=self.wait_timeout))
+
+    def _state_store(self, context: Context) -> Any:
+        """Where this task's markers live: Variables when it starts in the triggerer (both sides reach them)."""
+        if self.start_from_trigger and context.get("ti") is not None:
+            return VariableStateStore.for_ti(context["ti"])
+        return context.get("task_state_store")
 
     # ---- what subclasses provide ---------------------------------------------------------------
 
@@ -286,6 +321,9 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         """Resume after the trigger fired: check the event and turn it into a result or a failure."""
         self._seen_try = getattr(context.get("ti"), "try_number", None)
         self._seen_record = self.submission(context)
+        if isinstance(event, dict) and START_IN_WORKER in event:
+            self.log.info("The triggerer handed this task to a worker: %s", event[START_IN_WORKER])
+            return self.execute(context)
         try:
             if is_end_event_payload(event):
                 event = self._reread_ended(self._seen_record)
@@ -375,7 +413,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
     # ---- submission that cannot double-bill --------------------------------------------------
 
     def submission(self, context: Context) -> SubmissionRecord | None:
-        return stored_record(context.get("task_state_store"))
+        return stored_record(self._state_store(context))
 
     def _submit_or_reattach(self, context: Context, request: BaseModel) -> VideoTask:
         ti = context.get("ti")
@@ -384,7 +422,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             report_decision(type(self).__name__, decision, record, remote, ti)
 
         guard = SubmissionGuard(
-            store=context.get("task_state_store") if self.durable else None,
+            store=self._state_store(context) if self.durable else None,
             on_decision=report,
             durable=self.durable,
             api=self.api,
@@ -395,7 +433,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             try_number=getattr(ti, "try_number", None),
             store_location=where_to_delete(ti),
             spend=getattr(self, "_spend", None),  # set by execute(); absent when called directly
-            spend_store=context.get("task_state_store"),  # reservations are tracked even with durable=False
+            spend_store=self._state_store(context),  # reservations are tracked even with durable=False
         )
         return guard.submit_or_reattach(
             request, lambda r, before_send: self.submit(self.hook, r, before_send), self.describe_request

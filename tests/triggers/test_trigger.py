@@ -55,6 +55,9 @@ def test_serialize_holds_ids_and_numbers_only(hook: VideoGenHook, simulator: Any
         "estimated_time",
         "submitted_at",
         "cancel_on_kill",
+        "end_from_trigger",
+        "reserved_credits",
+        "first_submitted_at",
     }
     text = json.dumps(kwargs).lower()
     assert simulator.api_key.lower() not in text

@@ -1,0 +1,176 @@
+"""Start a video task in the triggerer: no worker workload at all for a video that succeeds.
+
+With ``start_from_trigger=True`` the scheduler does not queue the task for a worker; it creates
+this trigger straight away (Airflow 3.3 renders a started task's context in the triggerer). The
+trigger then does, in the triggerer, what the operator's ``execute`` does in a worker, with the
+same code: it builds the operator again from its arguments (:mod:`..operators.start_args`),
+renders its templates, validates the request, runs the spend guard and the submission guard
+(markers in Airflow Variables, :mod:`..operators.variable_store`, since a trigger cannot reach
+the task state store), submits or re-attaches, and then polls with
+:class:`~airflow_provider_videogen.triggers.videogen.VideoTaskTrigger`, which ends the task here
+on success (``TaskSuccessEvent`` with the XCom result).
+
+Whenever that cannot be done as safely as in a worker, the trigger does not try: it hands the
+task to a worker (an event with :data:`START_IN_WORKER`), whose ``execute_complete`` runs the
+ordinary ``execute``, re-attaching to whatever was already sent through the same markers. That is
+the case for: a listener plugin (OpenLineage...) registered, which would never see a task that
+never ran in a worker; arguments the triggerer cannot resolve; and any failure before the wait
+(bad input, a refused budget, an uncertain earlier submission...), so that every failure keeps
+the worker's messages and retry rules. Failures of the render itself resume in a worker too.
+
+The blocking work (HTTP create, S3 ledger, Variables) runs in a thread, off the triggerer's loop.
+Serialized, the trigger holds the operator class and, for a plain task, its arguments as given
+in the DAG file (templates unrendered): no key, no link, nothing the DAG file does not hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
+
+from airflow_provider_videogen.hooks.redaction import redact_links_in
+from airflow_provider_videogen.operators.start_args import (
+    CannotStartInTriggerer,
+    mapped_arguments,
+    operator_parameters,
+    resolve_references,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+#: Key of the event that hands a task to a worker; its value says why (logged there).
+START_IN_WORKER = "videogen_start_in_worker"
+
+
+def start_in_worker_event(reason: str) -> TriggerEvent:
+    return TriggerEvent({START_IN_WORKER: redact_links_in(reason)[:500]})
+
+
+def core_listeners_active() -> bool:
+    """A listener plugin is registered in this triggerer (the worker's plugins are the same)."""
+    try:
+        from airflow.listeners.listener import get_listener_manager
+
+        return bool(get_listener_manager().has_listeners)
+    except Exception:
+        return True
+
+
+class TriggererTaskInstance:
+    """The task instance as the operator's code sees it in the triggerer.
+
+    The triggerer's task instance carries the *serialized* task, on which Airflow's own
+    ``xcom_push`` fails; XComs are written through ``BaseXCom.set`` instead (the triggerer
+    answers it). Everything else is the triggerer's task instance.
+    """
+
+    def __init__(self, ti: Any) -> None:
+        self._ti = ti
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ti, name)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        from airflow.sdk.bases.xcom import BaseXCom
+
+        ti = self._ti
+        map_index = getattr(ti, "map_index", None)
+        BaseXCom.set(
+            key,
+            value,
+            dag_id=ti.dag_id,
+            task_id=ti.task_id,
+            run_id=ti.run_id,
+            map_index=-1 if map_index is None else map_index,
+        )
+
+
+class VideoStartTrigger(BaseTrigger):
+    """Build, submit and wait for a video task that starts in the triggerer.
+
+    :param operator_class: import path of the video operator class.
+    :param operator_kwargs: the operator's arguments as given in the DAG file, for a plain task;
+        ``None`` for a mapped task, whose arguments are read from the serialized task.
+    """
+
+    def __init__(self, *, operator_class: str, operator_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.operator_class = operator_class
+        self.operator_kwargs = operator_kwargs
+        self._context: Any = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"operator_class": self.operator_class, "operator_kwargs": self.operator_kwargs},
+        )
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Airflow hands the started task's context here; the operator renders its own fields with it."""
+        self._context = context
+        super().render_template_fields(context, jinja_env)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            started = await asyncio.to_thread(self._start)
+        except CannotStartInTriggerer as exc:
+            self.log.info("Starting this video task in a worker instead: %s", exc)
+            yield start_in_worker_event(str(exc))
+            return
+        except Exception as exc:  # every failure keeps the worker's messages and retry rules
+            self.log.warning("Could not start the video task here (%s); a worker starts it", type(exc).__name__)
+            yield start_in_worker_event(f"{type(exc).__name__}: {exc}")
+            return
+        if isinstance(started, BaseTrigger):
+            async for event in started.run():
+                yield event
+                return
+            return
+        yield TaskSuccessEvent(xcoms={"return_value": started})
+
+    # ---- in a thread ---------------------------------------------------------------------------
+
+    def _start(self) -> Any:
+        """Run the operator's ``execute`` up to its deferral: the polling trigger, or a result."""
+        from airflow.sdk.exceptions import TaskDeferred
+
+        from airflow_provider_videogen.operators.variable_store import VariableStateStore
+
+        ti = self.task_instance
+        if ti is None or self._context is None:
+            raise CannotStartInTriggerer("the triggerer gave no task context (Airflow older than 3.3?)")
+        if core_listeners_active():
+            raise CannotStartInTriggerer("a listener plugin (OpenLineage...) is registered; it sees worker tasks only")
+        operator = self._build_operator(ti)
+        operator.render_template_fields(self._context)
+        context = dict(self._context)
+        here = TriggererTaskInstance(ti)
+        context.update(task=operator, ti=here, task_instance=here, task_state_store=VariableStateStore.for_ti(ti))
+        try:
+            return operator._execute(context)
+        except TaskDeferred as deferred:
+            return deferred.trigger
+
+    def _build_operator(self, ti: Any) -> Any:
+        from airflow.sdk.module_loading import import_string
+
+        from airflow_provider_videogen.operators.video_task import BaseVideoTaskOperator
+
+        cls = import_string(self.operator_class)
+        if not (isinstance(cls, type) and issubclass(cls, BaseVideoTaskOperator)) or not cls.can_start_in_triggerer:
+            raise CannotStartInTriggerer(f"{self.operator_class} cannot start in the triggerer")
+
+        def pull(task_id: str, key: str) -> Any:
+            return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=-1)
+
+        if self.operator_kwargs is not None:
+            arguments = resolve_references(self.operator_kwargs, pull)
+        else:
+            arguments = mapped_arguments(self.task, ti.map_index, pull)
+        names = operator_parameters(cls)
+        arguments = {k: v for k, v in arguments.items() if k in names}
+        arguments["start_from_trigger"] = False  # this instance runs here; it must not start another
+        return cls(task_id=ti.task_id, **arguments)
