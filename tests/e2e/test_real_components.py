@@ -197,3 +197,88 @@ def test_a_taskflow_video_task_defers_and_a_clear_does_not_call_its_function_aga
     log = api.task_log(dag_id, first.run_id, task_id, 2)
     assert "e2e: the decorated function ran" not in log, log[-3000:]
     assert f"Re-attaching instead of submitting: task {remote_id}" in log, log[-3000:]
+
+
+# ---- start_from_trigger: the whole task in the triggerer -----------------------------------------
+
+START_DAG = "e2e_start_in_triggerer"
+
+
+def accepted_prompts(simulator: SimulatorServer, tag: str) -> list[str]:
+    records = simulator.stats()["generation_requests"]
+    return [
+        str(r["body"]["prompt"]) for r in records if r.get("accepted") and tag in str(r.get("body", {}).get("prompt"))
+    ]
+
+
+def never_in_a_worker(ti: dict[str, Any]) -> bool:
+    """Never queued for an executor, no worker process: the task ran in the triggerer only."""
+    return ti.get("queued_when") is None and not ti.get("pid")
+
+
+@pytest.fixture(scope="module")
+def start_run(airflow_components: AirflowComponents, e2e_simulator: SimulatorServer) -> dict[str, Any]:
+    result = airflow_components.api.trigger_and_wait(START_DAG, timeout=RUN_TIMEOUT)
+    return {"result": result, "prompts": accepted_prompts(e2e_simulator, "[start]")}
+
+
+def test_started_in_the_triggerer_a_video_takes_no_worker_workload(
+    airflow_components: AirflowComponents, start_run: dict[str, Any]
+) -> None:
+    api = airflow_components.api
+    result: RunResult = start_run["result"]
+    assert result.state == "success", describe(result)
+    videos = [ti for ti in result.task_instances if ti["task_id"] in ("templated", "mapped")]
+    assert len(videos) == 3, describe(result)
+    assert all(ti["state"] == "success" for ti in videos), describe(result)
+    assert all(never_in_a_worker(ti) for ti in videos), [
+        (ti["task_id"], ti.get("map_index"), ti.get("queued_when"), ti.get("pid")) for ti in videos
+    ]
+    # One create each; the template was rendered in the triggerer with the run's context.
+    prompts = start_run["prompts"]
+    assert len(prompts) == 3, prompts
+    assert f"A lantern for run {result.run_id}" in " ".join(prompts), prompts
+    assert sorted(p for p in prompts if "lantern" not in p) == sorted(
+        ["[sim:render=4] [start] A kite over dunes", "[sim:render=4] [start] Rain on a tin roof"]
+    )
+    # The same XCom shape as a task that ran in a worker, and the remote id for the Video link.
+    output = api.xcom(START_DAG, result.run_id, "templated")
+    assert output["state"] == "succeeded", output
+    assert output["video_urls"] == [], output
+    assert output["links_in_xcom"] is False, output
+    assert api.xcom(START_DAG, result.run_id, "templated", key="videogen_task_id") == output["id"]
+    mapped = api.xcom(START_DAG, result.run_id, "mapped", map_index=1)
+    assert mapped["state"] == "succeeded", mapped
+
+
+def test_clear_of_a_task_started_in_the_triggerer_reuses_its_video(
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer, start_run: dict[str, Any]
+) -> None:
+    api = airflow_components.api
+    first: RunResult = start_run["result"]
+    assert first.state == "success", describe(first)
+    first_id = api.xcom(START_DAG, first.run_id, "templated")["id"]
+    before = creates(e2e_simulator)
+    api.clear_task_instances(START_DAG, first.run_id, ["templated"])
+
+    def second_try_done(run: dict[str, Any], tis: list[dict[str, Any]]) -> bool:
+        mine = [ti for ti in tis if ti["task_id"] == "templated"]
+        return bool(mine) and all(ti.get("try_number", 0) >= 2 and ti.get("state") == "success" for ti in mine)
+
+    api.wait_for_run(START_DAG, first.run_id, timeout=RUN_TIMEOUT, until=second_try_done)
+    assert creates(e2e_simulator) == before, "the cleared task submitted again (billed twice)"
+    assert api.xcom(START_DAG, first.run_id, "templated")["id"] == first_id
+
+
+def test_a_render_that_fails_for_good_is_failed_by_a_worker_with_one_create(
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
+) -> None:
+    result = airflow_components.api.trigger_and_wait("e2e_start_failing_render", timeout=RUN_TIMEOUT)
+    assert result.state == "failed", describe(result)
+    (ti,) = result.task_instances
+    assert ti["state"] == "failed", describe(result)
+    assert len(accepted_prompts(e2e_simulator, "[start-fail]")) == 1
+    # The worker failed it with its own message (pushed for the Videos view), without a retry.
+    error = airflow_components.api.xcom("e2e_start_failing_render", result.run_id, "generate", key="videogen_error")
+    assert "content_policy_violation" in error, error
+    assert ti["try_number"] == 1, describe(result)

@@ -75,3 +75,33 @@ def taskflow_clip() -> str:
 
 with DAG("e2e_taskflow", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
     taskflow_clip()
+
+#: Started in the triggerer (``start_from_trigger``): a templated plain task, a mapped task over an
+#: upstream's output, and one whose render fails for good (handed to a worker, which fails it).
+with DAG("e2e_start_in_triggerer", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+
+    @task
+    def briefs() -> list[str]:
+        return ["[sim:render=4] [start] A kite over dunes", "[sim:render=4] [start] Rain on a tin roof"]
+
+    VideoGenerationOperator(
+        task_id="templated",
+        model="veo3.1-fast",
+        prompt="[sim:render=4] [start] A lantern for run {{ run_id }}",
+        duration=4,
+        poll_interval=1,
+        start_from_trigger=True,
+    )
+    VideoGenerationOperator.partial(
+        task_id="mapped", model="veo3.1-fast", duration=4, poll_interval=1, start_from_trigger=True
+    ).expand(prompt=briefs())
+
+with DAG("e2e_start_failing_render", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+    VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:fail=content_policy_violation] [start-fail] A forbidden scene",
+        duration=4,
+        poll_interval=1,
+        start_from_trigger=True,
+    )
