@@ -1,13 +1,15 @@
 """Load on the real shape: mapped generations through Celery, the ``videogen_api`` pool and two triggerers.
 
-It runs the same mapped load twice on the same cluster, one mode after the other: ``classic``
-(every task resumes in a worker after its trigger fired: two workloads per video) and ``new``
-(the task ends in the triggerer, ``end_from_trigger``: one workload per video). The suite runs
-40 videos per mode (``cluster_load_short_*``); ``make load`` runs the full 200 (``cluster_load_*``)
-whose figures benchmarks/README.md quotes.
+It runs the same mapped load in several modes on the same cluster, one after the other:
+``classic`` (every task resumes in a worker after its trigger fired: two workloads per video),
+``end`` (the task ends in the triggerer, ``end_from_trigger``: one workload per video) and
+``start`` (the task starts and ends there, ``start_from_trigger``: none). The suite runs 40
+videos in ``classic`` and ``start`` (``cluster_load_short_*``); ``make load`` runs all three at
+the full 200 (``cluster_load_*``), whose figures benchmarks/README.md quotes.
 
 Asserts what must hold in each mode (all succeed, one create each, both triggerers carried
-triggers, the number of worker workloads: two per video classic, one new) and prints what was
+triggers, the number of worker workloads: two per video classic, one end, none start) and
+prints what was
 measured, last the side-by-side line: worker slot-seconds per video (from the Celery workers' own
 "succeeded in Xs" lines), wall time, and triggerer CPU seconds per video (read from
 ``/proc/<pid>/stat`` for each triggerer and its trigger-runner child, before and after).
@@ -39,6 +41,9 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # the first test 
 #: ``make load`` (``VIDEOGEN_LOAD_FULL=1``) runs the full 200; the suite runs 50 of the same shape.
 FULL = os.environ.get("VIDEOGEN_LOAD_FULL") == "1"
 DAG_PREFIX, TASKS = ("cluster_load", LOAD_TASKS) if FULL else ("cluster_load_short", LOAD_SHORT_TASKS)
+MODES = ("classic", "end", "start") if FULL else ("classic", "start")
+#: Worker workloads per video in each mode: the point of the modes, counted rather than timed.
+WORKLOADS_PER_VIDEO = {"classic": 2, "end": 1, "start": 0}
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _EXECUTING = re.compile(r"\[([0-9a-f-]{36})\] Executing workload in Celery: .*?log_path='dag_id=([^/]+)/")
 _SUCCEEDED = re.compile(r"Task execute_workload\[([0-9a-f-]{36})\] (?:succeeded|raised .*?) in ([0-9.]+)s")
@@ -126,8 +131,8 @@ def run_mode(cluster: AirflowCluster, simulator: SimulatorServer, mode: str) -> 
     }
     slot_seconds, workloads = worker_slot_seconds(cluster, dag_id)
     # What the mode is about, counted rather than timed: a classic video starts twice in a worker
-    # (submit + defer, then resume), a new one once (submit + defer; the triggerer ends it).
-    assert workloads == (2 * TASKS if mode == "classic" else TASKS), (mode, workloads)
+    # (submit + defer, then resume), an "end" one once (the triggerer ends it), a "start" one never.
+    assert workloads == WORKLOADS_PER_VIDEO[mode] * TASKS, (mode, workloads)
     slots = WORKER_CONCURRENCY * len(cluster.names("celery-worker"))
     cpu_text = {name: round(seconds, 1) for name, seconds in cpu.items()}
     print(
@@ -144,10 +149,16 @@ def run_mode(cluster: AirflowCluster, simulator: SimulatorServer, mode: str) -> 
 def test_mapped_generations_on_celery_with_two_triggerers(
     cluster: AirflowCluster, cluster_simulator: SimulatorServer
 ) -> None:
-    classic = run_mode(cluster, cluster_simulator, "classic")
-    new = run_mode(cluster, cluster_simulator, "new")
+    measured = {mode: run_mode(cluster, cluster_simulator, mode) for mode in MODES}
+    classic, new = measured["classic"], measured["start"]
+    others = "".join(
+        f"\n[load] {m.mode}: {m.slot_seconds_per_video:.2f} slot-seconds per video, wall {m.wall:.0f} s, "
+        f"triggerer CPU {m.triggerer_cpu_per_video:.3f} s per video"
+        for m in measured.values()
+    )
     print(
-        f"\n[load] creates {2 * TASKS}; polls {cluster_simulator.stats()['generation']['polls']} (whole session)\n"
+        f"\n[load] creates {len(MODES) * TASKS}; polls {cluster_simulator.stats()['generation']['polls']} "
+        f"(whole session){others}\n"
         f"[load] triggerer CPU seconds per video: classic {classic.triggerer_cpu_per_video:.3f} / "
         f"new {new.triggerer_cpu_per_video:.3f}\n"
         f"worker slot-seconds per video: classic {classic.slot_seconds_per_video:.2f} / "

@@ -33,6 +33,9 @@ SCHEDULER_RENDER = 20
 #: Worker kills: the hold keeps a create's answer back long enough to kill the worker meanwhile.
 HOLD_SECONDS = 30
 POLL_KILL_RENDER = 40
+#: Triggerers killed under tasks started in the triggerer: this many creating, as many polling.
+START_KILL_TASKS = 3
+START_KILL_RENDER = 40
 
 
 def _prompts(tag: str, count: int, directives: str) -> list[str]:
@@ -45,10 +48,15 @@ with DAG("cluster_failover", schedule=None, start_date=START, catchup=False, tag
     )
 
 #: The load runs in each mode, side by side: ``classic`` resumes every task in a worker after its
-#: trigger fired (two workloads per video), ``new`` ends it in the triggerer (``end_from_trigger``).
-LOAD_MODES = {"classic": False, "new": True}
+#: trigger fired (two workloads per video), ``end`` ends it in the triggerer (``end_from_trigger``,
+#: one workload), ``start`` starts and ends it there (``start_from_trigger``, none).
+LOAD_MODES: dict[str, dict[str, bool]] = {
+    "classic": {"end_from_trigger": False},
+    "end": {"end_from_trigger": True},
+    "start": {"start_from_trigger": True},
+}
 for _load_dag, _load_tasks in (("cluster_load", LOAD_TASKS), ("cluster_load_short", LOAD_SHORT_TASKS)):
-    for _mode, _end_from_trigger in LOAD_MODES.items():
+    for _mode, _mode_kwargs in LOAD_MODES.items():
         with DAG(
             f"{_load_dag}_{_mode}",
             schedule=None,
@@ -64,8 +72,19 @@ for _load_dag, _load_tasks in (("cluster_load", LOAD_TASKS), ("cluster_load_shor
                 poll_interval=LOAD_POLL,
                 retries=0,
                 pool=POOL,
-                end_from_trigger=_end_from_trigger,
+                **_mode_kwargs,
             ).expand(prompt=_prompts(f"load-{_mode}", _load_tasks, f"[sim:render={LOAD_RENDER}]"))
+
+#: Both triggerers are killed while tasks that started in the triggerer are creating (answers
+#: held) or polling: the polling ones re-attach, the ones whose create answer was lost refuse to
+#: pay again; one create each.
+with DAG("cluster_start_kill", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
+    VideoGenerationOperator.partial(
+        task_id="generate", model=MODEL, duration=4, poll_interval=1, retries=1, start_from_trigger=True
+    ).expand(
+        prompt=_prompts("start-kill-held", START_KILL_TASKS, f"[sim:hold_answer={HOLD_SECONDS}] [sim:render=3]")
+        + _prompts("start-kill-polling", START_KILL_TASKS, f"[sim:render={START_KILL_RENDER}]")
+    )
 
 with DAG("cluster_scheduler_kill", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
     VideoGenerationOperator.partial(task_id="generate", model=MODEL, duration=4, poll_interval=1, retries=0).expand(
