@@ -79,13 +79,15 @@ tools:
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends strace || { apt-get update && apt-get install -y --no-install-recommends strace; }; \
 	  else echo "strace is missing: run 'sudo apt-get install -y strace' (a README test needs it)" >&2; exit 1; fi; }
 
-# The cluster load test at full size (200 mapped generations; the suite runs 50 of the same shape).
+# The cluster load test at full size: 200 mapped generations in each mode (classic, end_from_trigger,
+# start_from_trigger) side by side on one cluster; the suite runs 40 in classic and start.
 load: install
 	VIDEOGEN_LOAD_FULL=1 $(VENV)/bin/pytest -q -s tests/cluster/test_load.py $(PYTEST_ARGS)
 
 benchmarks: install
 	$(PY) benchmarks/trigger_scale.py
 	$(PY) benchmarks/archive.py
+	$(MAKE) load
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-output .airflow-home ui-screenshots
