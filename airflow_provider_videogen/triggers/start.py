@@ -101,6 +101,8 @@ class VideoStartTrigger(BaseTrigger):
         self.operator_class = operator_class
         self.operator_kwargs = operator_kwargs
         self._context: Any = None
+        #: The polling trigger once the remote task is known (for ``on_kill``).
+        self._polling: BaseTrigger | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -125,11 +127,27 @@ class VideoStartTrigger(BaseTrigger):
             yield start_in_worker_event(f"{type(exc).__name__}: {exc}")
             return
         if isinstance(started, BaseTrigger):
+            self._polling = started
             async for event in started.run():
                 yield event
                 return
             return
         yield TaskSuccessEvent(xcoms={"return_value": started})
+
+    async def on_kill(self) -> None:
+        """A user marked the task failed/success or cleared it: as a deferred task's trigger does.
+
+        Once the remote task is known, its polling trigger cancels it (where the connection has a
+        ``cancel_path``) or says it keeps rendering and is billed. Before that there is nothing to
+        name: a create in flight, if any, finishes on the gateway's side.
+        """
+        if self._polling is not None:
+            await self._polling.on_kill()
+            return
+        self.log.warning(
+            "The task was stopped before its remote task was known: nothing to cancel. A create request "
+            "already sent keeps rendering on the gateway and is billed."
+        )
 
     # ---- in a thread ---------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Through the public REST API, as a user acts:
 
-* a deferred generation survives a triggerer restart (SIGTERM, then a new triggerer): the new
+* a deferred generation (and one started in the triggerer, ``start_from_trigger``) survives a
+  triggerer restart (SIGTERM, then a new triggerer): the new
   one polls the same remote task and nothing is cancelled, because Airflow calls a trigger's
   ``on_kill`` only for a user's action and ``cleanup()`` never cancels;
 * marking that task ``failed`` makes the triggerer call the trigger's ``on_kill``, which POSTs the
@@ -66,10 +67,12 @@ def cancels(simulator: SimulatorServer) -> int:
     return int(simulator.stats()["generation"]["cancels"])
 
 
+@pytest.mark.parametrize("dag_id", ["e2e_kill_deferred", "e2e_kill_started"])
 def test_triggerer_restart_keeps_the_render_and_a_kill_cancels_it(
-    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer, dag_id: str
 ) -> None:
-    dag_id, sim, api = "e2e_kill_deferred", e2e_simulator, airflow_components.api
+    """``e2e_kill_started`` starts in the triggerer: its restart re-attaches through the Variables markers."""
+    sim, api = e2e_simulator, airflow_components.api
     before = set(sim.stats()["tasks"])
     cancels_before = cancels(sim)
     run_id = api.trigger(dag_id)

@@ -161,3 +161,23 @@ def test_the_start_trigger_serializes_no_more_than_the_dag_file_holds() -> None:
     event = start_in_worker_event("failed: https://cdn.example/v.mp4?X-Amz-Signature=abc")
     assert "X-Amz-Signature=abc" not in str(event.payload[START_IN_WORKER])
     assert VideoGenerationOperator.start_trigger_args.timeout == MAX_WAIT_TIMEOUT + DEFERRAL_GRACE
+
+
+def test_a_registered_listener_sends_the_task_to_a_worker() -> None:
+    """Listeners (OpenLineage...) run in workers: a task that never ran in one would escape them."""
+    from airflow.listeners.listener import get_listener_manager
+
+    from airflow_provider_videogen.triggers.start import core_listeners_active
+
+    manager = get_listener_manager()
+    manager.clear()
+    try:
+        assert core_listeners_active() is False
+
+        class Listener:
+            """Any registered listener."""
+
+        manager.add_listener(Listener())
+        assert core_listeners_active() is True
+    finally:
+        manager.clear()

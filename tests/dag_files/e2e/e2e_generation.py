@@ -41,16 +41,19 @@ with DAG("e2e_mapped_generation", schedule=None, start_date=START, catchup=False
         ]
     )
 
-#: A long render, killed by a user while deferred (tests/e2e/test_kill.py); the triggerer is restarted first.
-with DAG("e2e_kill_deferred", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
-    VideoGenerationOperator(
-        task_id="generate",
-        model="veo3.1-fast",
-        prompt="[sim:render=300] A glacier calving, very slowly",
-        adaptive_polling=False,  # the test waits for polls from the start of a 300 s render
-        duration=4,
-        poll_interval=1,
-    )
+#: A long render, killed by a user while deferred (tests/e2e/test_kill.py); the triggerer is
+#: restarted first. The same again, started in the triggerer (``start_from_trigger``).
+for _kill_dag, _start in (("e2e_kill_deferred", False), ("e2e_kill_started", True)):
+    with DAG(_kill_dag, schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+        VideoGenerationOperator(
+            task_id="generate",
+            model="veo3.1-fast",
+            prompt="[sim:render=300] A glacier calving, very slowly",
+            adaptive_polling=False,  # the test waits for polls from the start of a 300 s render
+            duration=4,
+            poll_interval=1,
+            start_from_trigger=_start,
+        )
 
 #: The same, polling in the worker (deferrable=False): the operator's own on_kill cancels.
 with DAG("e2e_kill_in_worker", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
