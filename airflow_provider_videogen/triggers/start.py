@@ -10,13 +10,15 @@ the task state store), submits or re-attaches, and then polls with
 :class:`~airflow_provider_videogen.triggers.videogen.VideoTaskTrigger`, which ends the task here
 on success (``TaskSuccessEvent`` with the XCom result).
 
-Whenever that cannot be done as safely as in a worker, the trigger does not try: it hands the
-task to a worker (an event with :data:`START_IN_WORKER`), whose ``execute_complete`` runs the
-ordinary ``execute``, re-attaching to whatever was already sent through the same markers. That is
-the case for: a listener plugin (OpenLineage...) registered, which would never see a task that
-never ran in a worker; arguments the triggerer cannot resolve; and any failure before the wait
-(bad input, a refused budget, an uncertain earlier submission...), so that every failure keeps
-the worker's messages and retry rules. Failures of the render itself resume in a worker too.
+One triggerer at a time does it (:mod:`.start_claim`: Airflow may briefly run a trigger on two
+triggerers when one's heartbeat is late). Whenever that cannot be done as safely as in a worker,
+the trigger does not try: it hands the task to a worker (an event with :data:`START_IN_WORKER`),
+whose ``execute_complete`` runs the ordinary ``execute``, re-attaching to whatever was already
+sent through the same markers. That is the case for: a listener plugin (OpenLineage...)
+registered, which would never see a task that never ran in a worker; arguments the triggerer
+cannot resolve; and any failure before the wait (bad input, a refused budget, an uncertain earlier
+submission...), so that every failure keeps the worker's messages and retry rules. Failures of the
+render itself resume in a worker too.
 
 The blocking work (HTTP create, S3 ledger, Variables) runs in a thread, off the triggerer's loop.
 Serialized, the trigger holds the operator class and, for a plain task, its arguments as given
@@ -26,6 +28,7 @@ in the DAG file (templates unrendered): no key, no link, nothing the DAG file do
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
@@ -37,6 +40,7 @@ from airflow_provider_videogen.operators.start_args import (
     operator_parameters,
     resolve_references,
 )
+from airflow_provider_videogen.triggers.start_claim import ClaimNotGranted, StartClaim, StopBeforeSending
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -103,6 +107,8 @@ class VideoStartTrigger(BaseTrigger):
         self._context: Any = None
         #: The polling trigger once the remote task is known (for ``on_kill``).
         self._polling: BaseTrigger | None = None
+        #: Set when the triggerer cancels this trigger: the thread running ``execute`` stops before sending.
+        self._cancelled = threading.Event()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -118,7 +124,10 @@ class VideoStartTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             started = await asyncio.to_thread(self._start)
-        except CannotStartInTriggerer as exc:
+        except asyncio.CancelledError:
+            self._cancelled.set()  # the thread goes on; it checks this before sending (start_claim)
+            raise
+        except (CannotStartInTriggerer, ClaimNotGranted) as exc:
             self.log.info("Starting this video task in a worker instead: %s", exc)
             yield start_in_worker_event(str(exc))
             return
@@ -164,13 +173,20 @@ class VideoStartTrigger(BaseTrigger):
             raise CannotStartInTriggerer("a listener plugin (OpenLineage...) is registered; it sees worker tasks only")
         operator = self._build_operator(ti)
         operator.render_template_fields(self._context)
-        context = dict(self._context)
-        here = TriggererTaskInstance(ti)
-        context.update(task=operator, ti=here, task_instance=here, task_state_store=VariableStateStore.for_ti(ti))
+        store = VariableStateStore.for_ti(ti)
+        claim = StartClaim(store)
+        claim.acquire(self.log, self._cancelled)
         try:
-            return operator._execute(context)
-        except TaskDeferred as deferred:
-            return deferred.trigger
+            context = dict(self._context)
+            here = TriggererTaskInstance(ti)
+            guarded = StopBeforeSending(store, self._cancelled)
+            context.update(task=operator, ti=here, task_instance=here, task_state_store=guarded)
+            try:
+                return operator._execute(context)
+            except TaskDeferred as deferred:
+                return deferred.trigger
+        finally:
+            claim.release()
 
     def _build_operator(self, ti: Any) -> Any:
         from airflow.sdk.module_loading import import_string
