@@ -60,7 +60,7 @@ def xcom_reference(value: Any) -> dict[str, Any] | None:
 
 def own_arguments(operator: Any) -> dict[str, Any]:
     """The operator's own arguments as given (templates unrendered), for ``start_trigger_args``."""
-    from airflow.sdk.definitions.xcom_arg import XComArg
+    from airflow.sdk.definitions._internal.mixins import ResolveMixin
 
     given: Mapping[str, Any] = getattr(operator, "_BaseOperator__init_kwargs", {})
     names = operator_parameters(type(operator))
@@ -71,7 +71,7 @@ def own_arguments(operator: Any) -> dict[str, Any]:
         reference = xcom_reference(value)
         if reference is not None:
             arguments[name] = reference
-        elif isinstance(value, XComArg):
+        elif isinstance(value, ResolveMixin):  # derived outputs, a mapped task group's arguments...
             raise CannotStartInTriggerer(f"argument {name!r} is a derived task output ({type(value).__name__})")
         else:
             arguments[name] = value

@@ -28,6 +28,10 @@ def check_start_from_trigger(operator: Any) -> None:
         problems.append("deferrable=False polls in a worker")
     if operator.xcom_links:
         problems.append("xcom_links=True would put signed links in what the triggerer logs")
+    if not operator.durable:
+        problems.append("durable=False keeps no markers, so a triggerer restart would submit again")
+    if operator.get_closest_mapped_task_group() is not None:
+        problems.append("a task in a mapped task group gets its arguments from the group's expansion")
     if problems:
         raise ValueError(
             f"start_from_trigger=True is not possible for task {operator.task_id!r}: {'; '.join(problems)}"

@@ -82,3 +82,35 @@ class VariableStateStore:
         from airflow.sdk import Variable
 
         Variable.delete(self.variable_key(key))
+
+    def where(self, key: str) -> str:
+        """Where a human finds this key in the Airflow UI (named in the messages that ask them to act)."""
+        return f"(the Airflow Variable {self.variable_key(key)!r}: Admin -> Variables)"
+
+
+class EitherStore:
+    """Markers of a task that may have run in either mode: write to one store, read from both.
+
+    A DAG may switch ``start_from_trigger`` on or off while a run is in flight; the retry then
+    looks in the other mode's store. Reads try ``primary`` then ``secondary``; writes go to
+    ``primary``; deletes go to both, so that a marker found in the other store cannot outlive
+    the record that answers it (which would make every later try refuse).
+    """
+
+    def __init__(self, primary: Any, secondary: Any) -> None:
+        self.primary = primary
+        self.secondary = secondary
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.primary.get(key)
+        if value is None:
+            value = self.secondary.get(key)
+        return default if value is None else value
+
+    def set(self, key: str, value: Any, retention: Any = None) -> None:
+        self.primary.set(key, value, retention=retention)
+
+    def delete(self, key: str) -> None:
+        self.primary.delete(key)
+        if self.secondary.get(key) is not None:
+            self.secondary.delete(key)

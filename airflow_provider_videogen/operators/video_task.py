@@ -28,6 +28,7 @@ from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask, explain_validation_error
 from airflow_provider_videogen.operators.ending import check_end_from_trigger, ends_in_triggerer, is_end_event_payload
 from airflow_provider_videogen.operators.reattach import (
+    IN_FLIGHT_KEY,
     Decision,
     SubmissionGuard,
     SubmissionRecord,
@@ -38,10 +39,11 @@ from airflow_provider_videogen.operators.reattach import (
 from airflow_provider_videogen.operators.resumable import report_decision
 from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
 from airflow_provider_videogen.operators.start_mode import start_trigger_args_for
-from airflow_provider_videogen.operators.variable_store import VariableStateStore
+from airflow_provider_videogen.operators.variable_store import EitherStore, VariableStateStore
 from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
 from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.start import START_IN_WORKER
+from airflow_provider_videogen.triggers.start_claim import StopBeforeSending
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -217,10 +219,29 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self.start_trigger_args = start_trigger_args_for(type(self), self, timedelta(seconds=self.wait_timeout))
 
     def _state_store(self, context: Context) -> Any:
-        """Where this task's markers live: Variables when it starts in the triggerer (both sides reach them)."""
-        if self.start_from_trigger and context.get("ti") is not None:
-            return VariableStateStore.for_ti(context["ti"])
-        return context.get("task_state_store")
+        """Where this task's markers live: Variables when it starts in the triggerer (both sides reach them).
+
+        A retry or a clear (try 2 and later) also reads the other mode's store, in case the DAG
+        switched ``start_from_trigger`` since the try that paid (:class:`EitherStore`); a trigger
+        never runs such a try (it hands it to a worker), so only a worker needs both.
+        """
+        ti, own = context.get("ti"), context.get("task_state_store")
+        if ti is None:
+            return own
+        if self.start_from_trigger:
+            variables = VariableStateStore.for_ti(ti)
+            return EitherStore(variables, own) if own is not None else variables
+        if own is not None and (getattr(ti, "try_number", 1) or 1) > 1 and not isinstance(own, StopBeforeSending):
+            return EitherStore(own, VariableStateStore.for_ti(ti))
+        return own
+
+    def _where_to_delete(self, context: Context) -> str:
+        """Where a human finds the in-flight marker: a Variable for a task that starts in the triggerer."""
+        ti = context.get("ti")
+        store = context.get("task_state_store")
+        if ti is not None and (self.start_from_trigger or isinstance(store, StopBeforeSending)):
+            return VariableStateStore.for_ti(ti).where(IN_FLIGHT_KEY)
+        return where_to_delete(ti)
 
     # ---- what subclasses provide ---------------------------------------------------------------
 
@@ -431,7 +452,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             on_uncertain=self.on_uncertain_submission,
             accept_partial=self.on_extend_failure == "accept_first_segment",
             try_number=getattr(ti, "try_number", None),
-            store_location=where_to_delete(ti),
+            store_location=self._where_to_delete(context),
             spend=getattr(self, "_spend", None),  # set by execute(); absent when called directly
             spend_store=self._state_store(context),  # reservations are tracked even with durable=False
         )

@@ -169,6 +169,10 @@ class VideoStartTrigger(BaseTrigger):
         ti = self.task_instance
         if ti is None or self._context is None:
             raise CannotStartInTriggerer("the triggerer gave no task context (Airflow older than 3.3?)")
+        if (getattr(ti, "try_number", 1) or 1) > 1:
+            # A retry or a clear: the try that paid may have kept its markers in the task state
+            # store (the DAG switched modes since), which only a worker can read.
+            raise CannotStartInTriggerer("a retry or a clear runs in a worker, which reads the markers of either mode")
         if core_listeners_active():
             raise CannotStartInTriggerer("a listener plugin (OpenLineage...) is registered; it sees worker tasks only")
         operator = self._build_operator(ti)

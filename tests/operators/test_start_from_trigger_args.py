@@ -181,3 +181,54 @@ def test_a_registered_listener_sends_the_task_to_a_worker() -> None:
         assert core_listeners_active() is True
     finally:
         manager.clear()
+
+
+def test_durable_false_and_mapped_task_groups_cannot_start_in_the_triggerer() -> None:
+    """Found by the audit: durable=False kept no markers (a triggerer restart paid again), and a
+    task in a mapped task group read its group's argument as nothing."""
+    with pytest.raises(ValueError, match="durable=False keeps no markers"):
+        VideoGenerationOperator(task_id="a", model="veo3.1-fast", prompt="x", durable=False, start_from_trigger=True)
+    from airflow.sdk import task_group
+
+    with DAG("d", schedule=None, start_date=START):
+
+        @task_group
+        def per_seed(seed: int) -> None:
+            VideoGenerationOperator(task_id="gen", model="veo3.1-fast", prompt="x", seed=seed, start_from_trigger=True)
+
+        with pytest.raises(ValueError, match="mapped task group"):
+            per_seed.expand(seed=[1, 2])
+
+
+def test_a_retry_or_a_clear_is_handed_to_a_worker() -> None:
+    """A retry may find its markers in the task state store (the DAG switched modes): only a worker reads both."""
+    from types import SimpleNamespace
+
+    trigger = VideoStartTrigger(operator_class="airflow_provider_videogen.operators.videogen.VideoGenerationOperator")
+    trigger.task_instance = SimpleNamespace(  # type: ignore[assignment]
+        dag_id="d", run_id="r", task_id="gen", map_index=-1, try_number=2
+    )
+    trigger._context = {}
+    with pytest.raises(CannotStartInTriggerer, match="a retry or a clear runs in a worker"):
+        trigger._start()
+
+
+def test_markers_of_either_mode_are_read_and_deleted_in_both_stores() -> None:
+    from airflow_provider_videogen.operators.variable_store import EitherStore
+
+    class Store(dict):  # type: ignore[type-arg]
+        def set(self, key: str, value: Any, retention: Any = None) -> None:
+            self[key] = value
+
+        def delete(self, key: str) -> None:
+            self.pop(key, None)
+
+    primary, secondary = Store(), Store(in_flight={"phase": "sending"}, record={"id": "old"})
+    either = EitherStore(primary, secondary)
+    assert either.get("record") == {"id": "old"}  # the other mode's record is found
+    either.set("record", {"id": "new"})
+    assert primary["record"] == {"id": "new"}
+    assert either.get("record") == {"id": "new"}
+    either.delete("in_flight")  # answered: it must not survive in either store (a lock-out)
+    assert "in_flight" not in secondary
+    assert either.get("in_flight") is None
