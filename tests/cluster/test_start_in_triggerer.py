@@ -1,9 +1,9 @@
 """Tasks that start in the triggerer (``start_from_trigger``) survive both triggerers dying.
 
-``cluster_start_kill`` maps six generations that start in the triggerer: three whose create
-answer the simulator holds back (the create is accepted and billed, the answer is still on its
-way) and three that are rendering. Both triggerers are SIGKILLed at that moment and started
-again, as a supervisor would. Then:
+``cluster_start_kill`` maps six generations that start in the triggerer: three whose create answer
+the simulator holds back (the create is accepted and billed, the answer is still on its way) and
+three that are rendering (their record written: they pushed their remote id). Both triggerers are
+SIGKILLed at that moment and started again, as a supervisor would. Then:
 
 * the rendering ones re-attach through the markers their trigger wrote to Airflow Variables: they
   succeed with one create each, still without any worker workload;
@@ -32,19 +32,33 @@ DAG_ID = "cluster_start_kill"
 HELD, POLLING = "[start-kill-held]", "[start-kill-polling]"
 
 
+def has_remote_id(cluster: AirflowCluster, run_id: str, map_index: int) -> bool:
+    try:
+        return bool(cluster.api.xcom(DAG_ID, run_id, "generate", key="videogen_task_id", map_index=map_index))
+    except Exception:  # not pushed yet (404)
+        return False
+
+
 def test_triggerers_killed_under_tasks_started_there_pay_once(
     cluster: AirflowCluster, cluster_simulator: SimulatorServer
 ) -> None:
     api = cluster.api
     api.wait_for_dag(DAG_ID)
     run_id = api.trigger(DAG_ID)
-    deadline = time.monotonic() + 120
-    while (creates(cluster_simulator, HELD), creates(cluster_simulator, POLLING)) != (START_KILL_TASKS,) * 2:
+    # The moment: the held creates were accepted (their answers are still on the way), and each
+    # rendering task has written its record (it pushed its remote id, which follows the record).
+    polling_indexes = range(START_KILL_TASKS, 2 * START_KILL_TASKS)
+    deadline = time.monotonic() + 180
+    while not (
+        creates(cluster_simulator, HELD) == START_KILL_TASKS
+        and all(has_remote_id(cluster, run_id, i) for i in polling_indexes)
+    ):
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"creates held {creates(cluster_simulator, HELD)}, polling {creates(cluster_simulator, POLLING)}"
+                f"creates held {creates(cluster_simulator, HELD)}, polling {creates(cluster_simulator, POLLING)}; "
+                f"remote ids {[has_remote_id(cluster, run_id, i) for i in polling_indexes]}"
             )
-        time.sleep(0.3)
+        time.sleep(0.5)
     victims = cluster.names("triggerer")
     pids = [cluster.kill(name) for name in victims]
     for pid in pids:
