@@ -176,7 +176,7 @@ class VideoStartTrigger(BaseTrigger):
         if core_listeners_active():
             raise CannotStartInTriggerer("a listener plugin (OpenLineage...) is registered; it sees worker tasks only")
         operator = self._build_operator(ti)
-        operator.render_template_fields(self._context)
+        self._render_operator(operator)
         store = VariableStateStore.for_ti(ti)
         claim = StartClaim(store)
         claim.acquire(self.log, self._cancelled)
@@ -191,6 +191,29 @@ class VideoStartTrigger(BaseTrigger):
                 return deferred.trigger
         finally:
             claim.release()
+
+    def _render_operator(self, operator: Any) -> None:
+        """Render the operator's templates as strictly as possible, or leave the task to a worker.
+
+        The operator is rebuilt without its DAG, so the DAG's own Jinja settings
+        (``user_defined_macros`` and ``_filters``, ``template_undefined``, native rendering) are not
+        here. Rendering with ``StrictUndefined`` makes anything that needs them fail loudly instead
+        of rendering blank (``An ad for {{ brand }}`` would be paid for as ``An ad for ``); the
+        worker then renders it with the DAG's settings.
+        """
+        import jinja2
+        from airflow.sdk.definitions._internal.templater import create_template_env
+
+        dag = getattr(self.task, "dag", None)
+        if getattr(dag, "render_template_as_native_obj", False):
+            raise CannotStartInTriggerer("the DAG renders templates as native objects")
+        env = create_template_env(template_undefined=jinja2.StrictUndefined)
+        try:
+            operator.render_template_fields(self._context, jinja_env=env)
+        except Exception as exc:
+            raise CannotStartInTriggerer(
+                f"its templates need the DAG's own Jinja settings ({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
 
     def _build_operator(self, ti: Any) -> Any:
         from airflow.sdk.module_loading import import_string

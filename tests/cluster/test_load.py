@@ -7,12 +7,12 @@ It runs the same mapped load in several modes on the same cluster, one after the
 videos in ``classic`` and ``start`` (``cluster_load_short_*``); ``make load`` runs all three at
 the full 200 (``cluster_load_*``), whose figures benchmarks/README.md quotes.
 
-Asserts what must hold in each mode (all succeed, one create each, both triggerers carried
-triggers, the number of worker workloads: two per video classic, one end, none start) and
-prints what was
-measured, last the side-by-side line: worker slot-seconds per video (from the Celery workers' own
-"succeeded in Xs" lines), wall time, and triggerer CPU seconds per video (read from
-``/proc/<pid>/stat`` for each triggerer and its trigger-runner child, before and after).
+Asserts what must hold in each mode (all succeed, one create each, every video had a trigger, both
+triggerers carried some in the modes where deferrals trickle in, the number of worker workloads:
+two per video classic, one end, none start) and prints what was measured, last the side-by-side
+line: worker slot-seconds per video (from the Celery workers' own "succeeded in Xs" lines), wall
+time, and triggerer CPU seconds per video (read from ``/proc/<pid>/stat`` for each triggerer and
+its trigger-runner child, before and after).
 """
 
 from __future__ import annotations
@@ -119,10 +119,15 @@ def run_mode(cluster: AirflowCluster, simulator: SimulatorServer, mode: str) -> 
     # Both triggerers carried triggers: each wrote trigger logs named after its job id.
     jobs = running_job_ids(cluster, "TriggererJob")
     root = cluster.log_folder / f"dag_id={dag_id}" / f"run_id={run_id}"
-    carried = Counter(p.name.rsplit(".", 2)[-2] for p in root.rglob("attempt=1.log.trigger.*.log"))
+    logs = list(root.rglob("attempt=1.log.trigger.*.log"))
+    carried = Counter(p.name.rsplit(".", 2)[-2] for p in logs)
     per_triggerer = {name: carried.get(str(job), 0) for name, job in jobs.items()}
-    assert sum(carried.values()) == TASKS, (mode, carried)
-    assert all(count > 0 for count in per_triggerer.values()), (mode, per_triggerer)
+    assert len({p.parent for p in logs}) == TASKS, (mode, carried)  # every video had its trigger
+    if mode != "start":
+        # Deferrals trickle in as workers submit, so both triggerers pick some up. Started tasks'
+        # triggers are all created at once by the scheduler, and the first triggerer to look takes
+        # them all (its capacity is 1,000): Airflow's assignment, not a fault.
+        assert all(count > 0 for count in per_triggerer.values()), (mode, per_triggerer)
 
     cpu = {
         name: sum(after[name].get(pid, 0.0) - seconds for pid, seconds in before[name].items())
