@@ -10,9 +10,16 @@ from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from tests.audit_start.conftest import TriggererTI, run_trigger, start_trigger
 
 
-def test_a_start_trigger_creates_once_and_ends_the_task(simulator: Any, videogen_conn: str, variables: Any, xcoms: Any) -> None:
+def test_a_start_trigger_creates_once_and_ends_the_task(
+    simulator: Any, videogen_conn: str, variables: Any, xcoms: Any
+) -> None:
     op = VideoGenerationOperator(
-        task_id="gen", model="veo3.1-fast", prompt="a cat {{ ds }}", duration=4, poll_interval=0.1, start_from_trigger=True
+        task_id="gen",
+        model="veo3.1-fast",
+        prompt="a cat {{ ds }}",
+        duration=4,
+        poll_interval=0.1,
+        start_from_trigger=True,
     )
     event = run_trigger(start_trigger(op, TriggererTI(xcoms)))
     assert isinstance(event, TaskSuccessEvent), event

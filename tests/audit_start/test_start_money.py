@@ -123,7 +123,8 @@ def test_turning_start_from_trigger_off_does_not_pay_again(
     simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
 ) -> None:
     first = run_trigger(start_trigger(operator(start_from_trigger=True, wait_for_completion=False), TriggererTI(xcoms)))
-    assert isinstance(first, TaskSuccessEvent) and accepted(simulator) == 1
+    assert isinstance(first, TaskSuccessEvent)
+    assert accepted(simulator) == 1
     # The DAG file is edited (start_from_trigger removed) and the task cleared: try 2 in a worker.
     again = operator(wait_for_completion=False)
     ti = TriggererTI(xcoms, try_number=2)
@@ -142,7 +143,8 @@ def test_turning_start_from_trigger_on_does_not_pay_again(
 ) -> None:
     store = Store()
     operator(wait_for_completion=False).execute({"ti": FakeTI(1), "task_state_store": store})  # type: ignore[arg-type]
-    assert accepted(simulator) == 1 and store.rows.get(RECORD_KEY)
+    assert accepted(simulator) == 1
+    assert store.rows.get(RECORD_KEY)
     event = run_trigger(
         start_trigger(operator(start_from_trigger=True, wait_for_completion=False), TriggererTI(xcoms, try_number=2))
     )
@@ -168,11 +170,15 @@ def test_another_task_instances_variable_is_refused_not_reused(
     run_trigger(start_trigger(op, TriggererTI(xcoms, run_id="run_a")))
     other = run_trigger(start_trigger(op, TriggererTI(xcoms, run_id="run_b")))
     assert accepted(simulator) == 2  # two runs, two videos: right
-    key_a = next(k for k in variables.rows if k.endswith(RECORD_KEY) and json.loads(variables.rows[k])["task_instance"]["run_id"] == "run_a")
+
+    def run_of(key: str) -> str:
+        return str(json.loads(variables.rows[key])["task_instance"]["run_id"])
+
+    key_a = next(k for k in variables.rows if k.endswith(RECORD_KEY) and run_of(k) == "run_a")
     key_b = next(k for k in variables.rows if k.endswith(RECORD_KEY) and k != key_a)
     variables.rows[key_b] = variables.rows[key_a]  # a user copies a Variable over another
     event = run_trigger(start_trigger(op, TriggererTI(xcoms, run_id="run_b", try_number=2)))
     assert isinstance(other, TaskSuccessEvent)
-    assert "videogen_start_in_worker" in str(event.payload) and "belongs to another task instance" in str(event.payload)
+    assert "videogen_start_in_worker" in str(event.payload)
+    assert "belongs to another task instance" in str(event.payload)
     assert accepted(simulator) == 2
-
