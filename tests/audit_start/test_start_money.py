@@ -182,3 +182,38 @@ def test_another_task_instances_variable_is_refused_not_reused(
     assert "videogen_start_in_worker" in str(event.payload)
     assert "belongs to another task instance" in str(event.payload)
     assert accepted(simulator) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="durable=False is accepted with start_from_trigger, and a triggerer restart (or a trigger "
+    "moved to another triggerer) re-runs the start trigger of the same try, which submits again: "
+    "durable=False promises a new submission per try, not per triggerer restart",
+)
+def test_a_triggerer_restart_does_not_resubmit_a_durable_false_task(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
+) -> None:
+    op = operator("[sim:render=60] a slow cat", start_from_trigger=True, durable=False, wait_for_completion=False)
+    run_trigger(start_trigger(op, TriggererTI(xcoms)))  # created; the triggerer dies before its event is stored
+    run_trigger(start_trigger(op, TriggererTI(xcoms)))  # the same try's trigger, on the restarted triggerer
+    assert accepted(simulator) == 1
+
+
+def test_a_worker_handed_the_task_after_the_trigger_created_reattaches(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not broken: the trigger created, then failed to write an XCom; the worker it hands the task to re-attaches."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("execution API: 500")
+
+    monkeypatch.setattr(BaseXCom, "set", staticmethod(refuse))
+    op = operator("[sim:render=60] a slow cat", start_from_trigger=True, wait_for_completion=False)
+    ti = TriggererTI({})
+    event = run_trigger(start_trigger(op, ti))
+    assert "videogen_start_in_worker" in event.payload
+    assert accepted(simulator) == 1
+    ti.xcom_push = lambda key, value: None  # type: ignore[attr-defined]
+    op.execute_complete({"ti": ti}, event.payload)  # type: ignore[arg-type]
+    assert accepted(simulator) == 1
