@@ -16,7 +16,8 @@ def test_a_start_trigger_creates_once_and_ends_the_task(
     op = VideoGenerationOperator(
         task_id="gen",
         model="veo3.1-fast",
-        prompt="a cat {{ ds }}",
+        prompt="a cat {{ ds }} [sim:render=0.2]",
+        adaptive_polling=False,
         duration=4,
         poll_interval=0.1,
         start_from_trigger=True,
