@@ -1,0 +1,219 @@
+"""Audit of start_from_trigger (issue 23), money: who can make a task instance pay twice, or not cancel.
+
+Each attack runs the real ``VideoStartTrigger`` (harness in this folder's conftest) against the
+simulator. Attacks that work today are ``xfail(strict=True)`` with the reason; the lead fixes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from typing import Any
+
+import pytest
+from airflow.triggers.base import TaskSuccessEvent
+
+from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY, RECORD_KEY
+from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+from tests.audit_start.conftest import AirflowVariables, TriggererTI, first_event, run_trigger, start_trigger
+from tests.operators.test_submission_money import FakeTI, Store
+
+CANCEL_PATH = "/v1/tasks/{task_id}/cancel"
+
+
+@pytest.fixture
+def videogen_conn_extra() -> dict[str, Any]:
+    return {"retry_backoff": 0.05, "cancel_path": CANCEL_PATH}
+
+
+def accepted(simulator: Any) -> int:
+    return int(simulator.stats()["generation"]["creates_accepted"])
+
+
+def operator(prompt: str = "a cat", **kwargs: Any) -> VideoGenerationOperator:
+    return VideoGenerationOperator(
+        task_id="gen", model="veo3.1-fast", prompt=prompt, duration=4, poll_interval=0.1, **kwargs
+    )
+
+
+def recorded(variables: AirflowVariables) -> bool:
+    return any(key.endswith("__" + RECORD_KEY) for key in variables.rows)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="VideoStartTrigger has no on_kill: Airflow calls on_kill on the trigger it runs (the start "
+    "trigger), not on the VideoTaskTrigger it polls with, so a user's kill never cancels the render",
+)
+def test_a_kill_while_the_start_trigger_waits_cancels_the_render(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
+) -> None:
+    trigger = start_trigger(operator("[sim:render=60] a slow cat", start_from_trigger=True), TriggererTI(xcoms))
+
+    async def kill_while_polling() -> None:
+        running = asyncio.create_task(first_event(trigger))
+        for _ in range(200):  # until the create is recorded and the trigger polls
+            if recorded(variables):
+                break
+            await asyncio.sleep(0.05)
+        assert recorded(variables)
+        running.cancel()  # the triggerer cancels the trigger on mark-failed / clear ...
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await trigger.on_kill()  # ... and then calls on_kill on it (triggerer_job_runner)
+
+    asyncio.run(kill_while_polling())
+    assert accepted(simulator) == 1
+    assert int(simulator.stats()["generation"]["cancels"]) == 1
+
+
+class BothReadFirst(AirflowVariables):
+    """Two incarnations of one trigger read the markers before either writes one (a partitioned
+    triggerer's copy and its replacement: Airflow's docs say duplicates may run simultaneously)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(2, timeout=20)
+
+    def get(self, key: str, default: Any = None, deserialize_json: bool = False) -> Any:
+        value = super().get(key, default, deserialize_json)
+        if key.endswith("__" + IN_FLIGHT_KEY):
+            with contextlib.suppress(threading.BrokenBarrierError):
+                self.barrier.wait()
+        return value
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="two incarnations of one start trigger both create: Variables have no compare-and-set / "
+    "lock, and Airflow documents that duplicates of a trigger may run simultaneously",
+)
+def test_two_incarnations_of_one_start_trigger_create_once(
+    simulator: Any, videogen_conn: str, monkeypatch: pytest.MonkeyPatch, xcoms: Any
+) -> None:
+    from airflow.sdk import Variable
+
+    table = BothReadFirst()
+    monkeypatch.setattr(Variable, "get", staticmethod(table.get))
+    monkeypatch.setattr(Variable, "set", staticmethod(table.set))
+    monkeypatch.setattr(Variable, "delete", staticmethod(table.delete))
+    op = operator(start_from_trigger=True, wait_for_completion=False)
+
+    async def both() -> list[Any]:
+        return list(
+            await asyncio.gather(
+                first_event(start_trigger(op, TriggererTI(xcoms))), first_event(start_trigger(op, TriggererTI(xcoms)))
+            )
+        )
+
+    events = asyncio.run(both())
+    assert all(isinstance(e, TaskSuccessEvent) for e in events), events
+    assert accepted(simulator) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the store is chosen by start_from_trigger alone: a task that created in the triggerer "
+    "(markers in Variables) and is cleared after start_from_trigger is turned off reads the empty "
+    "task state store and pays again for the same request",
+)
+def test_turning_start_from_trigger_off_does_not_pay_again(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
+) -> None:
+    first = run_trigger(start_trigger(operator(start_from_trigger=True, wait_for_completion=False), TriggererTI(xcoms)))
+    assert isinstance(first, TaskSuccessEvent)
+    assert accepted(simulator) == 1
+    # The DAG file is edited (start_from_trigger removed) and the task cleared: try 2 in a worker.
+    again = operator(wait_for_completion=False)
+    ti = TriggererTI(xcoms, try_number=2)
+    ti.xcom_push = lambda key, value: None  # type: ignore[attr-defined]
+    again.execute({"ti": ti, "task_state_store": Store()})  # type: ignore[arg-type]
+    assert accepted(simulator) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the reverse: a task that created in a worker (task state store) and is cleared after "
+    "start_from_trigger is turned on reads the empty Variables in the triggerer and pays again",
+)
+def test_turning_start_from_trigger_on_does_not_pay_again(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
+) -> None:
+    store = Store()
+    operator(wait_for_completion=False).execute({"ti": FakeTI(1), "task_state_store": store})  # type: ignore[arg-type]
+    assert accepted(simulator) == 1
+    assert store.rows.get(RECORD_KEY)
+    event = run_trigger(
+        start_trigger(operator(start_from_trigger=True, wait_for_completion=False), TriggererTI(xcoms, try_number=2))
+    )
+    assert isinstance(event, TaskSuccessEvent), event
+    assert accepted(simulator) == 1
+
+
+def test_a_retry_started_in_the_triggerer_reattaches_to_try_1s_task(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
+) -> None:
+    """Not broken: try 2 (triggerer) after try 1 created (triggerer), same task instance's Variables."""
+    op = operator("[sim:render=60] a slow cat", start_from_trigger=True, wait_for_completion=False)
+    run_trigger(start_trigger(op, TriggererTI(xcoms)))
+    run_trigger(start_trigger(op, TriggererTI(xcoms, try_number=2)))
+    assert accepted(simulator) == 1
+
+
+def test_another_task_instances_variable_is_refused_not_reused(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
+) -> None:
+    """Not broken: a record copied under this instance's key from another run is refused (worker gets it)."""
+    op = operator(start_from_trigger=True, wait_for_completion=False)
+    run_trigger(start_trigger(op, TriggererTI(xcoms, run_id="run_a")))
+    other = run_trigger(start_trigger(op, TriggererTI(xcoms, run_id="run_b")))
+    assert accepted(simulator) == 2  # two runs, two videos: right
+
+    def run_of(key: str) -> str:
+        return str(json.loads(variables.rows[key])["task_instance"]["run_id"])
+
+    key_a = next(k for k in variables.rows if k.endswith(RECORD_KEY) and run_of(k) == "run_a")
+    key_b = next(k for k in variables.rows if k.endswith(RECORD_KEY) and k != key_a)
+    variables.rows[key_b] = variables.rows[key_a]  # a user copies a Variable over another
+    event = run_trigger(start_trigger(op, TriggererTI(xcoms, run_id="run_b", try_number=2)))
+    assert isinstance(other, TaskSuccessEvent)
+    assert "videogen_start_in_worker" in str(event.payload)
+    assert "belongs to another task instance" in str(event.payload)
+    assert accepted(simulator) == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="durable=False is accepted with start_from_trigger, and a triggerer restart (or a trigger "
+    "moved to another triggerer) re-runs the start trigger of the same try, which submits again: "
+    "durable=False promises a new submission per try, not per triggerer restart",
+)
+def test_a_triggerer_restart_does_not_resubmit_a_durable_false_task(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
+) -> None:
+    op = operator("[sim:render=60] a slow cat", start_from_trigger=True, durable=False, wait_for_completion=False)
+    run_trigger(start_trigger(op, TriggererTI(xcoms)))  # created; the triggerer dies before its event is stored
+    run_trigger(start_trigger(op, TriggererTI(xcoms)))  # the same try's trigger, on the restarted triggerer
+    assert accepted(simulator) == 1
+
+
+def test_a_worker_handed_the_task_after_the_trigger_created_reattaches(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not broken: the trigger created, then failed to write an XCom; the worker it hands the task to re-attaches."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("execution API: 500")
+
+    monkeypatch.setattr(BaseXCom, "set", staticmethod(refuse))
+    op = operator("[sim:render=60] a slow cat", start_from_trigger=True, wait_for_completion=False)
+    ti = TriggererTI({})
+    event = run_trigger(start_trigger(op, ti))
+    assert "videogen_start_in_worker" in event.payload
+    assert accepted(simulator) == 1
+    ti.xcom_push = lambda key, value: None  # type: ignore[attr-defined]
+    op.execute_complete({"ti": ti}, event.payload)  # type: ignore[arg-type]
+    assert accepted(simulator) == 1
