@@ -32,13 +32,6 @@ def operator(prompt: str) -> VideoGenerationOperator:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the refusal after an uncertain create in the triggerer tells the human to delete "
-    "'videogen_submission_in_flight' in the Task State Store (and to use `uncertain list`, which "
-    "reads that store): the marker is the Variable videogen_state__<digest>__..., so the task stays "
-    "locked for anyone following the message",
-)
 def test_an_uncertain_create_in_the_triggerer_names_the_variable_to_delete(
     simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
 ) -> None:
@@ -72,12 +65,6 @@ class HeldPrepared(AirflowVariables):
             self.release.wait(20)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a user's kill (mark failed / clear) cancels the start trigger but not its thread: "
-    "asyncio.to_thread cannot be cancelled, so the create is sent after the kill (billed, and no "
-    "on_kill cancels it); in a worker the kill stops the process before the create",
-)
 def test_a_kill_before_the_create_leaves_the_started_thread_unable_to_create(
     simulator: Any, videogen_conn: str, monkeypatch: pytest.MonkeyPatch, xcoms: Any
 ) -> None:

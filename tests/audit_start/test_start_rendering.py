@@ -47,11 +47,6 @@ def video(dag: DAG, prompt: str, **kwargs: Any) -> VideoGenerationOperator:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the start trigger renders without the DAG (user_defined_macros are not there): "
-    "'An ad for {{ brand }}' is sent as 'An ad for ' and paid for; the worker sends 'An ad for Acme'",
-)
 def test_a_dags_user_defined_macro_is_rendered_as_in_a_worker(
     simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
 ) -> None:
@@ -62,11 +57,6 @@ def test_a_dags_user_defined_macro_is_rendered_as_in_a_worker(
     assert sent_prompts(simulator) == ["An ad for Acme"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="template_undefined=StrictUndefined is lost in the triggerer: a missing value renders as '' "
-    "and the video is paid for, where the worker fails before any request",
-)
 def test_a_strict_undefined_dag_never_pays_for_a_blank(
     simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any
 ) -> None:
