@@ -104,3 +104,12 @@ async def first_event(trigger: Any) -> Any:
 
 def run_trigger(trigger: Any) -> Any:
     return asyncio.run(first_event(trigger))
+
+
+@pytest.fixture(autouse=True)
+def _quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The start claim's settle and poll times, shortened: the tests wait on the simulator, not on them."""
+    from airflow_provider_videogen.triggers import start_claim
+
+    monkeypatch.setattr(start_claim, "CLAIM_SETTLE", 0.05)
+    monkeypatch.setattr(start_claim, "CLAIM_POLL", 0.02)

@@ -70,7 +70,9 @@ class BothReadFirst(AirflowVariables):
 
     def __init__(self) -> None:
         super().__init__()
-        self.barrier = threading.Barrier(2, timeout=20)
+        # Short: with the start claim only one incarnation reads the markers at a time, so the
+        # barrier is never met; without it both meet here before either writes.
+        self.barrier = threading.Barrier(2, timeout=2)
 
     def get(self, key: str, default: Any = None, deserialize_json: bool = False) -> Any:
         value = super().get(key, default, deserialize_json)
