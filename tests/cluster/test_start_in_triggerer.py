@@ -80,5 +80,6 @@ def test_triggerers_killed_under_tasks_started_there_pay_once(
         folder = cluster.log_folder / f"dag_id={DAG_ID}" / f"run_id={run_id}" / "task_id=generate"
         text = "".join(p.read_text(errors="replace") for p in (folder / f"map_index={ti['map_index']}").glob("*.log"))
         assert "never learned whether the gateway accepted it" in text, text[-3000:]
-        assert text.count("Submitting ") == 1, text[-3000:]  # the first attempt's, no second
+        # (A trigger Airflow also ran on the other triggerer may log "Submitting" and then stop
+        # before sending, when it is cancelled: the create counts above say what was sent.)
     print(f"[start-kill] {run['state']}: {START_KILL_TASKS} re-attached and succeeded, {START_KILL_TASKS} refused")
