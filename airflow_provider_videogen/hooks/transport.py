@@ -10,6 +10,7 @@ their life cycle. Which calls are retried lives in :mod:`.retries`; what is hidd
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import ssl
 import time
@@ -392,6 +393,14 @@ def ssl_context(verify: bool) -> ssl.SSLContext:
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())
+
+
+@functools.cache
+def shared_ssl_context(verify: bool) -> ssl.SSLContext:
+    """One TLS context per process for the sync clients: loading the CA bundle costs ~50 ms of CPU,
+    which a triggerer starting hundreds of tasks (``start_from_trigger``) would pay per task.
+    An ``SSLContext`` is safe to share between clients and threads."""
+    return ssl_context(verify)
 
 
 async def shared_async_client(settings: ConnectionSettings) -> SharedAsyncClient:

@@ -47,6 +47,7 @@ from airflow_provider_videogen.hooks.transport import (
     masking_request_hook,
     send_bounded,
     shared_async_client,
+    shared_ssl_context,
 )
 from airflow_provider_videogen.hooks.wire import traces_connections, wire_trace
 from airflow_provider_videogen.models import (
@@ -150,7 +151,7 @@ class VideoGenHook(BaseHook):
     @cached_property
     def _client(self) -> httpx.Client:
         settings = self.settings
-        kwargs = build_client_kwargs(settings)
+        kwargs = build_client_kwargs(settings, shared_ssl_context(settings.verify_ssl))
         # The gateway an admin configured is trusted; any other host a link or redirect leads to
         # must be public unless private hosts are allowed (hooks/addresses.py).
         _, host, port = settings.origin
