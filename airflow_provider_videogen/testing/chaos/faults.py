@@ -66,6 +66,7 @@ class Injector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._t0 = 0.0
+        self._initial_retry_after = simulator.config.retry_after_seconds
 
     # ---- running -------------------------------------------------------------------------
 
@@ -113,7 +114,12 @@ class Injector:
             if not what.startswith("start "):
                 self._do(index, what, action)
         self.simulator.configure(
-            next_responses=[], rate_429=0.0, slow_seconds=0.0, get_status=None, fail_prompts_containing={}
+            next_responses=[],
+            rate_429=0.0,
+            retry_after_seconds=self._initial_retry_after,
+            slow_seconds=0.0,
+            get_status=None,
+            fail_prompts_containing={},
         )
 
     @property
