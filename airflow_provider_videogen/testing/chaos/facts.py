@@ -60,8 +60,12 @@ def collect(
     ledger = _ledger(s3_client)
     markers = _markers(cluster)
     videos = []
+    archive_states: dict[str, str | None] = {}
     for batch in batches:
         states = _states(cluster, batch.run_id)
+        archive_states.update(
+            {f"{batch.run_id}/archive/{i}": state for (task, i), state in states.items() if task == "archive"}
+        )
         for video in batch.videos:
             creates = tuple(_creates(simulator, stats, video.tag))
             entries = tuple(
@@ -77,7 +81,6 @@ def collect(
                     log=_logs(cluster, batch.run_id, "generate", video.map_index),
                     entries=entries,
                     marker_phase=markers.get((batch.run_id, video.map_index)),
-                    archive_state=states.get(("archive", video.map_index)),
                 )
             )
     objects, archived = _objects(s3_client, simulator, [b.run_id for b in batches])
@@ -87,6 +90,7 @@ def collect(
         budget_limit=ledger.limit if ledger else Decimal(0),
         ledger_held=ledger.held() if ledger else Decimal(0),
         objects=objects,
+        archive_states=archive_states,
         secret_hits=_secret_hits(cluster, simulator),
         crashes=[Crash(n, c, at) for n, c, at in cluster.crashes if at >= started_at],
         postgres_down=[(a, b) for a, b in injector.postgres_down],

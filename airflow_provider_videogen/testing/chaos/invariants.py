@@ -23,6 +23,8 @@ UNCERTAIN_TEXTS = ("never learned whether the gateway accepted it", "may have re
 RESUBMIT_TEXT = "resubmitting because on_uncertain_submission='resubmit'"
 #: Remote task states that render nothing: a retry may create again (a new, billed task).
 FAILED_REMOTE = frozenset({"failed", "cancelled"})
+#: Remote task states of a rendered video (the unified API says ``completed``).
+SUCCEEDED_REMOTE = frozenset({"completed", "succeeded"})
 TERMINAL_TI = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 
 
@@ -61,8 +63,6 @@ class Video:
     entries: tuple[Entry, ...] = ()
     #: Phase of the in-flight marker left in the task state store (``None``: none left).
     marker_phase: str | None = None
-    #: Final state of its archive task instance (``None``: none).
-    archive_state: str | None = None
     #: Remote task ids of its archived objects.
     archived_task_ids: tuple[str, ...] = ()
 
@@ -111,6 +111,8 @@ class Facts:
     crashes: list[Crash] = field(default_factory=list)
     #: ``(stopped, started)`` wall times of the driver's PostgreSQL restarts.
     postgres_down: list[tuple[float, float]] = field(default_factory=list)
+    #: ``run_id/archive/map_index -> state`` of every archive task instance (one per rendered video).
+    archive_states: dict[str, str | None] = field(default_factory=dict)
     #: Runs that had not ended by the deadline.
     unfinished_runs: list[str] = field(default_factory=list)
 
@@ -137,7 +139,7 @@ def check_creates(videos: Iterable[Video]) -> list[str]:
             )
         if video.state not in TERMINAL_TI:
             found.append(f"{video.tag}: its generation task ended {video.state!r}, not finished")
-        elif video.state == "success" and not any(c.remote_status == "succeeded" for c in video.creates):
+        elif video.state == "success" and not any(c.remote_status in SUCCEEDED_REMOTE for c in video.creates):
             found.append(f"{video.tag}: the task succeeded but no create of it succeeded at the gateway")
         elif video.state != "success" and not (video.reported_uncertain or video.gateway_failed):
             found.append(f"{video.tag}: the task ended {video.state} without a video and without saying why it stopped")
@@ -215,9 +217,11 @@ def check_nothing_locked(videos: Iterable[Video]) -> list[str]:
 # ---- 4. archived bytes are the bytes the gateway served ------------------------------------
 
 
-def check_archives(videos: Iterable[Video], objects: Iterable[ArchivedObject]) -> list[str]:
+def check_archives(
+    videos: Iterable[Video], objects: Iterable[ArchivedObject], archive_states: Mapping[str, str | None]
+) -> list[str]:
     """Every archived object's bytes, its sha256 metadata and the simulator's bytes agree; every
-    video that rendered was archived."""
+    archive task succeeded; every video that rendered is in an archived object."""
     found: list[str] = []
     for obj in objects:
         if obj.sha256_metadata != obj.sha256_bytes:
@@ -226,13 +230,12 @@ def check_archives(videos: Iterable[Video], objects: Iterable[ArchivedObject]) -
             found.append(f"s3 {obj.key}: the simulator has no video for task {obj.remote_task_id}")
         elif obj.sha256_served != obj.sha256_bytes:
             found.append(f"s3 {obj.key}: bytes differ from what the simulator served ({obj.sha256_served})")
+    for name, state in sorted(archive_states.items()):
+        if state != "success":
+            found.append(f"archive task {name} ended {state}")
     for video in videos:
-        if video.state != "success":
-            continue
-        if video.archive_state != "success":
-            found.append(f"{video.tag}: rendered but its archive task ended {video.archive_state}")
-        elif not set(video.archived_task_ids) & {c.task_id for c in video.creates}:
-            found.append(f"{video.tag}: archive succeeded but no object holds one of its tasks' videos")
+        if video.state == "success" and not set(video.archived_task_ids) & {c.task_id for c in video.creates}:
+            found.append(f"{video.tag}: rendered but no archived object holds one of its tasks' videos")
     return found
 
 
@@ -271,7 +274,7 @@ def check_all(facts: Facts, *, crash_grace: float = 60.0) -> list[str]:
         *check_creates(facts.videos),
         *check_ledger(facts.videos, limit=facts.budget_limit, held=facts.ledger_held),
         *check_nothing_locked(facts.videos),
-        *check_archives(facts.videos, facts.objects),
+        *check_archives(facts.videos, facts.objects, facts.archive_states),
         *check_secrets(facts.secret_hits),
         *check_crashes(facts.crashes, facts.postgres_down, grace=crash_grace),
     ]

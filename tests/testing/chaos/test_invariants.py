@@ -34,12 +34,11 @@ def good(tag: str = "[chaos-x-v000]", task_id: str = "task-1", credits: str = "2
     return Video(
         tag=tag,
         state="success",
-        creates=(Create(task_id, 200, "succeeded", Decimal(credits)),),
+        creates=(Create(task_id, 200, "completed", Decimal(credits)),),
         log="Submitting ... Submitted remote task",
         entries=(
             Entry(f"chaos_videos/r/generate/0#1.{task_id}", "settled", Decimal(credits), Decimal(credits), task_id),
         ),
-        archive_state="success",
         archived_task_ids=(task_id,),
     )
 
@@ -49,11 +48,10 @@ def lost(tag: str = "[chaos-x-v001]") -> Video:
     return Video(
         tag=tag,
         state="failed",
-        creates=(Create("task-2", 502, "succeeded", Decimal(23)),),
+        creates=(Create("task-2", 502, "completed", Decimal(23)),),
         log=UNCERTAIN,
         entries=(Entry("chaos_videos/r/generate/1#1.n", "reserved", Decimal(23)),),
         marker_phase="sending",
-        archive_state="upstream_failed",
     )
 
 
@@ -68,7 +66,7 @@ def test_a_clean_run_has_no_violation() -> None:
 
 def test_two_live_creates_without_a_logged_resubmit_is_paying_twice() -> None:
     video = good()
-    twice = Video(**{**video.__dict__, "creates": (*video.creates, Create("task-9", 200, "succeeded"))})
+    twice = Video(**{**video.__dict__, "creates": (*video.creates, Create("task-9", 200, "completed"))})
     (violation,) = check_creates([twice])
     assert "paid twice" in violation
     assert "task-9" in violation
@@ -105,7 +103,7 @@ def test_an_unfinished_or_silent_failure_is_a_violation() -> None:
 def test_creates_property_paid_twice_iff_live_creates_exceed_one_plus_resubmits(
     live: int, failed: int, resubmits: int
 ) -> None:
-    creates = tuple(Create(f"l{i}", 200, "succeeded") for i in range(live)) + tuple(
+    creates = tuple(Create(f"l{i}", 200, "completed") for i in range(live)) + tuple(
         Create(f"f{i}", 200, "failed") for i in range(failed)
     )
     video = Video(tag="t", state="success" if live else "failed", creates=creates, log=RESUBMIT_TEXT * resubmits)
@@ -155,7 +153,7 @@ def test_ledger_property_every_create_is_covered_by_an_entry(creates: int, settl
     video = Video(
         tag="t",
         state="success",
-        creates=tuple(Create(f"t{i}", 200, "succeeded") for i in range(creates)),
+        creates=tuple(Create(f"t{i}", 200, "completed") for i in range(creates)),
         entries=tuple(Entry(f"s{i}", "settled", Decimal(1), None, f"t{i}") for i in range(settled))
         + tuple(Entry(f"r{i}", "reserved", Decimal(1)) for i in range(reserved)),
     )
@@ -182,19 +180,18 @@ def test_a_marker_or_reservation_left_without_a_report_is_a_violation() -> None:
 
 
 def test_archived_bytes_must_equal_metadata_and_served_bytes() -> None:
-    assert check_archives([], [ArchivedObject("k", "ab", "ab", "t", "ab")]) == []
-    assert "sha256 metadata" in check_archives([], [ArchivedObject("k", "ab", "cd", "t", "ab")])[0]
-    assert (
-        "differ from what the simulator served" in check_archives([], [ArchivedObject("k", "ab", "ab", "t", "cd")])[0]
-    )
-    assert "has no video" in check_archives([], [ArchivedObject("k", "ab", "ab", "t", None)])[0]
+    assert check_archives([], [ArchivedObject("k", "ab", "ab", "t", "ab")], {}) == []
+    assert "sha256 metadata" in check_archives([], [ArchivedObject("k", "ab", "cd", "t", "ab")], {})[0]
+    served = check_archives([], [ArchivedObject("k", "ab", "ab", "t", "cd")], {})
+    assert "differ from what the simulator served" in served[0]
+    assert "has no video" in check_archives([], [ArchivedObject("k", "ab", "ab", "t", None)], {})[0]
 
 
-def test_a_rendered_video_must_be_archived() -> None:
-    unarchived = Video(**{**good().__dict__, "archive_state": "failed"})
-    assert "archive task ended failed" in check_archives([unarchived], [])[0]
+def test_a_rendered_video_must_be_archived_by_a_successful_task() -> None:
+    assert check_archives([good()], [], {"r/archive/0": "success"}) == []
+    assert check_archives([good()], [], {"r/archive/0": "failed"}) == ["archive task r/archive/0 ended failed"]
     missing = Video(**{**good().__dict__, "archived_task_ids": ()})
-    assert "no object holds" in check_archives([missing], [])[0]
+    assert "no archived object holds" in check_archives([missing], [], {})[0]
 
 
 # ---- secrets ---------------------------------------------------------------------------------
