@@ -47,7 +47,8 @@ class Batch:
 
 
 def draw_load(seed: int, *, videos: int, minutes: float, name: str) -> list[Batch]:
-    """``videos`` videos in up to six runs; the k-th run starts at k/runs of 60 % of the window.
+    """``videos`` videos in runs of about two, one run every 20 s or more through the first 80 %
+    of the window, so that creates, renders and archives go on while the faults happen.
 
     ``name`` makes tags and run ids unique on a shared simulator and cluster (it does not change
     what is drawn).
@@ -55,8 +56,8 @@ def draw_load(seed: int, *, videos: int, minutes: float, name: str) -> list[Batc
     if videos < 1:
         raise ValueError(f"videos={videos} must be at least 1")
     rng = random.Random(f"{seed}-load")
-    runs = max(1, min(6, videos // 4))
     window = minutes * 60.0
+    runs = max(1, min(videos // 2, int(window // 20)))
     drawn: list[Video] = []
     for index in range(videos):
         batch = index % runs
@@ -69,7 +70,7 @@ def draw_load(seed: int, *, videos: int, minutes: float, name: str) -> list[Batc
     return [
         Batch(
             number=k,
-            at=round(k * 0.6 * window / runs, 1),
+            at=round(k * 0.8 * window / runs, 1),
             run_id=f"chaos-{name}-{k}",
             videos=tuple(v for v in drawn if v.batch == k),
         )

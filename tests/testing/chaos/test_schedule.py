@@ -42,7 +42,8 @@ def test_different_seeds_draw_different_schedules() -> None:
 def test_load_is_drawn_from_the_seed_and_the_name_only_tags_it() -> None:
     one = draw_load(7, videos=13, minutes=2, name="a")
     two = draw_load(7, videos=13, minutes=2, name="b")
-    assert [len(b.videos) for b in one] == [5, 4, 4]
+    assert [len(b.videos) for b in one] == [3, 2, 2, 2, 2, 2]
+    assert [b.at for b in one] == [0.0, 16.0, 32.0, 48.0, 64.0, 80.0]
     assert sorted(v.index for b in one for v in b.videos) == list(range(13))
     assert [v.prompt.replace("[chaos-a-", "[chaos-b-") for b in one for v in b.videos] == [
         v.prompt for b in two for v in b.videos
