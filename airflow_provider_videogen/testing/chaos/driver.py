@@ -17,7 +17,7 @@ from airflow_provider_videogen.testing.chaos import facts as facts_module
 from airflow_provider_videogen.testing.chaos.chaos_dag import CHAOS_DAG_ID
 from airflow_provider_videogen.testing.chaos.faults import Injector
 from airflow_provider_videogen.testing.chaos.invariants import check_all
-from airflow_provider_videogen.testing.chaos.load import draw_load, trigger, wait_for_runs
+from airflow_provider_videogen.testing.chaos.load import draw_load, try_trigger, wait_for_runs
 from airflow_provider_videogen.testing.chaos.schedule import Schedule, draw_schedule
 from airflow_provider_videogen.testing.cluster_stack import BUCKET
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Seconds after the fault window in which every run must end (the stack is healed by then).
 DEFAULT_DRAIN_MINUTES = 8.0
+#: Seconds after the window in which a run the API server did not accept yet may still be triggered.
+TRIGGER_GRACE = 120.0
 
 
 @dataclass
@@ -77,14 +79,19 @@ def run_chaos(
     started_wall, started = time.time(), time.monotonic()
     injector = Injector(schedule, cluster, simulator, s3)
     injector.start()
+    pending = list(batches)
     try:
-        for batch in batches:
-            while time.monotonic() - started < batch.at:
-                time.sleep(0.5)
-            trigger(api, batch, bucket=BUCKET)
-            out(f"[chaos] t+{time.monotonic() - started:6.1f}s triggered {batch.run_id} ({len(batch.videos)} videos)")
-        while time.monotonic() - started < schedule.window:
-            time.sleep(1.0)
+        # One loop, in this thread, carries out the faults and triggers the runs (see faults.py:
+        # a component must be restarted from a thread that outlives it).
+        while time.monotonic() - started < schedule.window or pending:
+            injector.step()
+            if pending and time.monotonic() - started >= pending[0].at and try_trigger(api, pending[0], BUCKET):
+                batch = pending.pop(0)
+                at = time.monotonic() - started
+                out(f"[chaos] t+{at:6.1f}s triggered {batch.run_id} ({len(batch.videos)} videos)")
+            if pending and time.monotonic() - started > schedule.window + TRIGGER_GRACE:
+                raise RuntimeError(f"could not trigger {pending[0].run_id}: the API server did not accept it")
+            time.sleep(0.2)
     finally:
         injector.heal()
     out(f"[chaos] t+{time.monotonic() - started:6.1f}s faults over ({injector.injected} injected); draining")

@@ -2,10 +2,16 @@
 
 Each fault has a start and an end action (the end of a kill is the restart, as Kubernetes would
 restart a pod; the end of a gateway storm clears its simulator setting). :class:`Injector` runs
-them at their offsets in a background thread and records what it did (:attr:`Injector.done`):
+them at their offsets, from the caller's thread (:meth:`Injector.step`, called by the driver's
+loop), and records what it did (:attr:`Injector.done`):
 the invariants need to know which components the driver killed and when PostgreSQL was down.
 :meth:`Injector.heal` runs every end action still pending, so the stack is whole when the load
 drains and every run can end.
+
+Why no thread of its own: a component is started with ``PR_SET_PDEATHSIG`` (it dies with its
+parent), and Linux ties that to the *thread* that forked it. A component restarted from a
+thread that then ends is SIGKILLed at that moment (the first version did so: every component it
+had restarted died when the injector thread ended, and the supervisor logged six crashes).
 """
 
 from __future__ import annotations
@@ -63,33 +69,29 @@ class Injector:
         self._queue: list[tuple[float, int, int, str, Callable[[], object]]] = []
         self._order = itertools.count()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._t0 = 0.0
         self._initial_retry_after = simulator.config.retry_after_seconds
 
     # ---- running -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the faults now (offsets count from this call)."""
+        """Offsets count from this call; :meth:`step` carries out what is due."""
         self._t0 = time.monotonic()
         for index, fault in enumerate(self.schedule.faults):
             self._push(fault.at, index, f"start {fault.kind}", self._starter(index, fault))
-        self._thread = threading.Thread(target=self._run, name="chaos-injector", daemon=True)
-        self._thread.start()
 
     def _push(self, at: float, index: int, what: str, action: Callable[[], object]) -> None:
         with self._lock:
             heapq.heappush(self._queue, (at, next(self._order), index, what, action))
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def step(self) -> None:
+        """Carry out every action that is due (call it often, from the thread that lives longest)."""
+        while True:
             with self._lock:
                 due = self._queue and self._queue[0][0] <= time.monotonic() - self._t0
                 item = heapq.heappop(self._queue) if due else None
             if item is None:
-                self._stop.wait(0.2)
-                continue
+                return
             self._do(item[2], item[3], item[4])
 
     def _do(self, index: int, what: str, action: Callable[[], object]) -> None:
@@ -104,9 +106,6 @@ class Injector:
 
     def heal(self) -> None:
         """Stop injecting; run every pending end action (restarts, settings cleared) now, in order."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=120)
         with self._lock:
             pending = sorted(self._queue)
             self._queue = []
