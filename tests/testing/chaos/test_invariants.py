@@ -190,6 +190,9 @@ def test_archived_bytes_must_equal_metadata_and_served_bytes() -> None:
 def test_a_rendered_video_must_be_archived_by_a_successful_task() -> None:
     assert check_archives([good()], [], {"r/archive/0": "success"}) == []
     assert check_archives([good()], [], {"r/archive/0": "failed"}) == ["archive task r/archive/0 ended failed"]
+    # A run where no video rendered maps the archive over nothing: skipped, unexpanded (-1).
+    assert check_archives([], [], {"r/archive/-1": "skipped"}) == []
+    assert check_archives([], [], {"r/archive/0": "skipped"}) == ["archive task r/archive/0 ended skipped"]
     missing = Video(**{**good().__dict__, "archived_task_ids": ()})
     assert "no archived object holds" in check_archives([missing], [], {})[0]
 
