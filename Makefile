@@ -7,7 +7,7 @@ LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed-$(shell cat $(LOCK) pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install test lint typecheck unit suite demo ui browser tools load benchmarks clean lock
+.PHONY: install test lint typecheck unit suite demo ui browser tools load chaos benchmarks clean lock
 
 install: $(STAMP)
 
@@ -83,6 +83,15 @@ tools:
 # start_from_trigger) side by side on one cluster; the suite runs 40 in classic and start.
 load: install
 	VIDEOGEN_LOAD_FULL=1 $(VENV)/bin/pytest -q -s tests/cluster/test_load.py $(PYTEST_ARGS)
+
+# A chaos run (issue 24, CHAOS.md): seeded faults on the cluster under a mixed load, invariants after;
+# exits non-zero on a violation. CHAOS_ARGS passes more options (e.g. --keep, --break inflight-marker).
+CHAOS_SEED ?= 1
+CHAOS_VIDEOS ?= 60
+CHAOS_MINUTES ?= 10
+CHAOS_ARGS ?=
+chaos: install
+	$(PY) -m airflow_provider_videogen.testing.chaos --seed $(CHAOS_SEED) --videos $(CHAOS_VIDEOS) --minutes $(CHAOS_MINUTES) $(CHAOS_ARGS)
 
 benchmarks: install
 	$(PY) benchmarks/trigger_scale.py

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,6 +74,9 @@ UncertainPolicy = Literal["fail", "resubmit"]
 #: Task state store keys. Renaming them breaks re-attach for tasks in flight during an upgrade.
 RECORD_KEY = "videogen_remote_task"
 IN_FLIGHT_KEY = "videogen_submission_in_flight"
+#: TEST-ONLY: "1" stops the in-flight marker from being written, a deliberately broken build that
+#: the chaos driver must catch (``--break inflight-marker``, issue 24). Never set it in production.
+SKIP_IN_FLIGHT_MARKER_VARIABLE = "VIDEOGEN_TEST_ONLY_SKIP_IN_FLIGHT_MARKER"
 #: Where the refusals point for resolving many uncertain submissions at once (:mod:`..uncertain`).
 RESOLVE_HINT = "for many at once: python -m airflow_provider_videogen.uncertain list --dag-id <dag id>"
 #: Pause before the second query that confirms a 404 for a stored task.
@@ -363,7 +367,7 @@ class SubmissionGuard:
         def before_send() -> Callable[[], None]:
             # Called by the hook once the connection is resolved and the request built, before
             # anything is sent: a marker "prepared", which a retry may ignore (nothing was sent).
-            if store is not None and not written:
+            if store is not None and not written and os.environ.get(SKIP_IN_FLIGHT_MARKER_VARIABLE) != "1":
                 marker = InFlightMarker(
                     fingerprint=print_,
                     started_at=utcnow(),

