@@ -3,7 +3,7 @@
 It runs the same mapped load in several modes on the same cluster, one after the other:
 ``classic`` (every task resumes in a worker after its trigger fired: two workloads per video),
 ``end`` (the task ends in the triggerer, ``end_from_trigger``: one workload per video) and
-``start`` (the task starts and ends there, ``start_from_trigger``: none). The suite runs 40
+``start`` (the task starts and ends there, ``start_from_trigger``: none). The suite runs 24
 videos in ``classic`` and ``start`` (``cluster_load_short_*``); ``make load`` runs all three at
 the full 200 (``cluster_load_*``), whose figures benchmarks/README.md quotes.
 

@@ -24,7 +24,7 @@ FAILOVER_RENDER = 45
 #: Load: 200 mapped generations through the videogen_api pool.
 LOAD_TASKS = 200
 #: The suite's short version of the load (``make load`` runs the full ``LOAD_TASKS``).
-LOAD_SHORT_TASKS = 40
+LOAD_SHORT_TASKS = 24
 LOAD_RENDER = 20
 LOAD_POLL = 5.0
 #: Scheduler kill: a run long enough to be in progress when a scheduler dies.
