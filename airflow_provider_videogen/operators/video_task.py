@@ -231,7 +231,9 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         if self.start_from_trigger:
             variables = VariableStateStore.for_ti(ti)
             return EitherStore(variables, own) if own is not None else variables
-        if own is not None and (getattr(ti, "try_number", 1) or 1) > 1 and not isinstance(own, StopBeforeSending):
+        identified = all(getattr(ti, name, None) is not None for name in ("dag_id", "run_id", "task_id"))
+        retry = (getattr(ti, "try_number", 1) or 1) > 1
+        if own is not None and retry and identified and not isinstance(own, StopBeforeSending):
             return EitherStore(own, VariableStateStore.for_ti(ti))
         return own
 
