@@ -376,42 +376,4 @@ class VideoTaskTrigger(BaseTrigger):
         triggerer is about to pick up again. ``cleanup()`` (every exit) is left alone for the
         same reason.
         """
-        if await self.still_deferred():
-            self.log.warning(
-                "Airflow stopped this trigger but its task is still deferred (the trigger moved to another "
-                "triggerer, which goes on polling): not cancelling remote task %s",
-                self.remote_task_id,
-            )
-            return
         await acancel_on_kill(self._hook(), self.api, self.remote_task_id, enabled=self.cancel_on_kill, log=self.log)
-
-    async def still_deferred(self) -> bool:
-        """True when this trigger's task instance is still deferred: no user acted on it.
-
-        Airflow 3.3.2 calls ``on_kill`` with its "user action" reason also when two triggerers
-        started the same trigger and one gives it up (seen on the test cluster after both
-        triggerers restarted). A user's action (mark failed/success, clear) always moves the task
-        out of ``deferred`` first; a handover leaves it there. When the state cannot be read, the
-        user's kill wins (``False``).
-        """
-        ti = self.task_instance
-        if ti is None:
-            return False
-        try:
-            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-            states = await asyncio.to_thread(
-                RuntimeTaskInstance.get_task_states,
-                dag_id=ti.dag_id,
-                map_index=ti.map_index,
-                task_ids=[ti.task_id],
-                run_ids=[ti.run_id],
-            )
-        except Exception:
-            return False
-        found = [
-            str(getattr(value, "value", value))
-            for per_run in states.values()
-            for value in (per_run.values() if isinstance(per_run, dict) else [per_run])
-        ]
-        return bool(found) and all(state == "deferred" for state in found)

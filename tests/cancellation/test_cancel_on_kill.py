@@ -155,36 +155,3 @@ def test_without_cancel_path_the_log_says_the_render_is_billed(
     text = log_text()
     assert f"remote task {as_logged(task_id)} (generation API) keeps running and will be billed" in text
     assert "cancel_path" in text
-
-
-@pytest.mark.parametrize(
-    ("states", "expected_cancels"),
-    [
-        ({"run": {"gen": "deferred"}}, 0),  # a handover: the other triggerer goes on polling
-        ({"run": {"gen": "failed"}}, 1),  # a user marked it failed
-        ({"run": {"gen": None}}, 1),  # a user cleared it
-        ({}, 1),  # unknown: the user's kill wins
-    ],
-)
-async def test_on_kill_cancels_only_when_the_task_left_deferred(
-    hook: VideoGenHook,
-    simulator: Any,
-    monkeypatch: pytest.MonkeyPatch,
-    states: dict[str, Any],
-    expected_cancels: int,
-) -> None:
-    """Airflow 3.3.2 also calls on_kill when two triggerers started one trigger and one gives it up
-    (seen on the test cluster after both restarted): a paid render must not be cancelled then."""
-    from types import SimpleNamespace
-
-    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(lambda **kwargs: states))
-    task_id = slow_task(hook)
-    trigger = trigger_for(task_id)
-    trigger.task_instance = SimpleNamespace(  # type: ignore[assignment]
-        dag_id="d", run_id="run", task_id="gen", map_index=-1, try_number=1
-    )
-    before = cancels(simulator)
-    await trigger.on_kill()
-    assert cancels(simulator) - before == expected_cancels
