@@ -250,4 +250,5 @@ class VideoStartTrigger(BaseTrigger):
         names = operator_parameters(cls)
         arguments = {k: v for k, v in arguments.items() if k in names}
         arguments["start_from_trigger"] = False  # this instance runs here; it must not start another
+        arguments.setdefault("end_from_trigger", True)  # and, unless told otherwise, it ends here too
         return cls(task_id=ti.task_id, **arguments)

@@ -162,15 +162,15 @@ def test_default_ends_in_the_triggerer_unless_links_or_listeners_forbid_it() -> 
             VideoGenerationOperator(
                 task_id="g", model="veo3.1-fast", prompt="x", end_from_trigger=True, xcom_links=True
             )
-        # The default is not stored as True: Airflow's DAG-import check for listeners looks at it.
-        assert VideoGenerationOperator(task_id="g", model="veo3.1-fast", prompt="x").end_from_trigger is None
+        # Off by default (experimental: a worker reads the triggerer's XCom as JSON text on 3.3.2).
+        assert VideoGenerationOperator(task_id="g", model="veo3.1-fast", prompt="x").end_from_trigger is False
 
         class Listener:
             """Any registered listener: it runs in the worker, so the task must resume there."""
 
         manager.add_listener(Listener())
         assert ends_in_triggerer(None, xcom_links=False) is False
-        op = VideoGenerationOperator(task_id="g", model="veo3.1-fast", prompt="x")
+        op = VideoGenerationOperator(task_id="g", model="veo3.1-fast", prompt="x", end_from_trigger=None)
         task = VideoTask(id="task-unified-1-abcdefgh", api=ApiKind.GENERATION, state=TaskState.PENDING)
         assert op._trigger(task, time.time() + 60).end_from_trigger is False
     finally:
