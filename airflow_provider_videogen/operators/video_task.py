@@ -28,22 +28,19 @@ from airflow_provider_videogen.links.videogen import VideoLink
 from airflow_provider_videogen.models import ApiKind, VideoTask, explain_validation_error
 from airflow_provider_videogen.operators.ending import check_end_from_trigger, ends_in_triggerer, is_end_event_payload
 from airflow_provider_videogen.operators.reattach import (
-    IN_FLIGHT_KEY,
     Decision,
     SubmissionGuard,
     SubmissionRecord,
     UncertainPolicy,
     stored_record,
-    where_to_delete,
 )
 from airflow_provider_videogen.operators.resumable import report_decision
 from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
 from airflow_provider_videogen.operators.start_mode import start_trigger_args_for
-from airflow_provider_videogen.operators.variable_store import EitherStore, VariableStateStore
+from airflow_provider_videogen.operators.state_stores import in_flight_location, markers_store
 from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
 from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.start import START_IN_WORKER
-from airflow_provider_videogen.triggers.start_claim import StopBeforeSending
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
@@ -221,31 +218,11 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         self.start_trigger_args = start_trigger_args_for(type(self), self, timedelta(seconds=self.wait_timeout))
 
     def _state_store(self, context: Context) -> Any:
-        """Where this task's markers live: Variables when it starts in the triggerer (both sides reach them).
-
-        A retry or a clear (try 2 and later) also reads the other mode's store, in case the DAG
-        switched ``start_from_trigger`` since the try that paid (:class:`EitherStore`); a trigger
-        never runs such a try (it hands it to a worker), so only a worker needs both.
-        """
-        ti, own = context.get("ti"), context.get("task_state_store")
-        if ti is None:
-            return own
-        if self.start_from_trigger:
-            variables = VariableStateStore.for_ti(ti)
-            return EitherStore(variables, own) if own is not None else variables
-        identified = all(getattr(ti, name, None) is not None for name in ("dag_id", "run_id", "task_id"))
-        retry = (getattr(ti, "try_number", 1) or 1) > 1
-        if own is not None and retry and identified and not isinstance(own, StopBeforeSending):
-            return EitherStore(own, VariableStateStore.for_ti(ti))
-        return own
+        """Where this task's markers live (:func:`~.state_stores.markers_store`)."""
+        return markers_store(context, start_from_trigger=self.start_from_trigger)
 
     def _where_to_delete(self, context: Context) -> str:
-        """Where a human finds the in-flight marker: a Variable for a task that starts in the triggerer."""
-        ti = context.get("ti")
-        store = context.get("task_state_store")
-        if ti is not None and (self.start_from_trigger or isinstance(store, StopBeforeSending)):
-            return VariableStateStore.for_ti(ti).where(IN_FLIGHT_KEY)
-        return where_to_delete(ti)
+        return in_flight_location(context, start_from_trigger=self.start_from_trigger)
 
     # ---- what subclasses provide ---------------------------------------------------------------
 
