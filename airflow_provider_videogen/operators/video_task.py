@@ -126,9 +126,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         (connection extra ``budget``) is set; it reserves nothing and settles what the gateway says.
     :param end_from_trigger: when the video is ready, end the task in the triggerer with its XCom
         result instead of resuming it in a worker: one worker workload per video instead of two
-        (see :mod:`airflow_provider_videogen.operators.ending`). Experimental, off by default: on
-        Airflow 3.3.2 a downstream task running in a worker reads a result the triggerer wrote as
-        its JSON text, not the dict (the example pipeline's collectors fail on it). ``None`` does so
+        (see :mod:`airflow_provider_videogen.operators.ending`). ``None`` (default) does so
         unless ``xcom_links=True`` (the triggerer logs the ending event, which must hold no
         signed link) or, decided when the task defers, a listener plugin such as OpenLineage is
         registered (listeners run in the worker; the task then resumes there, as with ``False``).
@@ -176,7 +174,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         xcom_links: bool = False,
         max_credits: float | None = None,
         allow_unpriced: bool = False,
-        end_from_trigger: bool | None = False,
+        end_from_trigger: bool | None = None,
         start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:

@@ -8,7 +8,7 @@ renders its templates, validates the request, runs the spend guard and the submi
 (markers in Airflow Variables, :mod:`..operators.variable_store`, since a trigger cannot reach
 the task state store), submits or re-attaches, and then polls with
 :class:`~airflow_provider_videogen.triggers.videogen.VideoTaskTrigger`, which ends the task here
-on success (``TaskSuccessEvent`` with the XCom result).
+on success (the XCom result written first, then ``TaskSuccessEvent``: see ``task_success``).
 
 One triggerer at a time does it (:mod:`.start_claim`: Airflow may briefly run a trigger on two
 triggerers when one's heartbeat is late). Whenever that cannot be done as safely as in a worker,
@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_videogen.hooks.redaction import redact_links_in
 from airflow_provider_videogen.operators.start_args import (
@@ -44,6 +44,7 @@ from airflow_provider_videogen.operators.start_args import (
     resolve_references,
 )
 from airflow_provider_videogen.triggers.start_claim import ClaimNotGranted, StartClaim, StopBeforeSending
+from airflow_provider_videogen.triggers.task_success import success_with_result
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -153,11 +154,13 @@ class VideoStartTrigger(BaseTrigger):
             return
         if isinstance(started, BaseTrigger):
             self._polling = started
+            started.task_instance = self.task_instance  # it writes the result (task_success)
             async for event in started.run():
                 yield event
                 return
             return
-        yield TaskSuccessEvent(xcoms={"return_value": started})
+        ended = await success_with_result(self, started, self.log)
+        yield ended if ended is not None else start_in_worker_event("the result could not be written from here")
 
     async def on_kill(self) -> None:
         """A user marked the task failed/success or cleared it: as a deferred task's trigger does.

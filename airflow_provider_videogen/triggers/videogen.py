@@ -37,6 +37,7 @@ from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import ApiKind, TaskState, VideoTask, is_retryable_task_error
 from airflow_provider_videogen.results import video_result
 from airflow_provider_videogen.triggers.polling import PollSchedule, resolve_max_poll_interval
+from airflow_provider_videogen.triggers.task_success import success_with_result
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -228,11 +229,22 @@ class VideoTaskTrigger(BaseTrigger):
                 message=redact(f"the trigger failed: {type(exc).__name__}: {str(exc)[:500]}", key),
                 retryable=True,
             )
-        end = self.task_end(event) if self.end_from_trigger else None
+        end = await self.end_here(event) if self.end_from_trigger else None
         yield end if end is not None else TriggerEvent(event.to_payload())
 
-    def task_end(self, event: VideoTaskEvent) -> TaskSuccessEvent | None:
-        """The event that ends the task here, or ``None`` when a worker must complete it.
+    async def end_here(self, event: VideoTaskEvent) -> TaskSuccessEvent | None:
+        """The event that ends the task here, its result written first; ``None`` for a worker.
+
+        See :mod:`~airflow_provider_videogen.triggers.task_success` for why the result is not the
+        event's XCom.
+        """
+        result = self.task_result(event)
+        if result is None:
+            return None
+        return await success_with_result(self, result, self.log)
+
+    def task_result(self, event: VideoTaskEvent) -> dict[str, Any] | None:
+        """The XCom result the task ends with here, or ``None`` when a worker must complete it.
 
         Only a success with a video link: everything else (failure, timeout, error, a succeeded
         task without a link, which must fail without retry) is the worker's, as without
@@ -250,7 +262,7 @@ class VideoTaskTrigger(BaseTrigger):
             xcom_links=False,
         )
         self.log.info("%s; the task ends in the triggerer (end_from_trigger)", task.summary())
-        return TaskSuccessEvent(xcoms={"return_value": result})
+        return result
 
     async def wait(self, hook: VideoGenHook | None = None) -> VideoTaskEvent:
         """Poll until the task ends and return the single event.

@@ -105,4 +105,4 @@ def test_a_successful_start_emits_no_signed_link(
     emitted = json.dumps([event.xcoms, {str(k): v for k, v in xcoms.items()}, variables.rows], default=str)
     assert "/files" not in emitted
     assert "/files" not in log_text()
-    assert event.xcoms["return_value"]["links_in_xcom"] is False
+    assert xcoms[("gen", "return_value", -1)]["links_in_xcom"] is False

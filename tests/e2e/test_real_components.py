@@ -199,6 +199,24 @@ def test_a_taskflow_video_task_defers_and_a_clear_does_not_call_its_function_aga
     assert f"Re-attaching instead of submitting: task {remote_id}" in log, log[-3000:]
 
 
+# ---- end_from_trigger: the task ends in the triggerer -------------------------------------------
+
+
+def test_a_task_that_ended_in_the_triggerer_hands_its_result_on_as_a_dict(
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
+) -> None:
+    """Airflow 3.3.2 stores a ``TaskSuccessEvent``'s XComs as JSON text, which a downstream worker
+    task then reads as ``str``: the trigger writes the result through the execution API instead."""
+    api = airflow_components.api
+    result = api.trigger_and_wait("e2e_end_in_triggerer", timeout=RUN_TIMEOUT)
+    states = {ti["task_id"]: ti["state"] for ti in result.task_instances}
+    assert states == {"generate": "success", "results_are_dicts": "success"}, describe(result)
+    assert result.state == "success", describe(result)
+    output = api.xcom("e2e_end_in_triggerer", result.run_id, "generate")
+    assert output["state"] == "succeeded", output
+    assert output["links_in_xcom"] is False, output
+
+
 # ---- start_from_trigger: the whole task in the triggerer -----------------------------------------
 
 START_DAG = "e2e_start_in_triggerer"
@@ -230,6 +248,11 @@ def test_started_in_the_triggerer_a_video_takes_no_worker_workload(
     assert result.state == "success", describe(result)
     videos = [ti for ti in result.task_instances if ti["task_id"] in ("templated", "mapped")]
     assert len(videos) == 3, describe(result)
+    # Downstream worker tasks read the results as dicts (``results_are_dicts``), not JSON text.
+    readers = {
+        ti["task_id"]: ti["state"] for ti in result.task_instances if ti["task_id"].endswith(("_result", "_results"))
+    }
+    assert readers == {"templated_result": "success", "mapped_results": "success"}, describe(result)
     assert all(ti["state"] == "success" for ti in videos), describe(result)
     assert all(never_in_a_worker(ti) for ti in videos), [
         (ti["task_id"], ti.get("map_index"), ti.get("queued_when"), ti.get("pid")) for ti in videos

@@ -2,7 +2,10 @@
 
 The trigger runs against the simulator; the worker's result is built by the operator's own
 completion code from the same remote task and the same submission record, so a difference in
-shape between the two paths fails here.
+shape between the two paths fails here. The result is written through the execution API
+(``BaseXCom.set``; here a stand-in table, ``written``), not carried by the event: Airflow 3.3.2
+stores an event's XComs as JSON text (``triggers/task_success.py``; the real round trip is
+``tests/e2e/test_real_components.py::test_a_task_that_ended_in_the_triggerer_hands_its_result_on_as_a_dict``).
 """
 
 from __future__ import annotations
@@ -39,8 +42,33 @@ class RecordingTI:
         self.pushed[key] = value
 
 
-def ending_trigger(task_id: str, record: SubmissionRecord | None, **kwargs: Any) -> VideoTaskTrigger:
-    return VideoTaskTrigger(
+class TriggererTI:
+    """The identity of the task instance the triggerer gives a trigger."""
+
+    dag_id, run_id, task_id, map_index = "d", "manual__1", "gen", 3
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str, str, int, str], Any]:
+    """The XCom table as the execution API writes it (``BaseXCom.set``, as the triggerer answers it)."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    table: dict[tuple[str, str, str, int, str], Any] = {}
+
+    def xcom_set(key: str, value: Any, *, dag_id: str, task_id: str, run_id: str, map_index: int = -1) -> None:
+        table[(dag_id, run_id, task_id, map_index, key)] = json.loads(json.dumps(value))
+
+    monkeypatch.setattr(BaseXCom, "set", staticmethod(xcom_set))
+    return table
+
+
+RESULT_KEY = ("d", "manual__1", "gen", 3, "return_value")
+
+
+def ending_trigger(
+    task_id: str, record: SubmissionRecord | None, *, ti: Any = TriggererTI, **kwargs: Any
+) -> VideoTaskTrigger:
+    trigger = VideoTaskTrigger(
         videogen_conn_id="videogen_default",
         remote_task_id=task_id,
         api=ApiKind.GENERATION,
@@ -52,6 +80,8 @@ def ending_trigger(task_id: str, record: SubmissionRecord | None, **kwargs: Any)
         first_submitted_at=record.submitted_at.isoformat() if record else None,
         **kwargs,
     )
+    trigger.task_instance = ti() if ti else None
+    return trigger
 
 
 async def events_of(trigger: VideoTaskTrigger) -> list[TriggerEvent]:
@@ -60,7 +90,7 @@ async def events_of(trigger: VideoTaskTrigger) -> list[TriggerEvent]:
 
 @pytest.mark.parametrize("with_record", [True, False])
 async def test_success_ends_the_task_with_the_result_the_worker_would_push(
-    hook: VideoGenHook, with_record: bool
+    hook: VideoGenHook, with_record: bool, written: dict[Any, Any]
 ) -> None:
     task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a heron"))
     record = (
@@ -78,18 +108,19 @@ async def test_success_ends_the_task_with_the_result_the_worker_would_push(
     assert len(events) == 1
     ended = events[0]
     assert isinstance(ended, TaskSuccessEvent), ended
-    assert set(ended.xcoms or {}) == {"return_value"}
+    assert not ended.xcoms, "Airflow 3.3.2 would store the event's XComs as JSON text"
+    assert set(written) == {RESULT_KEY}
 
     op = VideoGenerationOperator(task_id="gen", model="veo3.1-fast", prompt="a heron")
     op.submission = lambda context: record  # type: ignore[method-assign]
     finished = hook.get_task(ApiKind.GENERATION, task.id)
     worker = op._result({"ti": RecordingTI()}, finished)  # type: ignore[arg-type]
-    assert (ended.xcoms or {})["return_value"] == worker
+    assert written[RESULT_KEY] == worker
     # A round trip through JSON (the XCom table) changes nothing.
     assert json.loads(json.dumps(worker)) == worker
 
 
-async def test_the_ending_event_holds_no_signed_link(hook: VideoGenHook) -> None:
+async def test_the_ending_event_holds_no_signed_link(hook: VideoGenHook, written: dict[Any, Any]) -> None:
     task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a lynx"))
     (ended,) = await events_of(ending_trigger(task.id, None))
     finished = hook.get_task(ApiKind.GENERATION, task.id)
@@ -99,9 +130,29 @@ async def test_the_ending_event_holds_no_signed_link(hook: VideoGenHook) -> None
         for url in finished.video_urls:
             assert url not in text
             assert url.split("?")[0] not in text
-    result = (ended.xcoms or {})["return_value"]
+    assert all(url.split("?")[0] not in json.dumps(list(written.values())) for url in finished.video_urls)
+    result = written[RESULT_KEY]
     assert result["video_urls"] == []
     assert result["links_in_xcom"] is False
+
+
+@pytest.mark.parametrize("why", ["no task instance (dag.test)", "the execution API failed"])
+async def test_a_result_that_cannot_be_written_here_is_left_to_a_worker(
+    hook: VideoGenHook, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """Never a success without its result: the worker then pushes it, as without ``end_from_trigger``."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("api server down")
+
+    monkeypatch.setattr(BaseXCom, "set", staticmethod(refused))
+    task = hook.submit_generation(GenerationRequest(model="veo3.1-fast", prompt="a wren"))
+    trigger = ending_trigger(task.id, None, ti=None if why.startswith("no task") else TriggererTI)
+    (event,) = await events_of(trigger)
+    assert not isinstance(event, TaskSuccessEvent), event
+    assert event.payload["status"] == "success"
+    assert event.payload["task_id"] == task.id
 
 
 async def test_a_failed_render_resumes_in_a_worker(hook: VideoGenHook) -> None:
@@ -162,8 +213,11 @@ def test_default_ends_in_the_triggerer_unless_links_or_listeners_forbid_it() -> 
             VideoGenerationOperator(
                 task_id="g", model="veo3.1-fast", prompt="x", end_from_trigger=True, xcom_links=True
             )
-        # Off by default (experimental: a worker reads the triggerer's XCom as JSON text on 3.3.2).
-        assert VideoGenerationOperator(task_id="g", model="veo3.1-fast", prompt="x").end_from_trigger is False
+        # On by default (``None``: decided when the task defers).
+        default = VideoGenerationOperator(task_id="g", model="veo3.1-fast", prompt="x")
+        assert default.end_from_trigger is None
+        pending = VideoTask(id="task-unified-1-abcdefgh", api=ApiKind.GENERATION, state=TaskState.PENDING)
+        assert default._trigger(pending, time.time() + 60).end_from_trigger is True
 
         class Listener:
             """Any registered listener: it runs in the worker, so the task must resume there."""

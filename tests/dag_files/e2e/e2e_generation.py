@@ -79,6 +79,33 @@ def taskflow_clip() -> str:
 with DAG("e2e_taskflow", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
     taskflow_clip()
 
+
+@task
+def results_are_dicts(results: object) -> int:
+    """A downstream worker task sees a video task's result as the dict it is, however it ended.
+
+    Airflow 3.3.2 stores the XComs of a ``TaskSuccessEvent`` as JSON text, which a downstream task
+    then reads as ``str``: this task fails on that.
+    """
+    values = [results] if isinstance(results, (dict, str)) else list(results)  # type: ignore[call-overload]
+    for value in values:
+        if not isinstance(value, dict):
+            raise TypeError(f"a downstream task read a video result as {type(value).__name__}: {str(value)[:80]}")
+    return len(values)
+
+
+#: Ends in the triggerer on success (one workload): a downstream task reads the result.
+with DAG("e2e_end_in_triggerer", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
+    ended = VideoGenerationOperator(
+        task_id="generate",
+        model="veo3.1-fast",
+        prompt="[sim:render=4] [end] A heron lifting off a pond",
+        duration=4,
+        poll_interval=1,
+        end_from_trigger=True,
+    )
+    results_are_dicts(ended.output)
+
 #: Started in the triggerer (``start_from_trigger``): a templated plain task, a mapped task over an
 #: upstream's output, and one whose render fails for good (handed to a worker, which fails it).
 with DAG("e2e_start_in_triggerer", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
@@ -87,7 +114,7 @@ with DAG("e2e_start_in_triggerer", schedule=None, start_date=START, catchup=Fals
     def briefs() -> list[str]:
         return ["[sim:render=4] [start] A kite over dunes", "[sim:render=4] [start] Rain on a tin roof"]
 
-    VideoGenerationOperator(
+    templated = VideoGenerationOperator(
         task_id="templated",
         model="veo3.1-fast",
         prompt="[sim:render=4] [start] A lantern for run {{ run_id }}",
@@ -95,9 +122,11 @@ with DAG("e2e_start_in_triggerer", schedule=None, start_date=START, catchup=Fals
         poll_interval=1,
         start_from_trigger=True,
     )
-    VideoGenerationOperator.partial(
+    mapped = VideoGenerationOperator.partial(
         task_id="mapped", model="veo3.1-fast", duration=4, poll_interval=1, start_from_trigger=True
     ).expand(prompt=briefs())
+    results_are_dicts.override(task_id="templated_result")(templated.output)
+    results_are_dicts.override(task_id="mapped_results")(mapped.output)
 
 with DAG("e2e_start_failing_render", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
     VideoGenerationOperator(
