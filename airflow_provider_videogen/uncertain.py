@@ -12,7 +12,11 @@ compared the gateway's task list or bill with what was sent can say what happene
   try submits (once);
 * ``resolve ... --resubmit``: the same, and clear the task instance so it runs again now.
 
-``resolve`` only lists what it would do unless ``--apply`` is given. Each applied decision is
+* ``held --dag-id D``: reservations still held in the budget's ledger by task instances that will
+  not run again, and whether anything was sent under them; ``release-held --conn-id C ...
+  --apply`` frees those nothing was sent under (:mod:`.held_reservations`).
+
+``resolve`` and ``release-held`` only list what they would do unless ``--apply`` is given. Each applied decision is
 recorded under :data:`DECISION_KEY` in the task instance's store (who, when, why, the marker it
 resolved) and logged. It reads and writes the metadata DB directly (like ``airflow tasks
 clear``), so it runs where Airflow's CLI runs; it lists from the default (metastore) state
@@ -50,6 +54,9 @@ log = logging.getLogger("videogen.uncertain")
 DECISION_KEY = "videogen_uncertain_decisions"
 #: Task instance states with no live try: only these may be resolved.
 RESOLVABLE_STATES = frozenset({"failed", "up_for_retry", "upstream_failed", "success", "skipped", "removed", None})
+#: Task instance states that will not run again on their own: a held reservation's next try never comes.
+#: Not ``None``: a cleared task instance is about to run, and its try re-uses the reservation.
+ENDED_STATES = RESOLVABLE_STATES - {"up_for_retry", None}
 
 
 @dataclass(frozen=True)
@@ -148,12 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m airflow_provider_videogen.uncertain", description=__doc__.split("\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("list", "resolve"):
+    for name in ("list", "resolve", "held", "release-held"):
         p = sub.add_parser(name)
         p.add_argument("--dag-id", required=True)
         p.add_argument("--run-id")
         p.add_argument("--task-id")
         p.add_argument("--map-index", type=int)
+        if name == "release-held":
+            p.add_argument("--conn-id", required=True, help="the videogen connection whose budget holds them")
+            p.add_argument("--by", default=None, help="who decides (default: the OS user)")
+            p.add_argument("--reason", default="", help="why")
+            p.add_argument("--apply", action="store_true", help="do it (default: only list what would be done)")
         if name == "resolve":
             what = p.add_mutually_exclusive_group(required=True)
             what.add_argument(
@@ -167,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from airflow.utils.session import create_session
 
+    if args.command in ("held", "release-held"):
+        return _held(args)
     with create_session() as session:
         items = [
             u
@@ -186,6 +200,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         for item in items:
             resolve(session, item, action=action, by=args.by or getpass.getuser(), reason=args.reason)
     return 0
+
+
+def _held(args: argparse.Namespace) -> int:
+    from airflow.utils.session import create_session
+
+    from airflow_provider_videogen.held_reservations import find_held, release_held
+
+    with create_session() as session:
+        items = [
+            h
+            for h in find_held(session, args.dag_id, args.run_id, ENDED_STATES)
+            if (args.task_id is None or h.task_id == args.task_id)
+            and (args.map_index is None or h.map_index == args.map_index)
+        ]
+        for item in items:
+            print(item.describe())
+        safe = [h for h in items if h.nothing_sent]
+        print(f"{len(items)} held reservation(s), {len(safe)} with nothing sent")
+        if args.command == "held" or not safe:
+            return 0
+        if not args.apply:
+            print(f"dry run: add --apply to release these {len(safe)}")
+            return 0
+        ledger = _ledger(args.conn_id)
+        for item in safe:
+            release_held(session, item, ledger, ENDED_STATES, by=args.by or getpass.getuser(), reason=args.reason)
+            log.warning("released: %s", item.describe())
+    return 0
+
+
+def _ledger(conn_id: str) -> Any:
+    from airflow.sdk import BaseHook
+
+    from airflow_provider_videogen.spend.ledger import BudgetConfig, S3Ledger
+
+    config = BudgetConfig.from_extra(BaseHook.get_connection(conn_id).extra_dejson, conn_id)
+    if config is None:
+        raise SystemExit(f"connection {conn_id!r} has no budget")
+    return S3Ledger(config)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,126 @@
+"""Reservations left held by task instances that will not run again, and releasing the safe ones.
+
+A try takes its reservation in the budget's ledger before it sends the create. A try killed in
+between, whose task instance then fails for good (no retry left, or nobody clears it), leaves the
+estimate held: the budget shrinks by it for the rest of the period, and before this nothing listed
+it (found by the chaos runs, CHAOS.md, finding 4). The next try of the same request would re-use it,
+but there is no next try.
+
+``python -m airflow_provider_videogen.uncertain held --dag-id D`` lists every reservation a task
+instance's store still calls ``reserved`` while the task instance has no live try, and says which
+of them provably had nothing sent (the guard marks a reservation ``sent`` *before* the create
+leaves, :mod:`.spend.guard`). ``release-held --conn-id C ... --apply`` frees those in the ledger of
+connection ``C``'s budget and marks them released in the store, so a later clear takes a new
+reservation, checked against the budget. A reservation a create may have been sent under is never
+released here: it is an uncertain submission (``uncertain list``), settled by re-attaching when the
+gateway has the task; a human who finds it has none says so with ``resolve --mark-lost`` first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_videogen.spend.reservation import SPEND_KEY, SpendRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from airflow_provider_videogen.spend.ledger import S3Ledger
+
+
+@dataclass(frozen=True)
+class HeldReservation:
+    """A task instance's reservation still held in the ledger, and what its store says of it."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    record: SpendRecord
+    state: str | None
+
+    @property
+    def nothing_sent(self) -> bool:
+        return not self.record.sent
+
+    def describe(self) -> str:
+        where = f"{self.dag_id} {self.run_id} {self.task_id}" + (f"[{self.map_index}]" if self.map_index >= 0 else "")
+        r = self.record
+        sent = "nothing was sent under it" if self.nothing_sent else "a create may have been sent under it"
+        return (
+            f"{where}: reservation {r.reservation_id} of {r.estimate} credits in budget {r.budget!r} "
+            f"(period {r.period_id}) is held; {sent}; task instance {self.state or 'no state'}"
+        )
+
+
+def find_held(
+    session: Session, dag_id: str, run_id: str | None, resolvable: frozenset[str | None]
+) -> list[HeldReservation]:
+    """Every ``reserved`` reservation of a DAG (or run) whose task instance is in a ``resolvable`` state."""
+    from airflow.models.task_state_store import TaskStateStoreModel as Row
+    from sqlalchemy import select
+
+    query = select(Row).where(Row.dag_id == dag_id, Row.key == SPEND_KEY)
+    if run_id is not None:
+        query = query.where(Row.run_id == run_id)
+    found = []
+    for row in session.scalars(query):
+        try:
+            record = SpendRecord.model_validate(json.loads(row.value))
+        except ValueError:
+            continue  # not ours to judge; the operator refuses such a record itself
+        if record.state != "reserved":
+            continue
+        state = _ti_state(session, dag_id, row.run_id, row.task_id, row.map_index)
+        if state not in resolvable:
+            continue  # a live try re-uses, settles or releases it itself
+        found.append(HeldReservation(dag_id, row.run_id, row.task_id, row.map_index, record, state))
+    return sorted(found, key=lambda h: (h.run_id, h.task_id, h.map_index))
+
+
+def _ti_state(
+    session: Session, dag_id: str, run_id: str, task_id: str, map_index: int, *, lock: bool = False
+) -> str | None:
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    query = select(TaskInstance.state).where(
+        TaskInstance.dag_id == dag_id,
+        TaskInstance.run_id == run_id,
+        TaskInstance.task_id == task_id,
+        TaskInstance.map_index == map_index,
+    )
+    raw = session.scalar(query.with_for_update() if lock else query)
+    return None if raw is None else str(getattr(raw, "value", raw))
+
+
+def release_held(
+    session: Session, item: HeldReservation, ledger: S3Ledger, ended: frozenset[str | None], *, by: str, reason: str
+) -> Any:
+    """Release one reservation nothing was sent under, in the ledger and then in the task instance's store.
+
+    The task instance's row is locked and its state checked again first: a clear in between would
+    start a try that re-uses the reservation (it was never sent) while it is being released, and
+    its create would then count against nothing. A clear waits for this transaction instead, and
+    its try finds the store saying ``released`` and takes a new reservation, checked against the
+    budget. The ledger is written before the store: a crash between the two leaves ``reserved`` in
+    the store for an entry the ledger released, which ``held`` lists again (release is idempotent).
+    """
+    from airflow.state import TaskScope, get_state_backend
+
+    state = _ti_state(session, item.dag_id, item.run_id, item.task_id, item.map_index, lock=True)
+    if state not in ended:
+        raise SystemExit(f"not releasing {item.describe()}: the task instance is now {state or 'cleared'}")
+    if not item.nothing_sent:
+        raise SystemExit(f"not releasing {item.describe()}: resolve the uncertain submission first")
+    if item.record.budget != ledger.config.name:
+        raise SystemExit(f"not releasing {item.describe()}: the connection's budget is {ledger.config.name!r}")
+    note = f"released by {by}: {reason or 'held by a task instance that will not run again; nothing was sent'}"
+    entry = ledger.release(item.record.reservation_id, period_id=item.record.period_id, reason=note[:500])
+    backend = get_state_backend()
+    scope = TaskScope(dag_id=item.dag_id, run_id=item.run_id, task_id=item.task_id, map_index=item.map_index)
+    released = item.record.model_copy(update={"state": "released"})
+    backend.set(scope, SPEND_KEY, released.model_dump_json(), expires_at=None, session=session)
+    return entry
