@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -44,6 +46,9 @@ DAG_PREFIX, TASKS = ("cluster_load", LOAD_TASKS) if FULL else ("cluster_load_sho
 MODES = ("classic", "end", "start") if FULL else ("classic", "start")
 #: Worker workloads per video in each mode: the point of the modes, counted rather than timed.
 WORKLOADS_PER_VIDEO = {"classic": 2, "end": 1, "start": 0}
+#: ``VIDEOGEN_LOAD_PROFILE=<dir>``: record each triggerer (and its runner) with py-spy while a mode
+#: runs, as collapsed stacks ``<dir>/<mode>-<triggerer>.txt`` (``pip install py-spy``; diagnosis only).
+PROFILE_DIR = os.environ.get("VIDEOGEN_LOAD_PROFILE")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _EXECUTING = re.compile(r"\[([0-9a-f-]{36})\] Executing workload in Celery: .*?log_path='dag_id=([^/]+)/")
 _SUCCEEDED = re.compile(r"Task execute_workload\[([0-9a-f-]{36})\] (?:succeeded|raised .*?) in ([0-9.]+)s")
@@ -80,6 +85,24 @@ def worker_slot_seconds(cluster: AirflowCluster, dag_id: str) -> tuple[float, in
     return sum(mine), len(mine)
 
 
+def start_profilers(mode: str, triggerers: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    if not PROFILE_DIR:
+        return []
+    Path(PROFILE_DIR).mkdir(parents=True, exist_ok=True)
+    spy = ["py-spy", "record", "--subprocesses", "--nonblocking", "-r", "50", "-f", "raw"]
+    return [
+        subprocess.Popen([*spy, "-o", f"{PROFILE_DIR}/{mode}-{name}.txt", "-p", str(pid)])
+        for name, pid in triggerers.items()
+    ]
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for each in profilers:
+        each.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    for each in profilers:
+        each.wait(timeout=60)
+
+
 @dataclass
 class Measured:
     """One mode's run: what the side-by-side line compares."""
@@ -106,11 +129,13 @@ def run_mode(cluster: AirflowCluster, simulator: SimulatorServer, mode: str) -> 
     api.wait_for_dag(dag_id)
     triggerers = {name: cluster.pid(name) for name in cluster.names("triggerer")}
     before = {name: tree_cpu_seconds(pid) for name, pid in triggerers.items()}
+    profilers = start_profilers(mode, triggerers)
     started = time.monotonic()
     run_id = api.trigger(dag_id)
     run, tis = wait_for_end(api, dag_id, run_id, timeout=900, poll=5)
     wall = time.monotonic() - started
     after = {name: tree_cpu_seconds(pid) for name, pid in triggerers.items()}
+    stop_profilers(profilers)
 
     states = Counter(ti["state"] for ti in tis)
     assert run["state"] == "success", (mode, states)
