@@ -44,7 +44,7 @@ from airflow_provider_videogen.operators.start_args import (
     resolve_references,
 )
 from airflow_provider_videogen.triggers.start_claim import ClaimNotGranted, StartClaim, StopBeforeSending
-from airflow_provider_videogen.triggers.task_success import success_with_result
+from airflow_provider_videogen.triggers.task_success import success_with_result, write_xcom
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -91,18 +91,7 @@ class TriggererTaskInstance:
         return getattr(self._ti, name)
 
     def xcom_push(self, key: str, value: Any) -> None:
-        from airflow.sdk.bases.xcom import BaseXCom
-
-        ti = self._ti
-        map_index = getattr(ti, "map_index", None)
-        BaseXCom.set(
-            key,
-            value,
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            run_id=ti.run_id,
-            map_index=-1 if map_index is None else map_index,
-        )
+        write_xcom(self._ti, key, value)
 
 
 class VideoStartTrigger(BaseTrigger):

@@ -24,12 +24,13 @@ from airflow.triggers.base import BaseTrigger, TaskSuccessEvent
 RETURN_VALUE_KEY = "return_value"
 
 
-def _write(ti: Any, value: Any) -> None:
+def write_xcom(ti: Any, key: str, value: Any) -> None:
+    """Write an XCom of ``ti`` through the execution API, as a worker's task would (synchronous)."""
     from airflow.sdk.bases.xcom import BaseXCom
 
     map_index = getattr(ti, "map_index", None)
     BaseXCom.set(
-        RETURN_VALUE_KEY,
+        key,
         value,
         dag_id=ti.dag_id,
         task_id=ti.task_id,
@@ -49,7 +50,7 @@ async def success_with_result(trigger: BaseTrigger, result: Any, log: Any) -> Ta
         return None
     try:
         # The triggerer's comms are synchronous; a thread keeps the event loop (other triggers) going.
-        await asyncio.to_thread(_write, ti, result)
+        await asyncio.to_thread(write_xcom, ti, RETURN_VALUE_KEY, result)
     except Exception as exc:  # any failure only costs the workload we meant to save
         log.warning("Could not write the result here (%s); a worker completes the task", type(exc).__name__)
         return None
