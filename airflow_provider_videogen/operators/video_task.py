@@ -39,6 +39,7 @@ from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
 from airflow_provider_videogen.operators.start_mode import start_trigger_args_for
 from airflow_provider_videogen.operators.state_stores import in_flight_location, markers_store
 from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
+from airflow_provider_videogen.spend.resume import settle_left
 from airflow_provider_videogen.triggers.polling import resolve_max_poll_interval
 from airflow_provider_videogen.triggers.start import START_IN_WORKER
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
@@ -284,7 +285,8 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             return self._result(context, task)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
-        trigger = self._trigger(task, self._deadline(context, task), self.submission(context))
+        settle_pending = self._spend is not None and self._spend.unsettled
+        trigger = self._trigger(task, self._deadline(context, task), self.submission(context), settle_pending)
         how = polling_description(self.poll_interval, self.adaptive_polling, task.estimated_time)
         if self.deferrable:
             safety_net = deferral_timeout(trigger.deadline)
@@ -330,6 +332,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             parsed = VideoTaskEvent.from_payload(event)
             if parsed.task is not None:
                 self._seen_task = parsed.task
+                settle_left(self, context, parsed.task, self._seen_record)
             return self._complete(context, parsed)
         except Exception as exc:
             self._seen_error = str(exc)
@@ -389,7 +392,9 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             raise VideoGenError("The trigger ended the task, but this task instance recorded no remote task id")
         return VideoTaskTrigger.event_for(self.hook.get_task(self.api, record.id), self.api).to_payload()
 
-    def _trigger(self, task: VideoTask, deadline: float, record: SubmissionRecord | None = None) -> VideoTaskTrigger:
+    def _trigger(
+        self, task: VideoTask, deadline: float, record: SubmissionRecord | None = None, settle_pending: bool = False
+    ) -> VideoTaskTrigger:
         now = time.time()
         return VideoTaskTrigger(
             videogen_conn_id=self.videogen_conn_id,
@@ -404,7 +409,11 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             # The gateway's creation time (a re-attached task was submitted by an earlier try);
             # never later than now, in case the gateway's clock runs ahead of ours.
             submitted_at=min(now, task.created_at.timestamp()) if task.created_at else now,
-            end_from_trigger=self.deferrable and ends_in_triggerer(self.end_from_trigger, xcom_links=self.xcom_links),
+            # A reservation left unsettled (the ledger failed after the paid create) is settled by
+            # the worker that completes the task: it never ends in the triggerer then.
+            end_from_trigger=self.deferrable
+            and not settle_pending
+            and ends_in_triggerer(self.end_from_trigger, xcom_links=self.xcom_links),
             # What the worker's result would take from the record (``VideoTaskCompletion._result``).
             reserved_credits=record.credits_reserved if record else None,
             first_submitted_at=record.submitted_at.isoformat() if record else None,

@@ -86,6 +86,9 @@ class SpendGuard(SettlementSteps):
     refusal: str | None = None
     #: The reservation this try holds (between :meth:`reserve` and :meth:`settle`).
     current: SpendRecord | None = None
+    #: A paid create's reservation could not be settled (the ledger could not be written): the
+    #: task must resume in a worker, which settles it (``BaseVideoTaskOperator._settle_left``).
+    unsettled: bool = False
 
     # ---- 1. before any request --------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class SettlementSteps:
     ledger: S3Ledger | None
     refusal: str | None
     current: SpendRecord | None
+    unsettled: bool
 
     def settle(self, store: Any, task: VideoTask) -> None:
         """Log the gateway's reserved credits beside the estimate; settle the reservation with them."""
@@ -152,11 +153,13 @@ class SettlementSteps:
 
         Failing here would abandon a video that is paid for, or refuse a free re-attach. The
         reservation stays ``reserved`` at its estimate (so the create is counted) and the store
-        still says so: the next try that re-attaches settles it.
+        still says so: the worker that completes the task settles it (it never ends in the
+        triggerer then), or the next try that re-attaches.
         """
+        self.unsettled = True
         self.log.error(
             "Could not settle reservation %s for remote task %s: %s. It stays held at its estimate (%s credits); "
-            "a later re-attach settles it.",
+            "the task's completion (or a later re-attach) settles it.",
             record.reservation_id,
             task.id,
             exc,

@@ -101,3 +101,41 @@ with DAG("test_spend_crashed_try", schedule=None, start_date=START, catchup=Fals
             retry_delay=timedelta(0),
             **FAST,
         )
+
+
+class _LedgerDownAtSettle:
+    """The ledger's object store fails the settlement's write (after the paid create), once."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger, self.failed = ledger, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    def settle(self, *args: Any, **kwargs: Any) -> Any:
+        from airflow_provider_videogen.spend.ledger_errors import LedgerError
+
+        if not self.failed:
+            self.failed = True
+            raise LedgerError("Cannot write the ledger (simulated: ServiceUnavailable)")
+        return self._ledger.settle(*args, **kwargs)
+
+
+class LedgerDownAtSettle(VideoGenerationOperator):
+    """A generation whose create's settlement cannot write the ledger (chaos finding 7)."""
+
+    def _submit_or_reattach(self, context: Any, request: Any) -> Any:
+        if self._spend is not None and self._spend.ledger is not None:
+            self._spend.ledger = _LedgerDownAtSettle(self._spend.ledger)  # type: ignore[assignment]
+        return super()._submit_or_reattach(context, request)
+
+
+with DAG("test_spend_settled_on_completion", schedule=None, start_date=START, catchup=False):
+    LedgerDownAtSettle(
+        task_id="generate",
+        videogen_conn_id=BUDGET_CONN,
+        model="veo3.1-fast",
+        prompt="[sim:render=1] the ledger is down when the create is settled",
+        duration=8,
+        **FAST,
+    )

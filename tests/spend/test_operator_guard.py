@@ -139,3 +139,42 @@ def test_a_crashed_try_is_settled_by_its_retry_on_the_same_reservation(
     text = log_text()
     assert "Re-using reservation test_spend_crashed_try/" in text
     assert "left by an earlier try, which ended after creating remote task" in text
+
+
+def test_a_reservation_the_ledger_could_not_settle_is_settled_when_the_task_completes(
+    run_dag: Any, budget: S3Ledger, sim: SimulatorServer, log_text: Any
+) -> None:
+    """Chaos finding 7: before, it stayed ``reserved`` for good once the task succeeded."""
+    dagrun = run_dag("test_spend_settled_on_completion")
+    assert tis(dagrun)["generate"].state == "success"
+    assert sim.stats()["generation"]["creates"] == 1
+    (entry,) = ledger_doc(budget).entries.values()
+    (remote_id, credits), *_ = simulator_credits(sim).items()
+    assert (entry.state, entry.remote_id, entry.credits) == ("settled", remote_id, credits)
+    text = log_text()
+    assert "Could not settle reservation" in text
+    assert "Settled reservation" in text
+
+
+def test_a_task_whose_reservation_is_unsettled_never_ends_in_the_triggerer(
+    budget: S3Ledger, sim: SimulatorServer
+) -> None:
+    """It must resume in a worker, which settles it (the triggerer has no ledger to write)."""
+    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.sdk.listener import get_listener_manager
+
+    from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+    from tests.dag_files.spend_dags import LedgerDownAtSettle
+    from tests.operators.test_submission_money import Store
+    from tests.spend.test_reservation_rules import TI
+
+    get_listener_manager().clear()  # a registered listener alone keeps the task out of the triggerer
+    ends = {}
+    for kind in (VideoGenerationOperator, LedgerDownAtSettle):
+        op = kind(
+            task_id="generate", videogen_conn_id=BUDGET_CONN, model="veo3.1-fast", prompt="[sim:render=9] x", duration=8
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute({"ti": TI(1, run_id=kind.__name__), "task_state_store": Store()})  # type: ignore[arg-type]
+        ends[kind.__name__] = deferred.value.trigger.end_from_trigger
+    assert ends == {"VideoGenerationOperator": True, "LedgerDownAtSettle": False}
