@@ -37,6 +37,9 @@ BUCKET = "videogen-cluster"
 CHAOS_BUDGET_CREDITS = 20000
 CHAOS_BUDGET_NAME = "chaos"
 CHAOS_LEDGER_PREFIX = "chaos-budgets"
+#: The chaos load's remix model is unpriced in the published table; a budget refuses what it
+#: cannot price (nothing sent), so ``videogen_chaos`` prices it (README, "Prices").
+CHAOS_PRICES = {"veo_3_1-fast-remix": {"credits_per_video": 60}}
 
 
 def new_simulator() -> SimulatorServer:
@@ -60,7 +63,7 @@ def connections(simulator: SimulatorServer, s3: SeaweedFS) -> dict[str, str]:
         "aws_conn_id": "aws_default",
         "name": CHAOS_BUDGET_NAME,
     }
-    chaos = {**default, "extra": {"retry_backoff": 0.2, "budget": budget}}
+    chaos = {**default, "extra": {"retry_backoff": 0.2, "budget": budget, "prices": CHAOS_PRICES}}
     return {
         "AIRFLOW_CONN_VIDEOGEN_DEFAULT": json.dumps(default),
         "AIRFLOW_CONN_VIDEOGEN_CHAOS": json.dumps(chaos),
