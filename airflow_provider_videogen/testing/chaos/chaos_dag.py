@@ -39,6 +39,8 @@ REMIX_MODEL = "veo_3_1-fast-remix"
 CHAOS_CONN_ID = "videogen_chaos"
 CHAOS_POOL = "videogen_api"
 CHAOS_BUCKET = "videogen-cluster"  # cluster_stack.BUCKET (not imported: the DAG file stays standalone)
+#: cluster_stack.CHAOS_AWS_CONN_ID: SeaweedFS through the S3 fault proxy (``upload-fail``).
+CHAOS_AWS_CONN_ID = "aws_chaos"
 #: Retries of every task, 5 to 60 s apart (about 135 s in all): enough to outlast the longest
 #: outage a schedule draws (the API server down 15 s plus its start, PostgreSQL down 6 s, S3 frozen
 #: 15 s), as production retries are set to outlast a node's restart. Seed 3's first run (3 retries
@@ -103,6 +105,7 @@ def _archive(task_id: str, dag_id: str, done: Any) -> None:
     VideoToS3Operator.partial(
         task_id=task_id,
         s3_bucket=CHAOS_BUCKET,
+        aws_conn_id=CHAOS_AWS_CONN_ID,
         videogen_conn_id=CHAOS_CONN_ID,
         asset=asset,
         outlets=[asset],

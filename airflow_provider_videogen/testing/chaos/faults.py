@@ -209,6 +209,22 @@ class Injector:
 
         return thaw
 
+    def _proxy_fault(self, attribute: str) -> Callable[[], object] | None:
+        from airflow_provider_videogen.testing.cluster_stack import s3_proxy
+
+        proxy = s3_proxy(self.cluster)
+        if proxy is None:
+            print("[chaos] no S3 fault proxy on this cluster: not injected", flush=True)
+            return None
+        setattr(proxy, attribute, True)
+        return lambda: setattr(proxy, attribute, False)
+
+    def _start_ledger_fail(self, fault: Fault) -> Callable[[], object] | None:
+        return self._proxy_fault("fail_ledger")
+
+    def _start_upload_fail(self, fault: Fault) -> Callable[[], object] | None:
+        return self._proxy_fault("fail_uploads")
+
 
 def _kind(name: str) -> str:
     from airflow_provider_videogen.testing.airflow_components import component_kind
