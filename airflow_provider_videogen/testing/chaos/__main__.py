@@ -19,7 +19,7 @@ from pathlib import Path
 
 from airflow_provider_videogen.operators.reattach import SKIP_IN_FLIGHT_MARKER_VARIABLE
 from airflow_provider_videogen.testing.chaos.driver import DEFAULT_DRAIN_MINUTES, run_chaos
-from airflow_provider_videogen.testing.cluster_stack import dag_sources, new_simulator, start_cluster
+from airflow_provider_videogen.testing.cluster_stack import dag_sources, new_simulator, s3_proxy, start_cluster
 from airflow_provider_videogen.testing.seaweedfs import SeaweedFS
 
 BREAKS = {"inflight-marker": {SKIP_IN_FLIGHT_MARKER_VARIABLE: "1"}}
@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             cluster.stop()
+            proxy = s3_proxy(cluster)
+            if proxy is not None:
+                proxy.stop()
             if args.keep:
                 print(f"chaos: logs kept in {base}", flush=True)
             else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from airflow_provider_videogen.testing.chaos import facts as facts_module
-from airflow_provider_videogen.testing.chaos.chaos_dag import CHAOS_DAG_ID
+from airflow_provider_videogen.testing.chaos.chaos_dag import CHAOS_DAG_ID, CHAOS_DAILY_DAG_ID
 from airflow_provider_videogen.testing.chaos.faults import Injector
 from airflow_provider_videogen.testing.chaos.invariants import check_all
 from airflow_provider_videogen.testing.chaos.load import draw_load, try_trigger, wait_for_runs
@@ -68,14 +68,19 @@ def run_chaos(
     name = f"s{seed}-{secrets.token_hex(3)}"
     batches = draw_load(seed, videos=videos, minutes=minutes, name=name)
     out(schedule.describe())
+    every = [v for b in batches for v in b.videos]
     out(
-        f"load: {videos} videos in {len(batches)} runs of {CHAOS_DAG_ID} at "
-        + ", ".join(f"t+{b.at:.0f}s ({len(b.videos)})" for b in batches)
-        + f"; held create answers: {sum(1 for b in batches for v in b.videos if v.held)}; "
+        f"load: {videos} videos ({sum(1 for v in every if v.task == 'remix')} more remixed) in "
+        f"{sum(1 for b in batches if not b.days)} runs of {CHAOS_DAG_ID} and "
+        f"{sum(len(b.days) for b in batches)} backfilled days of {CHAOS_DAILY_DAG_ID}, at "
+        + ", ".join(f"t+{b.at:.0f}s ({b.kind} {len(b.videos)})" for b in batches)
+        + f"; held create answers: {sum(1 for v in every if v.held)}; "
         f"deadline: every run ends within {minutes + drain_minutes:.1f} min of the load's start"
     )
     api = cluster.api
     api.wait_for_dag(CHAOS_DAG_ID)
+    if any(b.days for b in batches):
+        api.wait_for_dag(CHAOS_DAILY_DAG_ID)
     started_wall, started = time.time(), time.monotonic()
     injector = Injector(schedule, cluster, simulator, s3)
     injector.start()
@@ -88,7 +93,7 @@ def run_chaos(
             if pending and time.monotonic() - started >= pending[0].at and try_trigger(api, pending[0], BUCKET):
                 batch = pending.pop(0)
                 at = time.monotonic() - started
-                out(f"[chaos] t+{at:6.1f}s triggered {batch.run_id} ({len(batch.videos)} videos)")
+                out(f"[chaos] t+{at:6.1f}s {batch.kind} {', '.join(batch.run_ids)} ({len(batch.videos)} videos)")
             if pending and time.monotonic() - started > schedule.window + TRIGGER_GRACE:
                 raise RuntimeError(f"could not trigger {pending[0].run_id}: the API server did not accept it")
             time.sleep(0.2)
@@ -96,7 +101,8 @@ def run_chaos(
         injector.heal()
     out(f"[chaos] t+{time.monotonic() - started:6.1f}s faults over ({injector.injected} injected); draining")
     deadline = started + (minutes + drain_minutes) * 60.0
-    unfinished = wait_for_runs(api, [b.run_id for b in batches], deadline=deadline)
+    runs = [(b.dag_id, run_id) for b in batches for run_id in b.run_ids]
+    unfinished = wait_for_runs(api, runs, deadline=deadline)
     out(f"[chaos] t+{time.monotonic() - started:6.1f}s runs ended (unfinished: {unfinished or 'none'}); checking")
     facts = facts_module.collect(
         cluster=cluster,
@@ -113,7 +119,8 @@ def run_chaos(
         out(f"VIOLATION: {violation}")
     outcomes: dict[str, int] = {}
     for video in facts.videos:
-        outcomes[str(video.state)] = outcomes.get(str(video.state), 0) + 1
+        outcome = f"{video.task} {video.state}"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
     out(
         f"[chaos] outcomes {outcomes}; kills {len(injector.kills)}; crashes {len(facts.crashes)}; "
         f"archived objects {len(facts.objects)}; ledger held {facts.ledger_held} of {facts.budget_limit}"

@@ -15,13 +15,13 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
 from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY
 from airflow_provider_videogen.simulator.state import file_url
 from airflow_provider_videogen.spend.ledger_document import LedgerDocument
-from airflow_provider_videogen.testing.chaos.chaos_dag import CHAOS_DAG_ID
 from airflow_provider_videogen.testing.chaos.invariants import (
     ArchivedObject,
     Crash,
@@ -33,6 +33,7 @@ from airflow_provider_videogen.testing.chaos.invariants import (
     sha256,
 )
 from airflow_provider_videogen.testing.cluster_stack import BUCKET, CHAOS_BUDGET_NAME, CHAOS_LEDGER_PREFIX
+from airflow_provider_videogen.transfers.keys import safe_value
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.simulator import SimulatorServer
@@ -58,32 +59,39 @@ def collect(
     s3_client = s3.boto3_client()
     stats = simulator.stats()
     ledger = _ledger(s3_client)
-    markers = _markers(cluster)
+    runs = sorted(
+        {(v.dag_id, v.run_id) for b in batches for v in b.videos} | {(b.dag_id, r) for b in batches for r in b.run_ids}
+    )
+    markers = _markers(cluster, sorted({d for d, _ in runs}))
+    states = {run: _states(cluster, *run) for run in runs}
+    archive_states = {
+        f"{dag_id}/{run_id}/{task}/{i}": state
+        for (dag_id, run_id), found in states.items()
+        for (task, i), state in found.items()
+        if task.startswith("archive")
+    }
     videos = []
-    archive_states: dict[str, str | None] = {}
     for batch in batches:
-        states = _states(cluster, batch.run_id)
-        archive_states.update(
-            {f"{batch.run_id}/archive/{i}": state for (task, i), state in states.items() if task == "archive"}
-        )
         for video in batch.videos:
-            creates = tuple(_creates(simulator, stats, video.tag))
+            creates = tuple(_creates(simulator, stats, video.tag, video.task))
+            key = f"{video.dag_id}/{video.run_id}/{video.task}/{video.map_index}"
             entries = tuple(
                 Entry(rid, e.state, e.estimate, e.credits, e.remote_id)
                 for rid, e in (ledger.entries.items() if ledger else ())
-                if rid.startswith(f"{CHAOS_DAG_ID}/{batch.run_id}/generate/{video.map_index}#")
+                if rid.startswith(f"{key}#")
             )
             videos.append(
                 Video(
                     tag=video.tag,
-                    state=states.get(("generate", video.map_index)),
+                    state=states[(video.dag_id, video.run_id)].get((video.task, video.map_index)),
                     creates=creates,
-                    log=_logs(cluster, batch.run_id, "generate", video.map_index),
+                    log=_logs(cluster, video.dag_id, video.run_id, video.task, video.map_index),
                     entries=entries,
-                    marker_phase=markers.get((batch.run_id, video.map_index)),
+                    marker_phase=markers.get(key),
+                    task=video.task,
                 )
             )
-    objects, archived = _objects(s3_client, simulator, [b.run_id for b in batches])
+    objects, archived = _objects(s3_client, simulator, runs)
     videos = [_with_archived(v, archived) for v in videos]
     return Facts(
         videos=videos,
@@ -103,31 +111,41 @@ def _with_archived(video: Video, archived: dict[str, list[str]]) -> Video:
     return Video(**{**video.__dict__, "archived_task_ids": ids})
 
 
-def _creates(simulator: SimulatorServer, stats: dict[str, Any], tag: str) -> list[Create]:
+def _creates(simulator: SimulatorServer, stats: dict[str, Any], tag: str, task_id: str) -> list[Create]:
+    """The accepted creates whose prompt carries ``tag``: generations (JSON body) or remixes (form
+    fields). A remix's credits are not the gateway's to say (it reports a quota): ``None``."""
+    remix = task_id == "remix"
     found = []
-    for record in stats["generation_requests"]:
-        if not record.get("accepted") or tag not in str((record.get("body") or {}).get("prompt", "")):
+    for record in stats["remix_requests" if remix else "generation_requests"]:
+        fields = (record.get("fields") if remix else record.get("body")) or {}
+        if not record.get("accepted") or tag not in str(fields.get("prompt", "")):
             continue
-        task_id = str(record["task_id"])
-        task = simulator.state.tasks.get(task_id)
+        remote_id = str(record["task_id"])
+        task = simulator.state.tasks.get(remote_id)
         found.append(
             Create(
-                task_id=task_id,
+                task_id=remote_id,
                 status_code=int(record.get("status_code") or 200),
-                remote_status=(stats["tasks"].get(task_id) or {}).get("status"),
-                credits=Decimal(str(task.credits)) if task is not None and task.credits is not None else None,
+                remote_status=(stats["tasks"].get(remote_id) or {}).get("status"),
+                credits=Decimal(str(task.credits))
+                if task is not None and task.credits is not None and not remix
+                else None,
             )
         )
     return found
 
 
-def _states(cluster: AirflowCluster, run_id: str) -> dict[tuple[str, int], str | None]:
+def _states(cluster: AirflowCluster, dag_id: str, run_id: str) -> dict[tuple[str, int], str | None]:
     found: dict[tuple[str, int], str | None] = {}
     offset = 0
     while True:
-        page = cluster.api.get(
-            f"/dags/{CHAOS_DAG_ID}/dagRuns/{run_id}/taskInstances", params={"limit": 100, "offset": offset}
-        )["task_instances"]
+        try:
+            page = cluster.api.get(
+                f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances",
+                params={"limit": 100, "offset": offset},
+            )["task_instances"]
+        except Exception:  # the run was never created (a backfill the API server refused): no states
+            return found
         for ti in page:
             found[(str(ti["task_id"]), int(ti["map_index"]))] = ti.get("state")
         offset += len(page)
@@ -135,9 +153,9 @@ def _states(cluster: AirflowCluster, run_id: str) -> dict[tuple[str, int], str |
             return found
 
 
-def _logs(cluster: AirflowCluster, run_id: str, task_id: str, map_index: int) -> str:
+def _logs(cluster: AirflowCluster, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
     folder = (
-        cluster.log_folder / f"dag_id={CHAOS_DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+        cluster.log_folder / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         / f"map_index={map_index}"
     )  # fmt: skip
     if not folder.is_dir():
@@ -145,19 +163,21 @@ def _logs(cluster: AirflowCluster, run_id: str, task_id: str, map_index: int) ->
     return "\n".join(p.read_text(errors="replace") for p in sorted(folder.iterdir()) if p.is_file())
 
 
-def _markers(cluster: AirflowCluster) -> dict[tuple[str, int], str]:
-    """``(run_id, map_index) -> phase`` of every in-flight marker left on a chaos task."""
+def _markers(cluster: AirflowCluster, dag_ids: list[str]) -> dict[str, str]:
+    """``dag_id/run_id/task_id/map_index -> phase`` of every in-flight marker left on a chaos task."""
     import psycopg
 
-    found: dict[tuple[str, int], str] = {}
+    found: dict[str, str] = {}
     with psycopg.connect(cluster._postgres_uri) as conn:
         rows = conn.execute(
-            "SELECT run_id, map_index, value FROM task_state_store WHERE dag_id = %s AND key = %s",
-            (CHAOS_DAG_ID, IN_FLIGHT_KEY),
+            "SELECT dag_id, run_id, task_id, map_index, value FROM task_state_store "
+            "WHERE dag_id = ANY(%s) AND key = %s",
+            (dag_ids, IN_FLIGHT_KEY),
         ).fetchall()
-    for run_id, map_index, value in rows:
+    for dag_id, run_id, task_id, map_index, value in rows:
         with contextlib.suppress(ValueError, TypeError, AttributeError):
-            found[(str(run_id), int(map_index))] = str(json.loads(value).get("phase") or "sending")
+            phase = str(json.loads(value).get("phase") or "sending")
+            found[f"{dag_id}/{run_id}/{task_id}/{int(map_index)}"] = phase
     return found
 
 
@@ -171,19 +191,19 @@ def _ledger(client: Any) -> LedgerDocument | None:
 
 
 def _objects(
-    client: Any, simulator: SimulatorServer, run_ids: list[str]
+    client: Any, simulator: SimulatorServer, runs: list[tuple[str, str]]
 ) -> tuple[list[ArchivedObject], dict[str, list[str]]]:
     """Every archived object of the runs, and remote task id -> the ids of its archived objects."""
     objects: list[ArchivedObject] = []
     archived: dict[str, list[str]] = {}
     served: dict[tuple[str, int], str | None] = {}
-    for run_id in run_ids:
-        prefix = f"videogen/{CHAOS_DAG_ID}/{run_id}/"
+    for dag_id, run_id in runs:
+        prefix = f"videogen/{dag_id}/{safe_value(run_id)}/"
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
             for item in page.get("Contents", []):
                 got = client.get_object(Bucket=BUCKET, Key=item["Key"])
                 meta = got.get("Metadata", {})
-                task_id = meta.get("videogen-task-id")
+                task_id = _canonical(simulator, meta.get("videogen-task-id"))
                 index = int(meta.get("videogen-video-index", "0"))
                 if task_id and (task_id, index) not in served:
                     served[(task_id, index)] = _served_sha256(simulator, task_id, index)
@@ -201,9 +221,18 @@ def _objects(
     return objects, archived
 
 
+def _canonical(simulator: SimulatorServer, remote_id: str | None) -> str | None:
+    """The simulator's own id of a task named by any of its ids (a remix also by its ``data.id``)."""
+    if not remote_id or remote_id in simulator.state.tasks:
+        return remote_id
+    task = simulator.state.find("remix", remote_id)
+    return task.id if task is not None else remote_id
+
+
 def _served_sha256(simulator: SimulatorServer, task_id: str, index: int) -> str | None:
     task = simulator.state.tasks.get(task_id)
-    refs = [r for r in (task.media if task else []) if r.role == "result" and r.index == index]
+    role = "final" if task is not None and task.api == "remix" else "result"  # a remix serves its 15 s video
+    refs = [r for r in (task.media if task else []) if r.role == role and r.index == index]
     if not refs:
         return None
     response = httpx.get(file_url(simulator.url, refs[0]), timeout=60)

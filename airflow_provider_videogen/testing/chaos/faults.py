@@ -167,7 +167,19 @@ class Injector:
         lose = ResponseFault(
             status=502, method="POST", path="/v1/videos/generations", after_create=True, times=fault.count
         )
-        self.simulator.configure(next_responses=[lose])
+        self._queue_answer(lose)
+
+    def _start_trickle(self, fault: Fault) -> None:
+        slow = ResponseFault(status=503, method="GET", path="/v1/", trickle_seconds=fault.rate, times=fault.count)
+        self._queue_answer(slow)
+
+    def _queue_answer(self, answer: ResponseFault) -> None:
+        """Queue ``answer`` behind the queued answers not used up yet (setting the queue replaces it)."""
+        left = [
+            ResponseFault(**{**{k: v for k, v in entry.items() if k != "remaining"}, "times": entry["remaining"]})
+            for entry in self.simulator.state.faults.pending()
+        ]
+        self.simulator.configure(next_responses=[*left, answer])
 
     def _start_rate_429(self, fault: Fault) -> Callable[[], object]:
         self.simulator.configure(rate_429=fault.rate, retry_after_seconds=fault.retry_after)
@@ -196,6 +208,22 @@ class Injector:
                 os.killpg(pid, signal.SIGCONT)
 
         return thaw
+
+    def _proxy_fault(self, attribute: str) -> Callable[[], object] | None:
+        from airflow_provider_videogen.testing.cluster_stack import s3_proxy
+
+        proxy = s3_proxy(self.cluster)
+        if proxy is None:
+            print("[chaos] no S3 fault proxy on this cluster: not injected", flush=True)
+            return None
+        setattr(proxy, attribute, True)
+        return lambda: setattr(proxy, attribute, False)
+
+    def _start_ledger_fail(self, fault: Fault) -> Callable[[], object] | None:
+        return self._proxy_fault("fail_ledger")
+
+    def _start_upload_fail(self, fault: Fault) -> Callable[[], object] | None:
+        return self._proxy_fault("fail_uploads")
 
 
 def _kind(name: str) -> str:

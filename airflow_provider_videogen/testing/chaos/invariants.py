@@ -65,6 +65,8 @@ class Video:
     marker_phase: str | None = None
     #: Remote task ids of its archived objects.
     archived_task_ids: tuple[str, ...] = ()
+    #: The task that creates it: ``generate`` (a clip) or ``remix`` (a 15 s remix).
+    task: str = "generate"
 
     @property
     def reported_uncertain(self) -> bool:

@@ -19,8 +19,11 @@ FaultKind = Literal[
     "rate-429",  # a share `rate` of /v1 requests answered 429 with Retry-After, for `duration` s
     "storm-5xx",  # every poll (GET /v1) answered 503 for `duration` s
     "slow",  # every /v1 answer waits `rate` seconds, for `duration` s
+    "trickle",  # the next `count` polls answered 503, one byte every `rate` seconds
     "failing-renders",  # tasks created during `duration` s fail at the gateway with a retryable code
     "s3-freeze",  # SeaweedFS stopped (SIGSTOP) for `duration` s, then continued
+    "ledger-fail",  # the budget ledger's writes answered 503 by the S3 proxy for `duration` s
+    "upload-fail",  # archive uploads (PUT/POST outside the ledger) answered 503 for `duration` s
 ]
 
 #: How often each kind is drawn (relative weights).
@@ -31,8 +34,11 @@ WEIGHTS: dict[FaultKind, float] = {
     "rate-429": 12,
     "storm-5xx": 8,
     "slow": 8,
+    "trickle": 6,
     "failing-renders": 9,
     "s3-freeze": 6,
+    "ledger-fail": 5,
+    "upload-fail": 5,
 }
 
 #: The code a failing render reports: transient, so the operator retries with a new create.
@@ -60,8 +66,11 @@ class Fault:
             f"for {self.duration:.0f} s",
             "storm-5xx": f"every poll answered 503 for {self.duration:.0f} s",
             "slow": f"every /v1 answer {self.rate:.1f} s late for {self.duration:.0f} s",
+            "trickle": f"the next {self.count} poll(s) answered 503 one byte every {self.rate:.2f} s",
             "failing-renders": f"renders created in the next {self.duration:.0f} s fail with {RETRYABLE_RENDER_CODE}",
             "s3-freeze": f"SeaweedFS frozen (SIGSTOP) for {self.duration:.0f} s",
+            "ledger-fail": f"the budget ledger's writes answered 503 for {self.duration:.0f} s",
+            "upload-fail": f"archive uploads answered 503 for {self.duration:.0f} s",
         }[self.kind]
         return f"t+{self.at:6.1f}s  {self.kind:<16} {what}"
 
@@ -142,6 +151,11 @@ def _draw(rng: random.Random, kind: FaultKind, at: float, names: list[str]) -> F
         return Fault(at=at, kind=kind, duration=round(rng.uniform(5.0, 25.0), 1))
     if kind == "slow":
         return Fault(at=at, kind=kind, rate=round(rng.uniform(0.5, 4.0), 1), duration=round(rng.uniform(5.0, 25.0), 1))
+    if kind == "trickle":
+        # An error body is ~100 bytes: 2-20 s per answer, around the client's read timeout.
+        return Fault(at=at, kind=kind, count=rng.randint(1, 4), rate=round(rng.uniform(0.02, 0.2), 2), duration=0.0)
+    if kind in ("ledger-fail", "upload-fail"):
+        return Fault(at=at, kind=kind, duration=round(rng.uniform(5.0, 20.0), 1))
     if kind == "failing-renders":
         return Fault(at=at, kind=kind, duration=round(rng.uniform(5.0, 20.0), 1))
     return Fault(at=at, kind=kind, duration=round(rng.uniform(3.0, 15.0), 1))  # s3-freeze

@@ -229,3 +229,25 @@ def test_unfinished_runs_are_violations() -> None:
     assert check_all(Facts(unfinished_runs=["chaos-1"], budget_limit=Decimal(1))) == [
         "run chaos-1 did not end by the deadline"
     ]
+
+
+def remix(task_id: str = "remix-1", settled_at: str = "60") -> Video:
+    """A remix: the gateway reports a quota, not credits (``credits=None``), so the entry settles the estimate."""
+    return Video(
+        tag="[chaos-x-r001]",
+        state="success",
+        creates=(Create(task_id, 200, "completed", None),),
+        entries=(Entry(f"chaos_videos/r/remix/0#1.{task_id}", "settled", Decimal(60), Decimal(settled_at), task_id),),
+        archived_task_ids=(task_id,),
+        task="remix",
+    )
+
+
+def test_remixes_are_checked_like_clips_but_not_against_credits_the_gateway_does_not_report() -> None:
+    assert check_creates([remix()]) == []
+    assert check_ledger([remix(settled_at="61")], limit=Decimal(100), held=Decimal(61)) == []
+    twice = Video(**{**remix().__dict__, "creates": (*remix().creates, Create("remix-2", 200, "completed", None))})
+    assert "paid twice" in check_creates([twice])[0]
+    assert "billed outside the budget" in check_ledger([twice], limit=Decimal(200), held=Decimal(60))[0]
+    unarchived = Video(**{**remix().__dict__, "archived_task_ids": ()})
+    assert "no archived object" in check_archives([unarchived], [], {})[0]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_videogen.testing.chaos.chaos_dag import CHAOS_DAILY_DAG_ID
+from airflow_provider_videogen.testing.chaos.faults import Injector
 from airflow_provider_videogen.testing.chaos.load import draw_load
-from airflow_provider_videogen.testing.chaos.schedule import WEIGHTS, draw_schedule
+from airflow_provider_videogen.testing.chaos.schedule import WEIGHTS, Fault, Schedule, draw_schedule
+
+if TYPE_CHECKING:
+    from airflow_provider_videogen.simulator import SimulatorServer
 
 COMPONENTS = ["api-server", "dag-processor", "scheduler-1", "scheduler-2", "triggerer-1", "celery-worker-1"]
 
@@ -42,10 +49,51 @@ def test_different_seeds_draw_different_schedules() -> None:
 def test_load_is_drawn_from_the_seed_and_the_name_only_tags_it() -> None:
     one = draw_load(7, videos=13, minutes=2, name="a")
     two = draw_load(7, videos=13, minutes=2, name="b")
-    assert [len(b.videos) for b in one] == [3, 2, 2, 2, 2, 2]
-    assert [b.at for b in one] == [0.0, 16.0, 32.0, 48.0, 64.0, 80.0]
-    assert sorted(v.index for b in one for v in b.videos) == list(range(13))
-    assert [v.prompt.replace("[chaos-a-", "[chaos-b-") for b in one for v in b.videos] == [
-        v.prompt for b in two for v in b.videos
+    # 11 clips in 5 runs, 3 of them remixed (clips 1, 5, 9); 2 backfilled days of 1 video each.
+    assert [(b.kind, len(b.videos)) for b in one] == [
+        ("trigger", 4), ("trigger", 3), ("backfill", 2), ("trigger", 2), ("trigger", 2), ("trigger", 3),
+    ]  # fmt: skip
+    assert [b.at for b in one] == [0.0, 19.2, 30.0, 38.4, 57.6, 76.8]
+    videos = [v for b in one for v in b.videos]
+    assert sorted(v.index for v in videos if v.task == "generate") == list(range(13))
+    assert sorted(v.index for v in videos if v.task == "remix") == [1, 5, 9]
+    assert {v.dag_id for v in videos if "-d" in v.tag} == {CHAOS_DAILY_DAG_ID}
+    others = [v for b in two for v in b.videos]
+    assert [v.prompt.split(" [chaos-")[0] for v in videos] == [v.prompt.split(" [chaos-")[0] for v in others]
+    assert [v.prompt.replace("[chaos-a-", "[chaos-b-") for v in videos if v.task == "remix" or "-v" in v.tag] == [
+        v.prompt for v in others if v.task == "remix" or "-v" in v.tag
     ]
-    assert len({v.tag for b in one for v in b.videos}) == 13
+    assert len({v.tag for v in videos}) == 16
+
+
+def test_small_loads_have_no_backfill_and_the_backfill_days_are_distinct() -> None:
+    assert all(b.kind == "trigger" for b in draw_load(3, videos=7, minutes=2, name="a"))
+    backfill = [b for b in draw_load(3, videos=60, minutes=10, name="a") if b.kind == "backfill"]
+    assert len(backfill) == 1
+    assert len(set(backfill[0].days)) == 3
+    assert len(backfill[0].videos) == 9
+    assert len(set(backfill[0].run_ids)) == 3
+
+
+def test_trickle_faults_are_drawn_from_the_seed() -> None:
+    trickles = [
+        f for seed in range(40) for f in draw_schedule(seed, minutes=5, components=COMPONENTS).faults
+        if f.kind == "trickle"
+    ]  # fmt: skip
+    assert trickles
+    assert all(1 <= f.count <= 4 and 0.02 <= f.rate <= 0.2 for f in trickles)
+    assert "answered 503 one byte every" in trickles[0].describe()
+
+
+def test_trickle_queues_behind_lost_answers_not_used_up(simulator: SimulatorServer) -> None:
+    """Setting the simulator's answer queue replaces it: a trickle must not cancel pending lost answers."""
+    lost = Fault(at=0, kind="lost-answers", duration=0, count=2)
+    trickle = Fault(at=0, kind="trickle", duration=0, count=3, rate=0.05)
+    injector = Injector(Schedule(seed=0, window=60, faults=(lost, trickle)), None, simulator, None)  # type: ignore[arg-type]
+    injector.start()
+    injector.step()
+    pending = simulator.stats()["pending_responses"]
+    assert [(p["status"], p["method"], p["remaining"], p["trickle_seconds"]) for p in pending] == [
+        (502, "POST", 2, 0.0),
+        (503, "GET", 3, 0.05),
+    ]
