@@ -158,7 +158,8 @@ def release_held(
         return f"not released: {item.describe()}; the ledger has it settled for remote task {entry.remote_id}"
     released = item.record.model_copy(update={"state": "released"})
     backend.set(scope, SPEND_KEY, released.model_dump_json(), expires_at=None, session=session)
-    missing = "" if entry is not None else " (the ledger had no such entry in that period)"
+    where = ledger.config.describe(item.record.period_id)
+    missing = "" if entry is not None else f" (no such entry in {where}: nothing was held there)"
     return f"released: {item.describe()}{missing}"
 
 

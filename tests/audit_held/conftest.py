@@ -12,11 +12,11 @@ from tests.spend.test_held_reservations import DAG_ID
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["with_budget"]
+__all__ = ["forget_our_records", "with_budget"]
 
 
-@pytest.fixture(autouse=True)
-def _forget_our_records(airflow_db: object) -> Iterator[None]:
+@pytest.fixture
+def forget_our_records(airflow_db: object) -> Iterator[None]:
     """Delete the store rows these tests wrote: ``uncertain held --dag-id`` in other tests lists the whole DAG."""
     from airflow.models.task_state_store import TaskStateStoreModel as Row
     from airflow.utils.session import create_session
