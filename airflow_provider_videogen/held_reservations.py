@@ -139,6 +139,9 @@ def release_held(
     state = _ti_state(session, item.dag_id, item.run_id, item.task_id, item.map_index, lock=True)
     if state not in ended:
         return f"not releasing {item.describe()}: the task instance is now {state or 'cleared'}"
+    alive = _may_still_run(session, item)
+    if alive is not None:
+        return f"not releasing {item.describe()}: {alive}"
     backend = get_state_backend()
     scope = TaskScope(dag_id=item.dag_id, run_id=item.run_id, task_id=item.task_id, map_index=item.map_index)
     now = _record(backend.get(scope, SPEND_KEY, session=session))
@@ -161,6 +164,41 @@ def release_held(
     where = ledger.config.describe(item.record.period_id)
     missing = "" if entry is not None else f" (no such entry in {where}: nothing was held there)"
     return f"released: {item.describe()}{missing}"
+
+
+def _may_still_run(session: Session, item: HeldReservation) -> str | None:
+    """Why the last try's process may still be running although the task instance has ended; ``None``: it cannot.
+
+    A user who marks a running task instance failed ends it in the database at once, but its
+    process runs on until its supervisor's heartbeat is refused, and for as long as the
+    ``[scheduler] task_instance_heartbeat_timeout`` when the API server cannot be reached: it may
+    still re-use the reservation and send its create (its ``sent`` flag not yet written). A
+    release then would leave that create counted against nothing. After the timeout since the
+    last heartbeat, the supervisor has killed it.
+    """
+    from datetime import timedelta
+
+    from airflow.configuration import conf
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    from airflow_provider_videogen.clock import utcnow
+
+    beat = session.scalar(
+        select(TaskInstance.last_heartbeat_at).where(
+            TaskInstance.dag_id == item.dag_id,
+            TaskInstance.run_id == item.run_id,
+            TaskInstance.task_id == item.task_id,
+            TaskInstance.map_index == item.map_index,
+        )
+    )
+    timeout = timedelta(seconds=conf.getint("scheduler", "task_instance_heartbeat_timeout"))
+    if beat is None or utcnow() - beat >= timeout:
+        return None
+    return (
+        f"its last try heartbeat at {beat.isoformat()}, and its process may still be sending a create until "
+        f"{(beat + timeout).isoformat()} ([scheduler] task_instance_heartbeat_timeout); try again after that"
+    )
 
 
 def _record(raw: str | None) -> SpendRecord | None:

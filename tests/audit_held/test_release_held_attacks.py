@@ -20,7 +20,7 @@ from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 from airflow_provider_videogen.spend.reservation import SPEND_KEY
 from airflow_provider_videogen.uncertain import ENDED_STATES, main
 from tests.operators.test_submission_money import Store
-from tests.spend.test_held_reservations import DAG_ID, VIDEO, airflow_rows
+from tests.spend.test_held_reservations import DAG_ID, VIDEO, airflow_rows, long_gone
 from tests.spend.test_reservation_rules import TI, Killed, billed, killed_before_sending, ledger_doc
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "forget_our_records")
@@ -41,6 +41,7 @@ def write_record(run_id: str, record: dict[str, Any]) -> None:
 
     scope = TaskScope(dag_id=DAG_ID, run_id=run_id, task_id="generate", map_index=-1)
     get_state_backend().set(scope, SPEND_KEY, json.dumps(record))
+    long_gone(run_id)
 
 
 def covered(ledger: Any, simulator: Any) -> bool:
@@ -150,3 +151,43 @@ def test_a_clear_between_the_listing_and_the_release_is_never_released(
     assert done.startswith("not releasing"), done
     assert "now cleared" in done, done
     assert [e.state for e in ledger_doc(ledger).entries.values()] == ["reserved"]
+
+
+def test_a_task_instance_marked_failed_while_its_try_runs_is_not_released_under_that_try(
+    simulator: Any, with_budget: Any, run_dag: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user marks a running try failed: the state has ended, the process sends until its supervisor stops it.
+
+    The try has taken its reservation (nothing sent yet, the store says so) when ``release-held``
+    runs; then it sends its create (billed, answer lost). Its supervisor heartbeat a moment ago.
+    """
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    from airflow_provider_videogen.clock import utcnow
+    from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY
+
+    ledger = with_budget(VIDEO * 2)
+    run_id = run_dag(DAG_ID).run_id
+    apply = ["release-held", "--dag-id", DAG_ID, "--run-id", run_id, "--conn-id", "videogen_default", "--apply"]
+    outcome: list[str] = []
+
+    class MarkedFailedMeanwhile(Store):
+        """The running try's store; its 'prepared' marker is written after the reservation, before the create."""
+
+        def set(self, key: str, value: Any, retention: Any = None) -> None:
+            super().set(key, value, retention)
+            if key == IN_FLIGHT_KEY and value.get("phase") == "prepared" and not outcome:
+                write_record(run_id, self.rows[SPEND_KEY])
+                with create_session() as session:
+                    beat = update(TaskInstance).where(TaskInstance.run_id == run_id).values(last_heartbeat_at=utcnow())
+                    session.execute(beat)
+                assert main(apply) == 0
+                outcome.append(capsys.readouterr().out)
+
+    with pytest.raises(AirflowFailException, match="may have reached the gateway"):
+        one_try(MarkedFailedMeanwhile(), 1, run_id)
+    assert outcome, "release-held did not run while the try ran"
+    assert covered(ledger, simulator), ("a billed create counts against nothing", outcome, ledger_doc(ledger))
+    assert "task_instance_heartbeat_timeout" in outcome[0], outcome
