@@ -11,7 +11,11 @@ instance's store still calls ``reserved`` while the task instance has no live tr
 of them provably had nothing sent (the guard marks a reservation ``sent`` *before* the create
 leaves, :mod:`.spend.guard`). ``release-held --conn-id C ... --apply`` frees those in the ledger of
 connection ``C``'s budget and marks them released in the store, so a later clear takes a new
-reservation, checked against the budget. A reservation a create may have been sent under is never
+reservation, checked against the budget. Released only under the task instance's row lock, from
+its store's record as it is then (not as it was listed), when that record names the task
+instance's own reservation id, and once its last try's process can no longer be running (its
+last heartbeat older than ``[scheduler] task_instance_heartbeat_timeout``: a try marked failed
+by a user runs on until its supervisor stops it). A reservation a create may have been sent under is never
 released here: it is an uncertain submission (``uncertain list``), settled by re-attaching when the
 gateway has the task; a human who finds it has none says so with ``resolve --mark-lost`` first.
 """

@@ -191,3 +191,33 @@ def test_a_task_instance_marked_failed_while_its_try_runs_is_not_released_under_
     assert outcome, "release-held did not run while the try ran"
     assert covered(ledger, simulator), ("a billed create counts against nothing", outcome, ledger_doc(ledger))
     assert "task_instance_heartbeat_timeout" in outcome[0], outcome
+
+
+def test_a_crash_between_the_ledger_release_and_the_store_write_is_safe_for_the_next_try_and_release(
+    simulator: Any, with_budget: Any, run_dag: Any
+) -> None:
+    """A guarantee: the ledger released it, the store still says 'reserved, nothing sent' (the CLI died)."""
+    ledger = with_budget(VIDEO * 2)
+    run_id = run_dag(DAG_ID).run_id
+    first = killed_before_sending()
+    with pytest.raises(Killed):
+        one_try(first, 1, run_id, prompt="a cat")
+    write_record(run_id, first.rows[SPEND_KEY])
+    record = first.rows[SPEND_KEY]
+    ledger.release(record["reservation_id"], period_id=record["period_id"], reason="release-held, then killed")
+
+    # A second release-held finishes the job (the ledger's release is idempotent).
+    apply = ["release-held", "--dag-id", DAG_ID, "--run-id", run_id, "--conn-id", "videogen_default", "--apply"]
+    assert main(apply) == 0
+    assert airflow_rows(run_id)[SPEND_KEY]["state"] == "released"
+
+    # Or a cleared try that read the stale record first: it finds the entry released and takes a new one.
+    stale = Store()
+    stale.rows[SPEND_KEY] = record
+    result = one_try(stale, 2, run_id, prompt="a cat")
+    doc = ledger_doc(ledger)
+    assert sorted((e.state, e.remote_id) for e in doc.entries.values()) == [
+        ("released", None),
+        ("settled", result["id"]),
+    ]
+    assert covered(ledger, simulator)
