@@ -11,7 +11,11 @@ instance's store still calls ``reserved`` while the task instance has no live tr
 of them provably had nothing sent (the guard marks a reservation ``sent`` *before* the create
 leaves, :mod:`.spend.guard`). ``release-held --conn-id C ... --apply`` frees those in the ledger of
 connection ``C``'s budget and marks them released in the store, so a later clear takes a new
-reservation, checked against the budget. A reservation a create may have been sent under is never
+reservation, checked against the budget. Released only under the task instance's row lock, from
+its store's record as it is then (not as it was listed), when that record names the task
+instance's own reservation id, and once its last try's process can no longer be running (its
+last heartbeat older than ``[scheduler] task_instance_heartbeat_timeout``: a try marked failed
+by a user runs on until its supervisor stops it). A reservation a create may have been sent under is never
 released here: it is an uncertain submission (``uncertain list``), settled by re-attaching when the
 gateway has the task; a human who finds it has none says so with ``resolve --mark-lost`` first.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow_provider_videogen.spend.reservation import SPEND_KEY, SpendRecord
 
@@ -42,13 +46,30 @@ class HeldReservation:
     state: str | None
 
     @property
+    def own(self) -> bool:
+        """The record names this task instance's own reservation id (``<key>#<seq>.<nonce>``, :mod:`.reservation`).
+
+        A record naming another task instance's entry (forged, hand-edited, copied between runs)
+        would otherwise release that one, which may be billing; a record without a nonce was not
+        written by a version that tracks ``sent`` (the guard never re-uses one either).
+        """
+        r = self.record
+        key = f"{self.dag_id}/{self.run_id}/{self.task_id}/{self.map_index}"
+        return r.nonce is not None and r.reservation_id == f"{key}#{r.seq}.{r.nonce}"
+
+    @property
     def nothing_sent(self) -> bool:
-        return not self.record.sent
+        return not self.record.sent and self.own
 
     def describe(self) -> str:
         where = f"{self.dag_id} {self.run_id} {self.task_id}" + (f"[{self.map_index}]" if self.map_index >= 0 else "")
         r = self.record
-        sent = "nothing was sent under it" if self.nothing_sent else "a create may have been sent under it"
+        if not self.own:
+            sent = "the record does not name this task instance's own reservation, so it is never released here"
+        elif self.nothing_sent:
+            sent = "nothing was sent under it"
+        else:
+            sent = "a create may have been sent under it"
         return (
             f"{where}: reservation {r.reservation_id} of {r.estimate} credits in budget {r.budget!r} "
             f"(period {r.period_id}) is held; {sent}; task instance {self.state or 'no state'}"
@@ -98,29 +119,94 @@ def _ti_state(
 
 def release_held(
     session: Session, item: HeldReservation, ledger: S3Ledger, ended: frozenset[str | None], *, by: str, reason: str
-) -> Any:
+) -> str:
     """Release one reservation nothing was sent under, in the ledger and then in the task instance's store.
+
+    Returns what was done (one line); a refusal changes nothing and is said the same way, so the
+    other reservations of the same call are still released.
 
     The task instance's row is locked and its state checked again first: a clear in between would
     start a try that re-uses the reservation (it was never sent) while it is being released, and
     its create would then count against nothing. A clear waits for this transaction instead, and
     its try finds the store saying ``released`` and takes a new reservation, checked against the
-    budget. The ledger is written before the store: a crash between the two leaves ``reserved`` in
-    the store for an entry the ledger released, which ``held`` lists again (release is idempotent).
+    budget. The store's record is read again under that lock too: a try that ran (re-used the
+    reservation, sent its create, and failed again) between the listing and the lock left a record
+    saying ``sent``, and the listing's copy must not release what that create is billing.
+
+    The ledger is written before the store: a crash between the two leaves ``reserved`` in the
+    store for an entry the ledger released, which ``held`` lists again (release is idempotent),
+    and a try re-using it finds the entry released and takes a new one. An entry the ledger has
+    already settled was paid: the store is told so instead of ``released``.
     """
     from airflow.state import TaskScope, get_state_backend
 
     state = _ti_state(session, item.dag_id, item.run_id, item.task_id, item.map_index, lock=True)
     if state not in ended:
-        raise SystemExit(f"not releasing {item.describe()}: the task instance is now {state or 'cleared'}")
-    if not item.nothing_sent:
-        raise SystemExit(f"not releasing {item.describe()}: resolve the uncertain submission first")
-    if item.record.budget != ledger.config.name:
-        raise SystemExit(f"not releasing {item.describe()}: the connection's budget is {ledger.config.name!r}")
-    note = f"released by {by}: {reason or 'held by a task instance that will not run again; nothing was sent'}"
-    entry = ledger.release(item.record.reservation_id, period_id=item.record.period_id, reason=note[:500])
+        return f"not releasing {item.describe()}: the task instance is now {state or 'cleared'}"
+    alive = _may_still_run(session, item)
+    if alive is not None:
+        return f"not releasing {item.describe()}: {alive}"
     backend = get_state_backend()
     scope = TaskScope(dag_id=item.dag_id, run_id=item.run_id, task_id=item.task_id, map_index=item.map_index)
+    now = _record(backend.get(scope, SPEND_KEY, session=session))
+    if now != item.record:
+        return f"not releasing {item.describe()}: its record changed since it was listed; list again"
+    if not item.nothing_sent:
+        why = "resolve the uncertain submission first" if item.own else "it is not this task instance's reservation"
+        return f"not releasing {item.describe()}: {why}"
+    if item.record.budget != ledger.config.name:
+        return f"not releasing {item.describe()}: the connection's budget is {ledger.config.name!r}"
+    note = f"released by {by}: {reason or 'held by a task instance that will not run again; nothing was sent'}"
+    entry = ledger.release(item.record.reservation_id, period_id=item.record.period_id, reason=note[:500])
+    if entry is not None and entry.state == "settled":
+        # A create was sent and billed under it (the record was stale): the money stays counted.
+        settled = item.record.model_copy(update={"state": "settled", "sent": True})
+        backend.set(scope, SPEND_KEY, settled.model_dump_json(), expires_at=None, session=session)
+        return f"not released: {item.describe()}; the ledger has it settled for remote task {entry.remote_id}"
     released = item.record.model_copy(update={"state": "released"})
     backend.set(scope, SPEND_KEY, released.model_dump_json(), expires_at=None, session=session)
-    return entry
+    where = ledger.config.describe(item.record.period_id)
+    missing = "" if entry is not None else f" (no such entry in {where}: nothing was held there)"
+    return f"released: {item.describe()}{missing}"
+
+
+def _may_still_run(session: Session, item: HeldReservation) -> str | None:
+    """Why the last try's process may still be running although the task instance has ended; ``None``: it cannot.
+
+    A user who marks a running task instance failed ends it in the database at once, but its
+    process runs on until its supervisor's heartbeat is refused, and for as long as the
+    ``[scheduler] task_instance_heartbeat_timeout`` when the API server cannot be reached: it may
+    still re-use the reservation and send its create (its ``sent`` flag not yet written). A
+    release then would leave that create counted against nothing. After the timeout since the
+    last heartbeat, the supervisor has killed it.
+    """
+    from datetime import timedelta
+
+    from airflow.configuration import conf
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    from airflow_provider_videogen.clock import utcnow
+
+    beat = session.scalar(
+        select(TaskInstance.last_heartbeat_at).where(
+            TaskInstance.dag_id == item.dag_id,
+            TaskInstance.run_id == item.run_id,
+            TaskInstance.task_id == item.task_id,
+            TaskInstance.map_index == item.map_index,
+        )
+    )
+    timeout = timedelta(seconds=conf.getint("scheduler", "task_instance_heartbeat_timeout"))
+    if beat is None or utcnow() - beat >= timeout:
+        return None
+    return (
+        f"its last try heartbeat at {beat.isoformat()}, and its process may still be sending a create until "
+        f"{(beat + timeout).isoformat()} ([scheduler] task_instance_heartbeat_timeout); try again after that"
+    )
+
+
+def _record(raw: str | None) -> SpendRecord | None:
+    try:
+        return SpendRecord.model_validate(json.loads(raw)) if raw else None
+    except ValueError:
+        return None

@@ -225,8 +225,12 @@ def _held(args: argparse.Namespace) -> int:
             return 0
         ledger = _ledger(args.conn_id)
         for item in safe:
-            release_held(session, item, ledger, ENDED_STATES, by=args.by or getpass.getuser(), reason=args.reason)
-            log.warning("released: %s", item.describe())
+            done = release_held(
+                session, item, ledger, ENDED_STATES, by=args.by or getpass.getuser(), reason=args.reason
+            )
+            session.commit()  # each decision on its own: the next one's ledger write cannot undo this store write
+            print(done)
+            log.warning("%s", done)
     return 0
 
 

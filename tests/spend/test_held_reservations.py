@@ -32,12 +32,28 @@ VIDEO = Decimal("46.08")  # veo3.1-fast, 8 s, at the test prices
 
 
 def copy_to_airflow(store: Store, run_id: str) -> None:
-    """What the task instance's store held, as Airflow's backend keeps it."""
+    """What the task instance's store held, as Airflow's backend keeps it; its try's process long gone."""
     from airflow.state import TaskScope, get_state_backend
 
     scope = TaskScope(dag_id=DAG_ID, run_id=run_id, task_id="generate", map_index=-1)
     for key, value in store.rows.items():
         get_state_backend().set(scope, key, json.dumps(value))
+    long_gone(run_id)
+
+
+def long_gone(run_id: str) -> None:
+    """The run's tries heartbeat an hour ago: no process of theirs can still send (``release_held``)."""
+    from datetime import timedelta
+
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    from airflow_provider_videogen.clock import utcnow
+
+    with create_session() as session:
+        hour_ago = utcnow() - timedelta(hours=1)
+        session.execute(update(TaskInstance).where(TaskInstance.run_id == run_id).values(last_heartbeat_at=hour_ago))
 
 
 def airflow_rows(run_id: str) -> dict[str, Any]:
