@@ -23,7 +23,8 @@ from tests.operators.test_submission_money import Store
 from tests.spend.test_held_reservations import DAG_ID, VIDEO, airflow_rows, long_gone
 from tests.spend.test_reservation_rules import TI, Killed, billed, killed_before_sending, ledger_doc
 
-pytestmark = pytest.mark.usefixtures("airflow_db", "forget_our_records")
+# dag.test() runs: in the suite, not in make unit
+pytestmark = [pytest.mark.dagrun, pytest.mark.usefixtures("airflow_db", "forget_our_records")]
 
 LOST = "a cat [sim:create_status=502]"  # created and billed; the answer is lost
 

@@ -25,7 +25,8 @@ from airflow_provider_videogen.uncertain import main
 from tests.operators.test_submission_money import Store, accepted
 from tests.spend.test_reservation_rules import TI, DyingStore, Killed, killed_before_sending, ledger_doc
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+# dag.test() runs: in the suite, not in make unit
+pytestmark = [pytest.mark.dagrun, pytest.mark.usefixtures("airflow_db")]
 
 DAG_ID = "test_generation_templated_invalid"  # tests/dag_files/generation_dags.py: fails, sends nothing
 VIDEO = Decimal("46.08")  # veo3.1-fast, 8 s, at the test prices
