@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,10 @@ START_IN_WORKER = "videogen_start_in_worker"
 
 #: Threads that run start triggers' blocking work (one per task starting at the same moment).
 START_THREADS = 32
+
+
+#: How long ``on_kill`` waits for a start still in its thread (Airflow cuts ``on_kill`` at 30 s).
+ON_KILL_START_WAIT = 20.0
 
 
 @cache
@@ -109,6 +113,8 @@ class VideoStartTrigger(BaseTrigger):
         self._context: Any = None
         #: The polling trigger once the remote task is known (for ``on_kill``).
         self._polling: BaseTrigger | None = None
+        #: The start running in the pool (it goes on after a cancel, up to its create's answer).
+        self._starting: Future[Any] | None = None
         #: Set when the triggerer cancels this trigger: the thread running ``execute`` stops before sending.
         self._cancelled = threading.Event()
 
@@ -129,7 +135,8 @@ class VideoStartTrigger(BaseTrigger):
             # own, sized for that, not asyncio's default (min(32, cores + 4): 6 threads on 2 cores,
             # which 200 tasks starting at once would queue behind).
             context = contextvars.copy_context()  # the trigger's log routing goes with it
-            started = await asyncio.get_running_loop().run_in_executor(start_pool(), context.run, self._start)
+            self._starting = start_pool().submit(context.run, self._start)
+            started = await asyncio.wrap_future(self._starting)
         except asyncio.CancelledError:
             self._cancelled.set()  # the thread goes on; it checks this before sending (start_claim)
             raise
@@ -155,9 +162,20 @@ class VideoStartTrigger(BaseTrigger):
         """A user marked the task failed/success or cleared it: as a deferred task's trigger does.
 
         Once the remote task is known, its polling trigger cancels it (where the connection has a
-        ``cancel_path``) or says it keeps rendering and is billed. Before that there is nothing to
-        name: a create in flight, if any, finishes on the gateway's side.
+        ``cancel_path``) or says it keeps rendering and is billed; a start still in its thread is
+        waited for first. Before the create there is nothing to name (the thread stops before
+        sending once cancelled).
         """
+        if self._polling is None and self._starting is not None:
+            # Killed while the start's thread was between the create and the deferral (pushing the
+            # remote id, say): the create went out and the thread is about to hand over the
+            # polling trigger. Wait for it (within Airflow's on_kill timeout) and cancel through it.
+            try:
+                started = await asyncio.wait_for(asyncio.wrap_future(self._starting), ON_KILL_START_WAIT)
+            except Exception:  # it stopped before sending (cancelled), or failed: nothing to name
+                started = None
+            if isinstance(started, BaseTrigger):
+                self._polling = started
         if self._polling is not None:
             await self._polling.on_kill()
             return

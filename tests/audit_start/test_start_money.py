@@ -64,6 +64,42 @@ def test_a_kill_while_the_start_trigger_waits_cancels_the_render(
     assert int(simulator.stats()["generation"]["cancels"]) == 1
 
 
+def test_a_kill_between_the_create_and_the_deferral_still_cancels_the_render(
+    simulator: Any, videogen_conn: str, variables: AirflowVariables, xcoms: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found on the loaded CI run: the create was recorded, the thread was still pushing the remote
+    id (an execution-API round trip) when the kill came, and on_kill found no polling trigger yet:
+    "nothing to cancel", while the render went on billing."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    written = BaseXCom.set
+
+    def slow_remote_id(key: str, value: Any, **kwargs: Any) -> None:
+        if key == "videogen_task_id":
+            threading.Event().wait(1.0)  # a busy API server
+        written(key, value, **kwargs)
+
+    monkeypatch.setattr(BaseXCom, "set", staticmethod(slow_remote_id))
+    trigger = start_trigger(operator("[sim:render=60] a slow cat", start_from_trigger=True), TriggererTI(xcoms))
+
+    async def kill_before_the_deferral() -> None:
+        running = asyncio.create_task(first_event(trigger))
+        for _ in range(200):
+            if recorded(variables):
+                break
+            await asyncio.sleep(0.01)
+        assert recorded(variables)
+        assert trigger._polling is None  # the thread is still pushing the remote id
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await trigger.on_kill()
+
+    asyncio.run(kill_before_the_deferral())
+    assert accepted(simulator) == 1
+    assert int(simulator.stats()["generation"]["cancels"]) == 1
+
+
 class BothReadFirst(AirflowVariables):
     """Two incarnations of one trigger read the markers before either writes one (a partitioned
     triggerer's copy and its replacement: Airflow's docs say duplicates may run simultaneously)."""
