@@ -10,6 +10,7 @@ task, and the worker that completes it settles here, with the figure the gateway
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.spend.guard import SpendGuard
@@ -20,10 +21,17 @@ if TYPE_CHECKING:
     from airflow_provider_videogen.operators.reattach import SubmissionRecord
 
 
+#: Further tries of the settlement when the ledger still fails at completion (seconds before each):
+#: an object store's short outage (a chaos run's 10-18 s faults) must not leave the entry held.
+SETTLE_RETRY_DELAYS: tuple[float, ...] = (5.0, 15.0, 30.0)
+
+
 def settle_left(operator: Any, context: Any, task: VideoTask, record: SubmissionRecord | None) -> None:
     """Settle ``record``'s reservation if the task instance's store still calls it ``reserved``.
 
-    Never fails the task: the video is paid for; a ledger still unwritable leaves it held (logged).
+    Never fails the task: the video is paid for. A ledger that still fails is tried again a few
+    times (:data:`SETTLE_RETRY_DELAYS`, about 50 s in all, in this worker slot); after that the
+    entry stays held at its estimate (logged; ``uncertain held`` lists it) until a re-attach.
     """
     if record is None or record.reservation_id is None:
         return  # no budget, or submitted by an older version
@@ -40,7 +48,14 @@ def settle_left(operator: Any, context: Any, task: VideoTask, record: Submission
             max_credits=operator.max_credits,
             allow_unpriced=operator.allow_unpriced,
         )
-        guard.settle_reattached(store, task, record)
+        for delay in (0.0, *SETTLE_RETRY_DELAYS):
+            if delay:
+                operator.log.info("Settling reservation %s again in %.0f s", record.reservation_id, delay)
+                time.sleep(delay)
+            guard.unsettled = False
+            guard.settle_reattached(store, task, record)
+            if not guard.unsettled:
+                return
     except Exception as exc:  # the create was paid: the ledger's trouble must not fail the task
         operator.log.error(
             "Could not settle reservation %s of remote task %s on completion (%s: %s); it stays held at its "

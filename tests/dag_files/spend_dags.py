@@ -6,6 +6,7 @@ prices, and a budget whose ledger is a fresh SeaweedFS bucket).
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,8 +107,12 @@ with DAG("test_spend_crashed_try", schedule=None, start_date=START, catchup=Fals
 class _LedgerDownAtSettle:
     """The ledger's object store fails the settlement's write (after the paid create), once."""
 
+    #: Settlements that fail, counted across every ledger of the process (the create's, then the
+    #: completion's tries): ``VIDEOGEN_TEST_SETTLE_FAILURES`` (default 1), read at the first one.
+    failures_left: int | None = None
+
     def __init__(self, ledger: Any) -> None:
-        self._ledger, self.failed = ledger, False
+        self._ledger = ledger
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._ledger, name)
@@ -115,8 +120,10 @@ class _LedgerDownAtSettle:
     def settle(self, *args: Any, **kwargs: Any) -> Any:
         from airflow_provider_videogen.spend.ledger_errors import LedgerError
 
-        if not self.failed:
-            self.failed = True
+        if _LedgerDownAtSettle.failures_left is None:
+            _LedgerDownAtSettle.failures_left = int(os.environ.get("VIDEOGEN_TEST_SETTLE_FAILURES", "1"))
+        if _LedgerDownAtSettle.failures_left > 0:
+            _LedgerDownAtSettle.failures_left -= 1
             raise LedgerError("Cannot write the ledger (simulated: ServiceUnavailable)")
         return self._ledger.settle(*args, **kwargs)
 
@@ -128,6 +135,23 @@ class LedgerDownAtSettle(VideoGenerationOperator):
         if self._spend is not None and self._spend.ledger is not None:
             self._spend.ledger = _LedgerDownAtSettle(self._spend.ledger)  # type: ignore[assignment]
         return super()._submit_or_reattach(context, request)
+
+    def execute_complete(self, context: Any, event: Any = None) -> Any:
+        from airflow_provider_videogen.spend import guard
+
+        checked = guard.SpendGuard.check
+
+        def down(*args: Any, **kwargs: Any) -> Any:
+            made = checked(*args, **kwargs)
+            if made.ledger is not None:
+                made.ledger = _LedgerDownAtSettle(made.ledger)  # type: ignore[assignment]
+            return made
+
+        guard.SpendGuard.check = down  # type: ignore[method-assign]
+        try:
+            return super().execute_complete(context, event)
+        finally:
+            guard.SpendGuard.check = checked  # type: ignore[method-assign]
 
 
 with DAG("test_spend_settled_on_completion", schedule=None, start_date=START, catchup=False):
