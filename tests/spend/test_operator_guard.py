@@ -141,6 +141,7 @@ def test_a_crashed_try_is_settled_by_its_retry_on_the_same_reservation(
     assert "left by an earlier try, which ended after creating remote task" in text
 
 
+@pytest.mark.dagrun  # in the suite, not in make unit (which must stay under 90 s)
 @pytest.mark.parametrize("failures", [1, 3])
 def test_a_reservation_the_ledger_could_not_settle_is_settled_when_the_task_completes(
     run_dag: Any, budget: S3Ledger, sim: SimulatorServer, log_text: Any, monkeypatch: pytest.MonkeyPatch, failures: int
