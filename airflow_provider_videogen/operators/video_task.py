@@ -277,6 +277,9 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
         )
         task = self._submit_or_reattach(context, request)
         self._seen_task, self._seen_record = task, self.submission(context)
+        unsettled = self._spend is not None and self._spend.unsettled
+        if unsettled and not (self.deferrable and self.wait_for_completion and not task.state.is_terminal):
+            settle_left(self, context, task, self._seen_record)  # no worker completes a deferral later
         publish_remote_id(context, task.id, task.can_cancel)
         if task.estimated_time is not None and task.state.is_in_progress:
             self.log.info("Remote task %s: the gateway estimates %d s of rendering", task.id, task.estimated_time)
@@ -285,8 +288,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             return self._result(context, task)
         if task.state.is_terminal:
             return self._complete(context, VideoTaskTrigger.event_for(task, self.api))
-        settle_pending = self._spend is not None and self._spend.unsettled
-        trigger = self._trigger(task, self._deadline(context, task), self.submission(context), settle_pending)
+        trigger = self._trigger(task, self._deadline(context, task), self.submission(context), unsettled)
         how = polling_description(self.poll_interval, self.adaptive_polling, task.estimated_time)
         if self.deferrable:
             safety_net = deferral_timeout(trigger.deadline)
@@ -409,8 +411,7 @@ class BaseVideoTaskOperator(VideoTaskCompletion, BaseOperator):
             # The gateway's creation time (a re-attached task was submitted by an earlier try);
             # never later than now, in case the gateway's clock runs ahead of ours.
             submitted_at=min(now, task.created_at.timestamp()) if task.created_at else now,
-            # A reservation left unsettled (the ledger failed after the paid create) is settled by
-            # the worker that completes the task: it never ends in the triggerer then.
+            # An unsettled reservation is settled by the worker that completes the task (spend/resume).
             end_from_trigger=self.deferrable
             and not settle_pending
             and ends_in_triggerer(self.end_from_trigger, xcom_links=self.xcom_links),

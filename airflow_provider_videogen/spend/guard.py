@@ -87,7 +87,7 @@ class SpendGuard(SettlementSteps):
     #: The reservation this try holds (between :meth:`reserve` and :meth:`settle`).
     current: SpendRecord | None = None
     #: A paid create's reservation could not be settled (the ledger could not be written): the
-    #: task must resume in a worker, which settles it (``BaseVideoTaskOperator._settle_left``).
+    #: task must complete in a worker, which settles it (:func:`.resume.settle_left`).
     unsettled: bool = False
 
     # ---- 1. before any request --------------------------------------------------------------

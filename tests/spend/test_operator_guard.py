@@ -166,17 +166,18 @@ def test_a_reservation_the_ledger_could_not_settle_is_settled_when_the_task_comp
 
 
 def test_a_task_whose_reservation_is_unsettled_never_ends_in_the_triggerer(
-    budget: S3Ledger, sim: SimulatorServer
+    budget: S3Ledger, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It must resume in a worker, which settles it (the triggerer has no ledger to write)."""
     from airflow.sdk.exceptions import TaskDeferred
     from airflow.sdk.listener import get_listener_manager
 
     from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
-    from tests.dag_files.spend_dags import LedgerDownAtSettle
+    from tests.dag_files.spend_dags import LedgerDownAtSettle, _LedgerDownAtSettle
     from tests.operators.test_submission_money import Store
     from tests.spend.test_reservation_rules import TI
 
+    monkeypatch.setattr(_LedgerDownAtSettle, "failures_left", None)  # one failure, whatever ran before
     get_listener_manager().clear()  # a registered listener alone keeps the task out of the triggerer
     ends = {}
     for kind in (VideoGenerationOperator, LedgerDownAtSettle):
@@ -187,3 +188,32 @@ def test_a_task_whose_reservation_is_unsettled_never_ends_in_the_triggerer(
             op.execute({"ti": TI(1, run_id=kind.__name__), "task_state_store": Store()})  # type: ignore[arg-type]
         ends[kind.__name__] = deferred.value.trigger.end_from_trigger
     assert ends == {"VideoGenerationOperator": True, "LedgerDownAtSettle": False}
+
+
+@pytest.mark.parametrize("how", ["deferrable=False", "wait_for_completion=False"])
+def test_a_reservation_left_unsettled_is_settled_in_the_same_try_when_no_worker_completes_a_deferral(
+    budget: S3Ledger, sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Review of finding 7's fix: only a deferred task's completion settled; polling in the worker,
+    or returning without waiting, left the reservation held although the task succeeded."""
+    from airflow_provider_videogen.spend import resume
+    from tests.dag_files.spend_dags import LedgerDownAtSettle, _LedgerDownAtSettle
+    from tests.operators.test_submission_money import Store
+    from tests.spend.test_reservation_rules import TI
+
+    monkeypatch.setattr(resume, "SETTLE_RETRY_DELAYS", (0.01,))
+    monkeypatch.setattr(_LedgerDownAtSettle, "failures_left", None)  # one failure: the create's settlement
+    kwargs = (
+        {"deferrable": False, "poll_interval": 0.2} if how == "deferrable=False" else {"wait_for_completion": False}
+    )
+    op = LedgerDownAtSettle(
+        task_id="generate",
+        videogen_conn_id=BUDGET_CONN,
+        model="veo3.1-fast",
+        prompt="[sim:render=1] x",
+        duration=8,
+        **kwargs,
+    )
+    result = op.execute({"ti": TI(1), "task_state_store": Store()})  # type: ignore[arg-type]
+    (entry,) = ledger_doc(budget).entries.values()
+    assert (entry.state, entry.remote_id) == ("settled", result["id"])
