@@ -119,14 +119,7 @@ class VideoGenerationOperator(BaseVideoTaskOperator):
             mask_links_in(self.image_urls, self.callback_url, self.extra_params)
 
     def build_request(self) -> GenerationRequest:
-        fields = {name: getattr(self, name) for name in REQUEST_FIELDS}
-        for name in ("duration", "n", "seed"):  # Jinja renders numbers as strings
-            # ASCII digits only: "²".isdigit() is True but int("²") fails; other text is left for
-            # the model to refuse with the field's name and allowed values.
-            if isinstance(fields[name], str) and _INTEGER.fullmatch(fields[name].strip()):
-                fields[name] = int(fields[name])
-        fields = {k: v for k, v in fields.items() if v is not None and not (k == "extra_params" and not v)}
-        return validate(GenerationRequest, "GenerationRequest", **fields)  # type: ignore[no-any-return]
+        return generation_request({name: getattr(self, name) for name in REQUEST_FIELDS})
 
     def submit(self, hook: VideoGenHook, request: Any, before_send: BeforeSend | None = None) -> VideoTask:
         return hook.submit_generation(request, before_send=before_send)
@@ -141,6 +134,21 @@ class VideoGenerationOperator(BaseVideoTaskOperator):
         seconds = request.billed_seconds()
         paid = f"{seconds} s of video" if seconds else "video of the model's default length"
         return f"{request.model} generation ({paid}, quality {request.quality or 'default'})"
+
+
+def generation_request(fields: dict[str, Any], what: str = "GenerationRequest") -> GenerationRequest:
+    """Build (and so validate) a request from rendered operator fields: unset ones left out.
+
+    Shared by the operator and each item of ``VideoGenerationBatchOperator``.
+    """
+    fields = dict(fields)
+    for name in ("duration", "n", "seed"):  # Jinja renders numbers as strings
+        # ASCII digits only: "²".isdigit() is True but int("²") fails; other text is left for
+        # the model to refuse with the field's name and allowed values.
+        if isinstance(fields.get(name), str) and _INTEGER.fullmatch(fields[name].strip()):
+            fields[name] = int(fields[name])
+    fields = {k: v for k, v in fields.items() if v is not None and not (k == "extra_params" and not v)}
+    return validate(GenerationRequest, what, **fields)  # type: ignore[no-any-return]
 
 
 def _int_or_none(value: Any) -> int | None:
