@@ -80,7 +80,7 @@ tools:
 	  else echo "strace is missing: run 'sudo apt-get install -y strace' (a README test needs it)" >&2; exit 1; fi; }
 
 # The cluster load test at full size: 200 mapped generations in each mode (classic, end_from_trigger,
-# start_from_trigger) side by side on one cluster; the suite runs 24 in classic and start.
+# start_from_trigger, batches of 25) side by side on one cluster; the suite runs 24 in classic, start, batch.
 load: install
 	VIDEOGEN_LOAD_FULL=1 $(VENV)/bin/pytest -q -s tests/cluster/test_load.py $(PYTEST_ARGS)
 

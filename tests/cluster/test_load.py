@@ -1,18 +1,21 @@
 """Load on the real shape: mapped generations through Celery, the ``videogen_api`` pool and two triggerers.
 
-It runs the same mapped load in several modes on the same cluster, one after the other:
+It runs the same videos in several modes on the same cluster, one after the other:
 ``classic`` (every task resumes in a worker after its trigger fired: two workloads per video),
-``end`` (the task ends in the triggerer, ``end_from_trigger``: one workload per video) and
-``start`` (the task starts and ends there, ``start_from_trigger``: none). The suite runs 24
-videos in ``classic`` and ``start`` (``cluster_load_short_*``); ``make load`` runs all three at
-the full 200 (``cluster_load_*``), whose figures benchmarks/README.md quotes.
+``end`` (the task ends in the triggerer, ``end_from_trigger``: one workload per video),
+``start`` (the task starts and ends there, ``start_from_trigger``: none) and ``batch``
+(``VideoGenerationBatchOperator``, mapped over batches of 25: one workload per batch, ending in the
+triggerer). The suite runs 24 videos in ``classic``, ``start`` and ``batch`` (``cluster_load_short_*``,
+batches of 8); ``make load`` runs all four at the full 200 (``cluster_load_*``), whose figures
+benchmarks/README.md quotes.
 
-Asserts what must hold in each mode (all succeed, one create each, every video had a trigger, both
-triggerers carried some in the modes where deferrals trickle in, the number of worker workloads:
-two per video classic, one end, none start) and prints what was measured, last the side-by-side
-line: worker slot-seconds per video (from the Celery workers' own "succeeded in Xs" lines), wall
-time, and triggerer CPU seconds per video (read from ``/proc/<pid>/stat`` for each triggerer and
-its trigger-runner child, before and after).
+Asserts what must hold in each mode (all succeed, one create per video, every task had a trigger,
+both triggerers carried some where deferrals trickle in one per video, the number of worker
+workloads: two per video classic, one end, none start, one per batch) and prints what was
+measured, last the side-by-side line of ``classic`` and the last mode run (``batch``): worker
+slot-seconds per video (from the Celery workers' own "succeeded in Xs" lines), wall time, and
+triggerer CPU seconds per video (read from ``/proc/<pid>/stat`` for each triggerer and its
+trigger-runner child, before and after).
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ import pytest
 
 from tests.cluster.conftest import POOL_SLOTS, WORKER_CONCURRENCY
 from tests.cluster.helpers import creates, running_job_ids, wait_for_end
-from tests.dag_files.cluster.cluster_dags import LOAD_POLL, LOAD_RENDER, LOAD_SHORT_TASKS, LOAD_TASKS
+from tests.dag_files.cluster.cluster_dags import (
+    LOAD_BATCH_SIZE,
+    LOAD_POLL,
+    LOAD_RENDER,
+    LOAD_SHORT_BATCH_SIZE,
+    LOAD_SHORT_TASKS,
+    LOAD_TASKS,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.simulator import SimulatorServer
@@ -43,9 +53,15 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]  # the first test 
 #: ``make load`` (``VIDEOGEN_LOAD_FULL=1``) runs the full 200; the suite runs 50 of the same shape.
 FULL = os.environ.get("VIDEOGEN_LOAD_FULL") == "1"
 DAG_PREFIX, TASKS = ("cluster_load", LOAD_TASKS) if FULL else ("cluster_load_short", LOAD_SHORT_TASKS)
-MODES = ("classic", "end", "start") if FULL else ("classic", "start")
+BATCH_SIZE = LOAD_BATCH_SIZE if FULL else LOAD_SHORT_BATCH_SIZE
+#: ``VIDEOGEN_LOAD_MODES=classic,batch`` runs only those (``classic`` and the last one are compared).
+MODES = tuple(
+    os.environ.get("VIDEOGEN_LOAD_MODES", "classic,end,start,batch" if FULL else "classic,start,batch").split(",")
+)
 #: Worker workloads per video in each mode: the point of the modes, counted rather than timed.
-WORKLOADS_PER_VIDEO = {"classic": 2, "end": 1, "start": 0}
+WORKLOADS_PER_VIDEO = {"classic": 2, "end": 1, "start": 0, "batch": 1 / BATCH_SIZE}
+#: Task instances per mode: one per video, or one per batch.
+TASK_INSTANCES = {"classic": TASKS, "end": TASKS, "start": TASKS, "batch": -(-TASKS // BATCH_SIZE)}
 #: ``VIDEOGEN_LOAD_PROFILE=<dir>``: record each triggerer (and its runner) with py-spy while a mode
 #: runs, as collapsed stacks ``<dir>/<mode>-<triggerer>.txt`` (``pip install py-spy``; diagnosis only).
 PROFILE_DIR = os.environ.get("VIDEOGEN_LOAD_PROFILE")
@@ -139,7 +155,7 @@ def run_mode(cluster: AirflowCluster, simulator: SimulatorServer, mode: str) -> 
 
     states = Counter(ti["state"] for ti in tis)
     assert run["state"] == "success", (mode, states)
-    assert states == {"success": TASKS}, mode
+    assert states == {"success": TASK_INSTANCES[mode]}, mode
     assert creates(simulator, f"[load-{mode}]") == TASKS, mode
     # Both triggerers carried triggers: each wrote trigger logs named after its job id.
     jobs = running_job_ids(cluster, "TriggererJob")
@@ -147,8 +163,8 @@ def run_mode(cluster: AirflowCluster, simulator: SimulatorServer, mode: str) -> 
     logs = list(root.rglob("attempt=1.log.trigger.*.log"))
     carried = Counter(p.name.rsplit(".", 2)[-2] for p in logs)
     per_triggerer = {name: carried.get(str(job), 0) for name, job in jobs.items()}
-    assert len({p.parent for p in logs}) == TASKS, (mode, carried)  # every video had its trigger
-    if mode != "start":
+    assert len({p.parent for p in logs}) == TASK_INSTANCES[mode], (mode, carried)  # every task had its trigger
+    if mode in ("classic", "end"):
         # Deferrals trickle in as workers submit, so both triggerers pick some up. Started tasks'
         # triggers are all created at once by the scheduler, and the first triggerer to look takes
         # them all (its capacity is 1,000): Airflow's assignment, not a fault.
@@ -162,7 +178,8 @@ def run_mode(cluster: AirflowCluster, simulator: SimulatorServer, mode: str) -> 
     slot_seconds, workloads = worker_slot_seconds(cluster, dag_id)
     # What the mode is about, counted rather than timed: a classic video starts twice in a worker
     # (submit + defer, then resume), an "end" one once (the triggerer ends it), a "start" one never.
-    assert workloads == WORKLOADS_PER_VIDEO[mode] * TASKS, (mode, workloads)
+    # A batch: one workload per batch task (it ends in the triggerer).
+    assert workloads == round(WORKLOADS_PER_VIDEO[mode] * TASKS), (mode, workloads)
     slots = WORKER_CONCURRENCY * len(cluster.names("celery-worker"))
     cpu_text = {name: round(seconds, 1) for name, seconds in cpu.items()}
     print(
@@ -180,7 +197,7 @@ def test_mapped_generations_on_celery_with_two_triggerers(
     cluster: AirflowCluster, cluster_simulator: SimulatorServer
 ) -> None:
     measured = {mode: run_mode(cluster, cluster_simulator, mode) for mode in MODES}
-    classic, new = measured["classic"], measured["start"]
+    classic, new = measured["classic"], measured[MODES[-1]]
     others = "".join(
         f"\n[load] {m.mode}: {m.slot_seconds_per_video:.2f} slot-seconds per video, wall {m.wall:.0f} s, "
         f"triggerer CPU {m.triggerer_cpu_per_video:.3f} s per video"
@@ -189,6 +206,7 @@ def test_mapped_generations_on_celery_with_two_triggerers(
     print(
         f"\n[load] creates {len(MODES) * TASKS}; polls {cluster_simulator.stats()['generation']['polls']} "
         f"(whole session){others}\n"
+        f"[load] new = {new.mode}\n"
         f"[load] triggerer CPU seconds per video: classic {classic.triggerer_cpu_per_video:.3f} / "
         f"new {new.triggerer_cpu_per_video:.3f}\n"
         f"worker slot-seconds per video: classic {classic.slot_seconds_per_video:.2f} / "

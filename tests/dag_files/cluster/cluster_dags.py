@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
+from airflow_provider_videogen.operators.batch import VideoGenerationBatchOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
 
 START = datetime(2026, 1, 1)
@@ -26,6 +27,10 @@ LOAD_TASKS = 200
 #: The suite's short version of the load (``make load`` runs the full ``LOAD_TASKS``).
 LOAD_SHORT_TASKS = 24
 LOAD_RENDER = 20
+#: Videos per task in the ``batch`` mode: 200 videos are 8 mapped batch tasks (one per worker slot).
+LOAD_BATCH_SIZE = 25
+#: ...and the suite's 24 are 3.
+LOAD_SHORT_BATCH_SIZE = 8
 LOAD_POLL = 5.0
 #: Scheduler kill: a run long enough to be in progress when a scheduler dies.
 SCHEDULER_TASKS = 6
@@ -74,6 +79,13 @@ for _load_dag, _load_tasks in (("cluster_load", LOAD_TASKS), ("cluster_load_shor
                 pool=POOL,
                 **_mode_kwargs,
             ).expand(prompt=_prompts(f"load-{_mode}", _load_tasks, f"[sim:render={LOAD_RENDER}]"))
+    # ``batch``: the same videos in mapped batches, one workload each (VideoGenerationBatchOperator).
+    _size = LOAD_BATCH_SIZE if _load_dag == "cluster_load" else LOAD_SHORT_BATCH_SIZE
+    _batch_prompts = _prompts("load-batch", _load_tasks, f"[sim:render={LOAD_RENDER}]")
+    with DAG(f"{_load_dag}_batch", schedule=None, start_date=START, catchup=False, tags=["cluster"]):
+        VideoGenerationBatchOperator.partial(
+            task_id="generate", model=MODEL, duration=4, poll_interval=LOAD_POLL, retries=0, pool=POOL
+        ).expand(requests=[_batch_prompts[i : i + _size] for i in range(0, _load_tasks, _size)])
 
 #: Both triggerers are killed while tasks that started in the triggerer are creating (answers
 #: held) or polling: the polling ones re-attach, the ones whose create answer was lost refuse to
