@@ -28,11 +28,18 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_videogen.operators.videogen",
                     "airflow_provider_videogen.operators.remix",
                     "airflow_provider_videogen.operators.video_task",
+                    "airflow_provider_videogen.operators.batch",
                 ],
             }
         ],
         "triggers": [
-            {"integration-name": integration, "python-modules": ["airflow_provider_videogen.triggers.videogen"]}
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "airflow_provider_videogen.triggers.videogen",
+                    "airflow_provider_videogen.triggers.batch",
+                ],
+            }
         ],
         "sensors": [
             {"integration-name": integration, "python-modules": ["airflow_provider_videogen.sensors.videogen"]}
@@ -51,6 +58,7 @@ def get_provider_info() -> dict[str, Any]:
         "task-decorators": [
             {"name": "videogen", "class-name": "airflow_provider_videogen.decorators.videogen.videogen_task"},
             {"name": "videogen_remix", "class-name": "airflow_provider_videogen.decorators.remix.videogen_remix_task"},
+            {"name": "videogen_batch", "class-name": "airflow_provider_videogen.decorators.batch.videogen_batch_task"},
         ],
         "plugins": [
             {"name": "videogen_videos", "plugin-class": "airflow_provider_videogen.plugins.videos.VideosPlugin"}

@@ -122,11 +122,13 @@ def test_the_task_decorators_resolve_after_install(clean_venv: Path, tmp_path: P
         "from airflow_provider_videogen import get_provider_info\n"
         "print(task.videogen.__module__, task.videogen.__name__)\n"
         "print(task.videogen_remix.__module__, task.videogen_remix.__name__)\n"
+        "print(task.videogen_batch.__module__, task.videogen_batch.__name__)\n"
         "print(sorted(d['name'] for d in get_provider_info()['task-decorators']))\n"
     )
     out = _run(str(clean_venv / "bin" / "python"), "-c", script, env=_clean_env(tmp_path), timeout=180)
-    assert out.splitlines()[-3:] == [
+    assert out.splitlines()[-4:] == [
         "airflow_provider_videogen.decorators.videogen videogen_task",
         "airflow_provider_videogen.decorators.remix videogen_remix_task",
-        "['videogen', 'videogen_remix']",
+        "airflow_provider_videogen.decorators.batch videogen_batch_task",
+        "['videogen', 'videogen_batch', 'videogen_remix']",
     ]

@@ -59,10 +59,11 @@ def test_connection_form_is_one_source_for_provider_info_and_hook() -> None:
         assert widgets[name]["description"] == spec["description"]
 
 
-def test_provider_info_registers_both_task_decorators() -> None:
-    """``@task.videogen`` and ``@task.videogen_remix`` resolve through Airflow's own lookup."""
+def test_provider_info_registers_the_task_decorators() -> None:
+    """``@task.videogen``, ``@task.videogen_remix`` and ``@task.videogen_batch`` resolve through Airflow's own lookup."""
     from airflow.sdk import task
 
+    from airflow_provider_videogen.decorators.batch import videogen_batch_task
     from airflow_provider_videogen.decorators.remix import videogen_remix_task
     from airflow_provider_videogen.decorators.videogen import videogen_task
 
@@ -70,6 +71,8 @@ def test_provider_info_registers_both_task_decorators() -> None:
     assert entries == {
         "videogen": "airflow_provider_videogen.decorators.videogen.videogen_task",
         "videogen_remix": "airflow_provider_videogen.decorators.remix.videogen_remix_task",
+        "videogen_batch": "airflow_provider_videogen.decorators.batch.videogen_batch_task",
     }
     assert task.videogen is videogen_task
+    assert task.videogen_batch is videogen_batch_task
     assert task.videogen_remix is videogen_remix_task

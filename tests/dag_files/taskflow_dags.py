@@ -54,7 +54,23 @@ with DAG("test_taskflow_videos", schedule=None, start_date=START, catchup=False)
         count_call("story")
         return {"prompt": f"{product} on a kitchen table", "prompt_extend": "the camera pulls back"}
 
+    @task.videogen_batch(
+        model="veo3.1-fast",
+        duration=4,
+        timeout=timedelta(seconds=1),
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+        **FAST,
+    )
+    def batched(topics: list[str]) -> list[object]:
+        # As ``retried``, for a batch: a different list on every call; the retry re-uses the first.
+        calls = count_call("batched")
+        return [f"[sim:render=1.5] A cat batch {topic}, take {calls}" for topic in topics[:-1]] + [
+            {"prompt": f"[sim:render=1.5] A cat batch {topics[-1]}, take {calls}", "duration": 6}
+        ]
+
     clip("a harbour at dawn")
+    batched(["on a roof", "in a box"])
     variant.expand(topic=["red kite", "blue boat"])
     retried()
     story("A teapot")

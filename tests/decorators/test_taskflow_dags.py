@@ -110,6 +110,19 @@ def test_decorated_functions_build_the_requests_and_a_retry_does_not_call_them_a
         stored = stored_request(dagrun, task_id)
         assert stored, task_id
         assert plain not in stored, task_id
+    # @task.videogen_batch: one task, the list of results; its retry re-used the stored list and
+    # both videos (the function ran once, two creates, the dict's duration over the decorator's).
+    batch = xcom(dagrun, "batched")
+    assert [r["state"] for r in batch] == ["succeeded", "succeeded"]
+    assert ti(dagrun, "batched").try_number == 2
+    assert call_count(calls, "batched") == 1
+    batched = sorted(p for p in created_prompts(simulator) if "A cat batch" in p)
+    assert batched == [
+        "[sim:render=1.5] A cat batch in a box, take 1",
+        "[sim:render=1.5] A cat batch on a roof, take 1",
+    ]
+    assert [r["body"].get("duration") for r in generation if "A cat batch" in r["body"]["prompt"]] == [4, 6]
+    assert "A cat batch" not in stored_request(dagrun, "batched")  # sealed, as for @task.videogen
     for name in ("clip", "variant red kite", "variant blue boat", "story"):
         assert call_count(calls, name) == 1, name
 
