@@ -60,7 +60,7 @@ def test_connection_form_is_one_source_for_provider_info_and_hook() -> None:
 
 
 def test_provider_info_registers_the_task_decorators() -> None:
-    """``@task.videogen``, ``@task.videogen_remix`` and ``@task.videogen_batch`` resolve through Airflow's own lookup."""
+    """``@task.videogen``, ``@task.videogen_remix`` and ``@task.videogen_batch`` resolve through Airflow."""
     from airflow.sdk import task
 
     from airflow_provider_videogen.decorators.batch import videogen_batch_task
