@@ -6,15 +6,10 @@ from typing import Any
 
 import pytest
 
-from tests.operators.test_generation_operator import ti_of, xcom
+from tests.operators.test_generation_operator import fast_sim, ti_of, xcom
 
 pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.dagrun]
-
-
-@pytest.fixture
-def fast_sim(simulator: Any, videogen_conn: str) -> Any:
-    simulator.configure(render_seconds=1.0)
-    return simulator
+__all__ = ["fast_sim"]  # the fixture, shared with the single operator's dag.test tests
 
 
 def test_a_deferred_batch_returns_one_result_per_request_to_a_downstream_task(run_dag: Any, fast_sim: Any) -> None:
