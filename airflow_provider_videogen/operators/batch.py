@@ -38,11 +38,22 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_videogen.cancellation import cancel_on_kill
 from airflow_provider_videogen.deadlines import check_wait_timeout, deferral_timeout, isoformat_epoch
 from airflow_provider_videogen.exceptions import InvalidRequestError, VideoGenError
+from airflow_provider_videogen.hooks.redaction import mask_links_in, redact_links_in
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.lineage import LineageFacts, operator_lineage
 from airflow_provider_videogen.links.videogen import VideoLink, mark_remote_task
 from airflow_provider_videogen.models import ApiKind, VideoTask
 from airflow_provider_videogen.operators.ending import ends_in_triggerer, is_end_event_payload
+from airflow_provider_videogen.operators.reattach import (
+    IN_FLIGHT_KEY,
+    RECORD_KEY,
+    RECORD_RETENTION,
+    InFlightMarker,
+    _answered,
+    fingerprint,
+    load_model,
+    stored_record,
+)
 from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
 from airflow_provider_videogen.operators.video_task import has_template
 from airflow_provider_videogen.operators.videogen import REQUEST_FIELDS, VideoGenerationOperator, generation_request
@@ -52,8 +63,9 @@ from airflow_provider_videogen.triggers.batch import ITEMS_KEY, VideoBatchTrigge
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
+    import jinja2
     from airflow.providers.openlineage.extractors.base import OperatorLineage
     from airflow.sdk import Context
 
@@ -65,6 +77,11 @@ MAX_BATCH_SIZE = 200
 BATCH_IDS_KEY = "videogen_task_ids"
 #: The request fields every item inherits from the operator's arguments unless it sets its own.
 SHARED_FIELDS: tuple[str, ...] = tuple(name for name in REQUEST_FIELDS if name != "prompt")
+#: An item's fields that may hold a signed link or a token (masked once rendered, as the single operator's).
+LINK_FIELDS = ("image_urls", "callback_url", "extra_params")
+#: Task state store key (the batch's own): how many item slots (``__item<slot>``) the tries of this
+#: task instance have used, so that a retry whose list shrank still finds every earlier video.
+SLOTS_KEY = "videogen_batch_slots"
 
 
 def item_key(key: str, index: int) -> str:
@@ -100,17 +117,23 @@ class ItemStore:
 class _BatchItem(VideoGenerationOperator):
     """One video of a batch: the single-video operator's submission, completion and spend code, on its own keys.
 
-    Built by the batch operator at run time, outside any DAG; never scheduled.
+    Built by the batch operator at run time, outside any DAG; never scheduled. ``batch_index`` is
+    its place in the requests, ``batch_slot`` the suffix of its keys (see :meth:`VideoGenerationBatchOperator._place`).
     """
 
     batch_index: int = 0
+    batch_slot: int | None = None
+
+    @property
+    def slot(self) -> int:
+        return self.batch_index if self.batch_slot is None else self.batch_slot
 
     def _state_store(self, context: Context) -> Any:
         store = super()._state_store(context)
-        return None if store is None else ItemStore(store, self.batch_index)
+        return None if store is None else ItemStore(store, self.slot)
 
     def _where_to_delete(self, context: Context) -> str:
-        return f"(item {self.batch_index} of the batch: its keys end in '__item{self.batch_index}') " + (
+        return f"(item {self.batch_index} of the batch: its keys end in '__item{self.slot}') " + (
             super()._where_to_delete(context)
         )
 
@@ -223,8 +246,14 @@ class VideoGenerationBatchOperator(BaseOperator):
         """Each item's request fields (shared defaults, then its own), all validated before anything is sent."""
         raw = self.requests
         if isinstance(raw, (str, bytes, dict)) or not isinstance(raw, (list, tuple)):
+            hint = (
+                " (a list rendered by Jinja is text: set render_template_as_native_obj=True on the DAG)"
+                if isinstance(raw, str)
+                else ""
+            )
+            shown = redact_links_in(str(raw))[:100]  # a signed link in the value never reaches the error
             raise InvalidRequestError(
-                "batch", [("requests", f"requests={str(raw)[:100]!r}: expected a list of prompts or request dicts")]
+                "batch", [("requests", f"requests={shown!r}: expected a list of prompts or request dicts{hint}")]
             )
         if len(raw) > MAX_BATCH_SIZE:
             raise InvalidRequestError(
@@ -252,6 +281,29 @@ class VideoGenerationBatchOperator(BaseOperator):
             items.append(fields)
         return items
 
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        """Render, then mask the links of every item (and the shared ones), as the single operator does.
+
+        A presigned image link or a webhook token must not show in the "Rendered Template" view
+        nor in the logs of the requests that follow; the values are sent as they are.
+        """
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        if parent is self:
+            raw = self.requests
+            own = (
+                [item.get(name) for item in raw if isinstance(item, dict) for name in LINK_FIELDS]
+                if isinstance(raw, (list, tuple))
+                else [raw]
+            )
+            mask_links_in(*own, self.image_urls, self.callback_url, self.extra_params)
+
     def _child(self, index: int, fields: dict[str, Any]) -> _BatchItem:
         child = _BatchItem(
             task_id=f"{self.task_id}__item{index}",
@@ -275,34 +327,88 @@ class VideoGenerationBatchOperator(BaseOperator):
         child.log  # noqa: B018  (resolve the logger once; the items log as the batch's task)
         return child
 
-    def _build_children(self) -> list[_BatchItem]:
+    def _build_children(self, context: Context, *, grow: bool = False) -> list[_BatchItem]:
         try:
             fields = self.item_fields()
         except InvalidRequestError as exc:
             raise AirflowFailException(f"{exc}. Nothing was sent.") from None
         self._children = [self._child(index, item) for index, item in enumerate(fields)]
+        self._place(context, self._children, grow=grow)
         return self._children
+
+    def _place(self, context: Context, children: list[_BatchItem], *, grow: bool) -> None:
+        """Give each item the keys (``__item<slot>``) of its own request, wherever it stood in an earlier try.
+
+        The list may come in another order on a retry (an upstream that lists a set, a clear of
+        it), or with requests inserted or removed: keyed by position, every moved item met another
+        request's record and paid again, and a lost create was no longer refused. So a request
+        takes the slot whose unanswered in-flight marker, else whose record, is for the same
+        request (identical requests each take their own); the others their own position if
+        nothing is recorded there, else a new slot. A slot for a request no longer in the list is
+        left as it is (its video is re-used if the request comes back). :data:`SLOTS_KEY` counts
+        the slots ever used; it is raised before any create under a new slot.
+        """
+        store = context.get("task_state_store")
+        if store is None or not children:
+            return
+        recorded = store.get(SLOTS_KEY)
+        before = recorded if isinstance(recorded, int) and 0 < recorded <= 100 * MAX_BATCH_SIZE else 0
+        used = max(before, len(children))
+        known: list[tuple[str | None, str | None]] = []  # per slot: unanswered marker's and record's request
+        for slot in range(used):
+            view = ItemStore(store, slot)
+            record = stored_record(view)
+            marker = load_model(InFlightMarker, view.get(IN_FLIGHT_KEY))
+            open_marker = marker.fingerprint if marker is not None and not _answered(record, marker) else None
+            known.append((open_marker, record.fingerprint if record is not None else None))
+        prints = [fingerprint(child.build_request()) for child in children]
+        slots: list[int | None] = [None] * len(children)
+        free = list(range(used))
+        for which in (0, 1):  # an open marker first (the guard refuses, or ignores a "prepared" one), then a record
+            for index, print_ in enumerate(prints):
+                if slots[index] is None:
+                    match = next((slot for slot in free if known[slot][which] == print_), None)
+                    if match is not None:
+                        slots[index] = match
+                        free.remove(match)
+        fresh = used
+        for index in range(len(children)):
+            if slots[index] is None:
+                if index in free and known[index] == (None, None):
+                    slots[index] = index
+                    free.remove(index)
+                else:
+                    slots[index], fresh = fresh, fresh + 1
+        if grow and fresh > before:
+            store.set(SLOTS_KEY, fresh, retention=RECORD_RETENTION)
+        for child, slot in zip(children, slots, strict=True):
+            child.batch_slot = slot
 
     # ---- life cycle -----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        children = self._build_children()
+        children = self._build_children(context, grow=True)
         if not children:
             self.log.info("The batch is empty: nothing to submit")
             return []
         try_number = getattr(context.get("ti"), "try_number", None)
-        tasks: list[VideoTask] = []
-        for child in children:
+        for child in children:  # every price checked before the first create: a refused item sends nothing
             child._seen_try = try_number
-            request = child.build_request()
             child._spend = SpendGuard.check(
                 log=self.log,
                 conn_id=self.videogen_conn_id,
-                request=request,
+                request=child.build_request(),
                 context=context,
                 max_credits=self.max_credits,
                 allow_unpriced=self.allow_unpriced,
             )
+            record = child.submission(context)
+            if child._spend.refusal is not None and (record is None or record.fingerprint != child._spend.fingerprint):
+                # only a video an earlier try paid for may still be collected (re-attach costs nothing)
+                raise AirflowFailException(f"Request {child.batch_index} of the batch: {child._spend.refusal}")
+        tasks: list[VideoTask] = []
+        for child in children:
+            request = child.build_request()
             try:
                 task = child._submit_or_reattach(context, request)
             except Exception:
@@ -317,6 +423,15 @@ class VideoGenerationBatchOperator(BaseOperator):
                     )
                 raise
             child._seen_task, child._seen_record = task, child.submission(context)
+            twin = next((other for other, earlier in zip(children, tasks, strict=False) if earlier.id == task.id), None)
+            if twin is not None:
+                # Two requests cannot be one video: one result would be handed on for both, and the
+                # other request may be rendering (and billed) under an id nobody knows. Stop paying.
+                raise AirflowFailException(
+                    f"The gateway answered the same remote task {task.id} for requests {twin.batch_index} and "
+                    f"{child.batch_index} of the batch: not submitting the rest nor waiting. Check the gateway's task "
+                    f"list; then delete the key '{RECORD_KEY}' {child._where_to_delete(context)} and clear the task."
+                )
             tasks.append(task)
         mark_remote_task(self)
         context["ti"].xcom_push(key=BATCH_IDS_KEY, value=[task.id for task in tasks])
@@ -344,7 +459,7 @@ class VideoGenerationBatchOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger fired: each item's event becomes its result, or the batch fails."""
-        children = self._build_children()
+        children = self._build_children(context)
         if is_end_event_payload(event):  # dag.test() hands on the bare state of a triggerer's ending
             events = [self._reread(context, child) for child in children]
         elif isinstance(event, dict) and isinstance(event.get(ITEMS_KEY), list):
@@ -356,7 +471,28 @@ class VideoGenerationBatchOperator(BaseOperator):
                 f"The trigger reported {len(events)} videos for a batch of {len(children)}: the requests changed "
                 "while it waited; clear the task to re-attach each request to its own video"
             )
-        return self._complete(context, events)
+        return self._complete(context, self._in_request_order(context, children, events))
+
+    def _in_request_order(
+        self, context: Context, children: list[_BatchItem], events: list[VideoTaskEvent]
+    ) -> list[VideoTaskEvent]:
+        """Each request's own event: the requests are rendered again here and may come in another order.
+
+        Matched by the remote id each request's record names; by position only without records
+        (``durable=False`` or no state store).
+        """
+        records = [child.submission(context) for child in children]
+        if any(record is None for record in records):
+            return events
+        by_id = {event.task_id: event for event in events}
+        ordered = [by_id.get(record.id) for record in records if record is not None]
+        missing = [child.batch_index for child, event in zip(children, ordered, strict=True) if event is None]
+        if missing:
+            raise VideoGenError(
+                f"The trigger reported no video for request(s) {missing[:20]} of the batch: the requests changed while "
+                "it waited; clear the task to re-attach each request to its own video"
+            )
+        return [event for event in ordered if event is not None]
 
     def on_kill(self) -> None:
         """``deferrable=False``: told to stop while polling; cancel each video or say it is billed."""
@@ -378,6 +514,8 @@ class VideoGenerationBatchOperator(BaseOperator):
                     "deadline": child._deadline(context, task),
                     "estimated_time": task.estimated_time,
                     "submitted_at": min(now, task.created_at.timestamp()) if task.created_at else now,
+                    # ended already (a video re-used, or a failure to report): read once, whatever its deadline
+                    "done": task.state.is_terminal,
                     "reserved_credits": record.credits_reserved if record else None,
                     "first_submitted_at": record.submitted_at.isoformat() if record else None,
                 }
@@ -422,18 +560,22 @@ class VideoGenerationBatchOperator(BaseOperator):
                 failures.append((child.batch_index, event.task_id, exc))
         if not failures:
             return results
-        retry_helps = any(not isinstance(exc, AirflowFailException) for _, _, exc in failures)
+        # Each item keeps the single operator's rule: a retry resubmits every failed item, so one
+        # that must not be retried (a request at fault, a paid video without a link, a task that
+        # cannot be followed) keeps the whole batch from an automatic retry.
+        final = [i for i, _, exc in failures if isinstance(exc, AirflowFailException)]
         detail = "; ".join(f"request {i} (remote task {rid}): {str(exc)[:300]}" for i, rid, exc in failures)
         message = (
             f"{len(failures)} of {len(events)} videos did not succeed: {detail[:3000]}. The other "
             f"{len(events) - len(failures)} are paid for and kept: "
             + (
-                "a retry re-uses them and submits only what failed."
-                if retry_helps
-                else "none of the failures can be fixed by a retry; a clear after fixing the requests re-uses them."
+                f"not retried, since a new submission of request(s) {final[:20]} cannot succeed (and would be "
+                "billed); a clear after fixing them re-uses the finished videos and submits only what failed."
+                if final
+                else "a retry re-uses them and submits only what failed."
             )
         )
-        raise VideoGenError(message) if retry_helps else AirflowFailException(message)
+        raise AirflowFailException(message) if final else VideoGenError(message)
 
     # ---- OpenLineage (optional extra) ----------------------------------------------------------
 

@@ -33,14 +33,24 @@ if TYPE_CHECKING:
 #: The worker's event: one :class:`VideoTaskEvent` payload per item, in the batch's order.
 ITEMS_KEY = "items"
 #: What each item serializes (besides the batch's shared arguments).
-ITEM_FIELDS = ("remote_task_id", "deadline", "estimated_time", "submitted_at", "reserved_credits", "first_submitted_at")
+ITEM_FIELDS = (
+    "remote_task_id",
+    "deadline",
+    "estimated_time",
+    "submitted_at",
+    "reserved_credits",
+    "first_submitted_at",
+    "done",
+)
 
 
 class VideoBatchTrigger(BaseTrigger):
     """Poll every remote task of a batch until each ends or passes its deadline.
 
     :param items: one dict per video, in the batch's order, with the keys of :data:`ITEM_FIELDS`
-        (``deadline``: epoch seconds, the item's first submission plus the operator's timeout).
+        (``deadline``: epoch seconds, the item's first submission plus the operator's timeout;
+        ``done``: the video had ended when the task deferred, a re-used one: it is read once,
+        whatever its deadline, since a finished video must not fail for the time it took).
     :param end_from_trigger: end the task here when every video succeeded (see the module docstring).
 
     The other arguments are :class:`VideoTaskTrigger`'s, shared by every item.
@@ -120,8 +130,12 @@ class VideoBatchTrigger(BaseTrigger):
         """
         hook = hook or VideoGenHook(videogen_conn_id=self.videogen_conn_id)
 
-        async def one(waiter: VideoTaskTrigger) -> VideoTaskEvent:
+        async def one(waiter: VideoTaskTrigger, done: bool) -> VideoTaskEvent:
             try:
+                if done:
+                    task = await hook.aget_task(self.api, waiter.remote_task_id)
+                    if task.state.is_terminal:
+                        return VideoTaskTrigger.event_for(task, self.api)
                 return await waiter.wait(hook)
             except Exception as exc:  # one item's trouble must not lose the other items' events
                 key = hook._settings.api_key if hook._settings else None
@@ -133,7 +147,10 @@ class VideoBatchTrigger(BaseTrigger):
                     retryable=True,
                 )
 
-        return list(await asyncio.gather(*(one(waiter) for waiter in self.waiters)))
+        events = await asyncio.gather(
+            *(one(waiter, bool(item.get("done"))) for waiter, item in zip(self.waiters, self.items, strict=True))
+        )
+        return list(events)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Yield exactly one event for the whole batch (see the module docstring)."""
