@@ -381,8 +381,8 @@ class VideoGenerationBatchOperator(BaseOperator):
                     slots[index], fresh = fresh, fresh + 1
         if grow and fresh > before:
             store.set(SLOTS_KEY, fresh, retention=RECORD_RETENTION)
-        for child, slot in zip(children, slots, strict=True):
-            child.batch_slot = slot
+        for child, placed in zip(children, slots, strict=True):
+            child.batch_slot = placed
 
     # ---- life cycle -----------------------------------------------------------------------------
 
