@@ -82,6 +82,8 @@ class VideoBatchTrigger(BaseTrigger):
         # (a link, a body) is never serialized into the trigger table.
         self.items = [{name: item.get(name) for name in ITEM_FIELDS} for item in items]
         self.waiters = [self._waiter(item) for item in self.items]
+        #: Remote tasks seen ended by this trigger (in memory): a kill has nothing to cancel there.
+        self.ended: set[str] = {str(item["remote_task_id"]) for item in self.items if item.get("done")}
 
     def _waiter(self, item: dict[str, Any]) -> VideoTaskTrigger:
         waiter = VideoTaskTrigger(
@@ -136,7 +138,10 @@ class VideoBatchTrigger(BaseTrigger):
                     task = await hook.aget_task(self.api, waiter.remote_task_id)
                     if task.state.is_terminal:
                         return VideoTaskTrigger.event_for(task, self.api)
-                return await waiter.wait(hook)
+                event = await waiter.wait(hook)
+                if event.status in ("success", "failed"):
+                    self.ended.add(waiter.remote_task_id)
+                return event
             except Exception as exc:  # one item's trouble must not lose the other items' events
                 key = hook._settings.api_key if hook._settings else None
                 return VideoTaskEvent(
@@ -166,7 +171,11 @@ class VideoBatchTrigger(BaseTrigger):
         yield TriggerEvent({ITEMS_KEY: [event.to_payload() for event in events]})
 
     async def on_kill(self) -> None:
-        """A user killed the waiting batch: cancel every item (where the connection can), or say each is billed."""
+        """A user killed the waiting batch: cancel every item still rendering (where the connection can), or say
+        each is billed. A video that ended is left alone: asking to cancel it only logs a false alarm."""
         hook = VideoGenHook(videogen_conn_id=self.videogen_conn_id)
         for waiter in self.waiters:
+            if waiter.remote_task_id in self.ended:
+                self.log.info("Remote task %s had already ended: nothing to cancel", waiter.remote_task_id)
+                continue
             await acancel_on_kill(hook, self.api, waiter.remote_task_id, enabled=self.cancel_on_kill, log=self.log)

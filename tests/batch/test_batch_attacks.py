@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -20,6 +21,8 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from airflow_provider_videogen.clock import utcnow
 from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.hooks.videogen import VideoGenHook
+from airflow_provider_videogen.models import GenerationRequest, TaskState
 from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY, VideoGenerationBatchOperator, item_key
 from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY, RECORD_KEY
 from airflow_provider_videogen.triggers.batch import ITEMS_KEY, VideoBatchTrigger
@@ -242,9 +245,6 @@ def test_a_requests_value_that_is_not_a_list_is_refused_without_echoing_a_link()
     assert "render_template_as_native_obj" in str(exc.value)
 
 
-# ---- the trigger's on_kill --------------------------------------------------------------------------------------
-
-
 def test_the_xcom_lists_the_ids_in_request_order_after_a_reorder(
     simulator: SimulatorServer, videogen_conn: str
 ) -> None:
@@ -255,3 +255,35 @@ def test_the_xcom_lists_the_ids_in_request_order_after_a_reorder(
     execute(store, 2, [b, a], ti=ti)
     assert ti.xcoms[BATCH_IDS_KEY] == list(reversed(ids_of(first)))
     assert item_key(IN_FLIGHT_KEY, 0) not in store.rows
+
+
+# ---- the trigger's on_kill ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cancel_conn(simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    extra = {"retry_backoff": 0.05, "cancel_path": "/v1/tasks/{task_id}/cancel"}
+    conn = {"conn_type": "videogen", "host": simulator.url, "password": simulator.api_key, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_VIDEOGEN_CANCEL", json.dumps(conn))
+    return "videogen_cancel"
+
+
+async def test_a_killed_batch_cancels_the_videos_still_rendering_and_leaves_the_ended_alone(
+    simulator: SimulatorServer, cancel_conn: str, log_text: Any
+) -> None:
+    hook = VideoGenHook(cancel_conn)
+    request = GenerationRequest(model="veo3.1-fast", prompt="[sim:render=0.2] ends soon", duration=4)
+    quick = hook.submit_generation(request).id
+    slow = hook.submit_generation(request.model_copy(update={"prompt": "[sim:render=60] renders on"})).id
+    deadline = time.time() + 60
+    items = [{"remote_task_id": rid, "deadline": deadline} for rid in (quick, slow)]
+    trigger = VideoBatchTrigger(videogen_conn_id=cancel_conn, api="generation", items=items, poll_interval=0.1)
+    waiting = asyncio.ensure_future(trigger.wait_all(VideoGenHook(cancel_conn)))
+    while quick not in trigger.ended:  # the quick one ended and was seen; the user kills the task now
+        assert not waiting.done()
+        await asyncio.sleep(0.1)
+    waiting.cancel()
+    await trigger.on_kill()
+    assert (await hook.aget_generation(slow)).state is TaskState.CANCELLED
+    assert simulator.stats()["generation"]["cancels"] == 1
+    assert f"Cancelling remote task {quick} failed" not in log_text(), "a finished video was reported as billing on"
