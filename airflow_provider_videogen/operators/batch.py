@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -57,7 +58,9 @@ from airflow_provider_videogen.operators.reattach import (
 from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
 from airflow_provider_videogen.operators.video_task import has_template
 from airflow_provider_videogen.operators.videogen import REQUEST_FIELDS, VideoGenerationOperator, generation_request
+from airflow_provider_videogen.spend.estimate import fmt
 from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
+from airflow_provider_videogen.spend.reservation import SPEND_KEY, _load
 from airflow_provider_videogen.spend.resume import settle_left
 from airflow_provider_videogen.triggers.batch import ITEMS_KEY, VideoBatchTrigger
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
@@ -406,6 +409,7 @@ class VideoGenerationBatchOperator(BaseOperator):
             if child._spend.refusal is not None and (record is None or record.fingerprint != child._spend.fingerprint):
                 # only a video an earlier try paid for may still be collected (re-attach costs nothing)
                 raise AirflowFailException(f"Request {child.batch_index} of the batch: {child._spend.refusal}")
+        self._check_budget(context, children)
         tasks: list[VideoTask] = []
         for child in children:
             request = child.build_request()
@@ -498,6 +502,48 @@ class VideoGenerationBatchOperator(BaseOperator):
         """``deferrable=False``: told to stop while polling; cancel each video or say it is billed."""
         for remote_id in list(getattr(self, "_polled_ids", [])):
             cancel_on_kill(self.hook, self.api, remote_id, enabled=self.cancel_on_kill, log=self.log)
+
+    def _check_budget(self, context: Context, children: list[_BatchItem]) -> None:
+        """Refuse, before the first create, a batch whose new videos do not fit what the budget has left.
+
+        Each create still takes its own reservation (the rule under concurrent spenders); without
+        this, a batch larger than the budget paid for its first videos, then failed at the first
+        one the ledger refused, without retry and without waiting for the ones it paid for, and
+        every clear did the same. A video an earlier try paid for (a record for its request) or a
+        reservation already held for it (nothing sent under it yet) is not counted again.
+        """
+        new = []
+        for child in children:
+            spend, record = child._spend, child.submission(context)
+            if spend is None or spend.ledger is None or spend.budget is None:
+                continue
+            if record is not None and record.fingerprint == spend.fingerprint:
+                continue
+            store = child._state_store(context)
+            held = _load(store.get(SPEND_KEY)) if store is not None else None
+            if held is not None and held.state == "reserved" and held.fingerprint == spend.fingerprint:
+                continue
+            new.append(spend)
+        if not new:
+            return
+        budget, ledger = new[0].budget, new[0].ledger
+        if budget is None or ledger is None:  # checked above; kept for mypy
+            return
+        period = budget.period_id()
+        try:
+            doc = ledger.read(budget.key(period))
+        except Exception as exc:  # each reservation is still checked; this is only the early refusal
+            self.log.warning("Could not read the budget's ledger before the batch (%s); each video reserves alone", exc)
+            return
+        needed = sum((spend.estimate.credits or Decimal(0) for spend in new), Decimal(0))
+        room = budget.credits - (doc.held() if doc is not None else Decimal(0))
+        if needed > room:
+            raise AirflowFailException(
+                f"Not submitting the batch: its {len(new)} new video(s) would cost {fmt(needed)} credits, and "
+                f"{budget.describe(period)} has {fmt(max(room, Decimal(0)))} left"
+                + (f" ({doc.summary()})" if doc is not None else "")
+                + ". Nothing was sent: submit fewer videos per batch, or raise the budget."
+            )
 
     # ---- helpers --------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -25,8 +26,10 @@ from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.models import GenerationRequest, TaskState
 from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY, VideoGenerationBatchOperator, item_key
 from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY, RECORD_KEY
+from airflow_provider_videogen.spend.ledger import BudgetConfig, S3Ledger
 from airflow_provider_videogen.triggers.batch import ITEMS_KEY, VideoBatchTrigger
 from tests.operators.test_submission_money import FakeTI, Store, accepted
+from tests.spend.test_reservation_rules import TI, budget_extra, set_connection
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.simulator import SimulatorServer
@@ -54,6 +57,10 @@ def resume(store: Store, try_number: int, requests: Any, trigger: VideoBatchTrig
     event = {ITEMS_KEY: [e.to_payload() for e in asyncio.run(rebuilt(trigger).wait_all())]}
     op = operator(requests, **kwargs)
     return op.execute_complete({"ti": FakeTI(try_number), "task_state_store": store}, event)  # type: ignore[arg-type]
+
+
+class BudgetTI(TI, FakeTI):
+    """A task instance with the ids a budget's reservation is keyed by."""
 
 
 def ids_of(trigger: VideoBatchTrigger) -> list[str]:
@@ -287,3 +294,28 @@ async def test_a_killed_batch_cancels_the_videos_still_rendering_and_leaves_the_
     assert (await hook.aget_generation(slow)).state is TaskState.CANCELLED
     assert simulator.stats()["generation"]["cancels"] == 1
     assert f"Cancelling remote task {quick} failed" not in log_text(), "a finished video was reported as billing on"
+
+
+# ---- a batch larger than the budget --------------------------------------------------------------------------
+
+
+def test_a_batch_larger_than_the_budget_is_refused_before_any_create(
+    simulator: SimulatorServer, s3_bucket: str, aws_conn_id: str, s3_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two 4 s videos (23.04 credits each) under a budget of 40: the first was paid, then the batch failed."""
+    extra = budget_extra(s3_bucket, aws_conn_id, Decimal(40))
+    set_connection(monkeypatch, simulator, extra)
+    config = BudgetConfig.from_extra(extra, "videogen_default")
+    assert config is not None
+    ledger = S3Ledger(config, client=s3_client)
+    requests = ["[sim:render=30] fits", "[sim:render=30] does not fit"]
+    with pytest.raises(AirflowFailException, match=r"2 new video\(s\) would cost 46.08 credits.*has 40 left.*Nothing"):
+        execute(Store(), 1, requests, ti=BudgetTI(1))
+    assert accepted(simulator) == 0, "a video was paid for a batch the budget could not hold"
+    assert ledger.read(ledger.config.key("total")) is None  # nothing reserved either
+    # one that fits is submitted, and a retry that re-attaches to it is never refused by the budget
+    store = Store()
+    first = execute(store, 1, requests[:1], ti=BudgetTI(1))
+    again = execute(store, 2, requests[:1], ti=BudgetTI(2))
+    assert ids_of(again) == ids_of(first)
+    assert accepted(simulator) == 1
