@@ -357,13 +357,15 @@ class VideoGenerationBatchOperator(BaseOperator):
         recorded = store.get(SLOTS_KEY)
         before = recorded if isinstance(recorded, int) and 0 < recorded <= 100 * MAX_BATCH_SIZE else 0
         used = max(before, len(children))
-        known: list[tuple[str | None, str | None]] = []  # per slot: unanswered marker's and record's request
-        for slot in range(used):
+        # per slot: the request of its unanswered in-flight marker, and of its record; none before the
+        # first try (the count is written before any create under a slot: no count, no slot used)
+        known: list[tuple[str | None, str | None]] = [(None, None)] * used
+        for slot in range(used if recorded is not None else 0):
             view = ItemStore(store, slot)
             record = stored_record(view)
             marker = load_model(InFlightMarker, view.get(IN_FLIGHT_KEY))
             open_marker = marker.fingerprint if marker is not None and not _answered(record, marker) else None
-            known.append((open_marker, record.fingerprint if record is not None else None))
+            known[slot] = (open_marker, record.fingerprint if record is not None else None)
         prints = [fingerprint(child.build_request()) for child in children]
         slots: list[int | None] = [None] * len(children)
         free = list(range(used))
