@@ -484,14 +484,15 @@ class VideoGenerationBatchOperator(BaseOperator):
     ) -> list[VideoTaskEvent]:
         """Each request's own event: the requests are rendered again here and may come in another order.
 
-        Matched by the remote id each request's record names; by position only without records
-        (``durable=False`` or no state store).
+        Matched by the remote id each request's record names; by position only without any record
+        (``durable=False`` or no state store). A request with no record of its own (one that
+        replaced another while the trigger waited) has no event here.
         """
         records = [child.submission(context) for child in children]
-        if any(record is None for record in records):
+        if all(record is None for record in records):
             return events
         by_id = {event.task_id: event for event in events}
-        ordered = [by_id.get(record.id) for record in records if record is not None]
+        ordered = [by_id.get(record.id) if record is not None else None for record in records]
         missing = [child.batch_index for child, event in zip(children, ordered, strict=True) if event is None]
         if missing:
             raise VideoGenError(

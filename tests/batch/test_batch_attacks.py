@@ -319,3 +319,13 @@ def test_a_batch_larger_than_the_budget_is_refused_before_any_create(
     again = execute(store, 2, requests[:1], ti=BudgetTI(2))
     assert ids_of(again) == ids_of(first)
     assert accepted(simulator) == 1
+
+
+def test_a_resumed_worker_whose_requests_were_replaced_is_never_handed_another_requests_video(
+    simulator: SimulatorServer, videogen_conn: str
+) -> None:
+    store = Store()
+    a, b, replaced = "[sim:render=0.3] kept a", "[sim:render=0.3] removed b", "[sim:render=0.3] new c"
+    trigger = execute(store, 1, [a, b])
+    with pytest.raises(VideoGenError, match=r"no video for request\(s\) \[1\].*clear the task"):
+        resume(store, 1, [a, replaced], trigger)
