@@ -217,7 +217,7 @@ class VideoGenerationBatchOperator(BaseOperator):
         self.durable = durable
         self.allow_unpriced = allow_unpriced
         self.end_from_trigger = end_from_trigger
-        self._polled_ids: list[str] = []
+        self._polling: VideoBatchTrigger | None = None  # deferrable=False, while polling: for on_kill
         self._children: list[_BatchItem] = []
         if not has_template(self.requests) and not any(has_template(getattr(self, n)) for n in SHARED_FIELDS):
             self.item_fields()  # a broken literal batch fails when the DAG file is parsed
@@ -456,11 +456,11 @@ class VideoGenerationBatchOperator(BaseOperator):
             )
             self.defer(trigger=trigger, method_name="execute_complete", timeout=safety_net)
         self.log.info("Polling %d remote tasks in the worker", len(tasks))
-        self._polled_ids = [task.id for task in tasks]
+        self._polling = trigger
         try:
             events = asyncio.run(trigger.wait_all(self.hook))
         finally:
-            self._polled_ids = []
+            self._polling = None
         return self._complete(context, events)
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
@@ -502,9 +502,14 @@ class VideoGenerationBatchOperator(BaseOperator):
         return [event for event in ordered if event is not None]
 
     def on_kill(self) -> None:
-        """``deferrable=False``: told to stop while polling; cancel each video or say it is billed."""
-        for remote_id in list(getattr(self, "_polled_ids", [])):
-            cancel_on_kill(self.hook, self.api, remote_id, enabled=self.cancel_on_kill, log=self.log)
+        """``deferrable=False``: told to stop while polling; cancel each video still rendering or say it is billed."""
+        trigger = getattr(self, "_polling", None)
+        if trigger is None:
+            return
+        for waiter in trigger.waiters:
+            if waiter.remote_task_id in trigger.ended:  # a finished video: nothing to cancel, no false alarm
+                continue
+            cancel_on_kill(self.hook, self.api, waiter.remote_task_id, enabled=self.cancel_on_kill, log=self.log)
 
     def _check_budget(self, context: Context, children: list[_BatchItem]) -> None:
         """Refuse, before the first create, a batch whose new videos do not fit what the budget has left.

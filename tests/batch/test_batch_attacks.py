@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -329,3 +330,32 @@ def test_a_resumed_worker_whose_requests_were_replaced_is_never_handed_another_r
     trigger = execute(store, 1, [a, b])
     with pytest.raises(VideoGenError, match=r"no video for request\(s\) \[1\].*clear the task"):
         resume(store, 1, [a, replaced], trigger)
+
+
+def test_a_worker_killed_while_polling_cancels_only_the_videos_still_rendering(
+    simulator: SimulatorServer, cancel_conn: str, log_text: Any
+) -> None:
+    """``deferrable=False``: the worker's ``on_kill`` runs while ``execute`` polls in another thread."""
+    requests = ["[sim:render=0.2] polled, ends soon", "[sim:render=60] polled, renders on"]
+    op = operator(requests, deferrable=False, videogen_conn_id=cancel_conn, poll_interval=0.1, adaptive_polling=False)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            op.execute({"ti": FakeTI(1), "task_state_store": Store()})  # type: ignore[arg-type]
+        except BaseException as exc:  # the cancelled video fails the batch
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while op._polling is None or len(op._polling.ended) < 1:
+        assert time.monotonic() < deadline, "the quick video never ended"
+        time.sleep(0.05)
+    quick = next(iter(op._polling.ended))
+    op.on_kill()
+    worker.join(30)
+    assert simulator.stats()["generation"]["cancels"] == 1
+    assert f"Cancelling remote task {quick} failed" not in log_text()
+    assert outcome, "the batch did not fail although a video was cancelled"
+    assert isinstance(outcome[0], AirflowFailException)  # cancelled: not retried (the user killed it)
