@@ -12,10 +12,14 @@ What holds as for one video per task, item by item:
 
 * **one bill per video**: each item has its own in-flight marker, record and budget reservation in
   the task instance's state store, under its own keys (:class:`ItemStore`: the usual key plus
-  ``__item<index>``), and goes through the same
+  ``__item<slot>``, the slot of its *request*, not of its position: a retry whose list was
+  reordered, or had requests inserted or removed, finds each request's video,
+  :meth:`VideoGenerationBatchOperator._place`), and goes through the same
   :class:`~airflow_provider_videogen.operators.reattach.SubmissionGuard`; a retry or clear
   re-attaches to the running items, re-uses the finished ones and resubmits only the failed ones;
-* **nothing sent for a bad batch**: every item is validated (by the models) before the first create;
+  an item that must not be retried (a request at fault...) keeps the whole batch from an automatic one;
+* **nothing sent for a bad batch**: every item is validated (by the models), priced against
+  ``max_credits`` and the batch's new videos against the budget's room, before the first create;
 * **the spend guard** prices and reserves each item (``max_credits`` is per video);
 * the polling, deadlines (per item, from its first submission), cancel on kill, the deferral
   safety net, and the secrecy of the trigger's arguments and events are the single video's.
@@ -623,8 +627,9 @@ class VideoGenerationBatchOperator(BaseOperator):
             f"{len(failures)} of {len(events)} videos did not succeed: {detail[:3000]}. The other "
             f"{len(events) - len(failures)} are paid for and kept: "
             + (
-                f"not retried, since a new submission of request(s) {final[:20]} cannot succeed (and would be "
-                "billed); a clear after fixing them re-uses the finished videos and submits only what failed."
+                f"not retried, since request(s) {final[:20]} failed in a way a retry cannot fix (it would fail the "
+                "same way, or pay again); a clear after fixing them re-uses the finished videos and submits only "
+                "what failed."
                 if final
                 else "a retry re-uses them and submits only what failed."
             )
