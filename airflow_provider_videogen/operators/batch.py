@@ -121,6 +121,17 @@ class ItemStore:
         self.store.delete(item_key(key, self.index))
 
 
+def _unsettled(child: _BatchItem, context: Context) -> list[str]:
+    """The reservation of ``child``'s create, if its store still calls it ``reserved`` (unsettled)."""
+    record, store = child._seen_record, child._state_store(context)
+    spend = _load(store.get(SPEND_KEY)) if store is not None else None
+    if record is None or record.reservation_id is None or spend is None:
+        return []
+    return (
+        [record.reservation_id] if spend.reservation_id == record.reservation_id and spend.state == "reserved" else []
+    )
+
+
 class _BatchItem(VideoGenerationOperator):
     """One video of a batch: the single-video operator's submission, completion and spend code, on its own keys.
 
@@ -606,16 +617,31 @@ class VideoGenerationBatchOperator(BaseOperator):
         mark_remote_task(self)
         results: list[Any] = []
         failures: list[tuple[int, str, Exception]] = []
+        held: list[str] = []  # reservations left unsettled once the ledger failed one settlement
         for child, event in zip(self._children, events, strict=True):
             child._seen_record = child.submission(context)
             if event.task is not None:
                 child._seen_task = event.task
-                settle_left(child, context, event.task, child._seen_record)
+                # settle_left waits about 50 s for a failing ledger: once per batch, not once per video
+                if held:
+                    held.extend(_unsettled(child, context))
+                else:
+                    settle_left(child, context, event.task, child._seen_record)
+                    held.extend(_unsettled(child, context))
             try:
                 results.append(child._complete(context, event))
             except Exception as exc:
                 child._seen_error = str(exc)
                 failures.append((child.batch_index, event.task_id, exc))
+        if len(held) > 1:
+            self.log.warning(
+                "The ledger could not settle reservation %s; the other %d unsettled reservations of this batch were "
+                "not tried again (each would hold this worker slot about a minute more): they stay held at their "
+                "estimates until a re-attach settles them (%s)",
+                held[0],
+                len(held) - 1,
+                ", ".join(held[1:21]),
+            )
         if not failures:
             return results
         # Each item keeps the single operator's rule: a retry resubmits every failed item, so one

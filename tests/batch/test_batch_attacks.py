@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -359,3 +360,31 @@ def test_a_worker_killed_while_polling_cancels_only_the_videos_still_rendering(
     assert f"Cancelling remote task {quick} failed" not in log_text()
     assert outcome, "the batch did not fail although a video was cancelled"
     assert isinstance(outcome[0], AirflowFailException)  # cancelled: not retried (the user killed it)
+
+
+def test_a_ledger_still_down_at_completion_costs_the_batch_one_settlement_wait_not_one_per_video(
+    simulator: SimulatorServer,
+    s3_bucket: str,
+    aws_conn_id: str,
+    s3_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    log_text: Any,
+) -> None:
+    """Each unsettled item waited about 50 s of retries in the worker slot: 25 videos, 20 minutes."""
+    from airflow_provider_videogen.spend import resume
+    from airflow_provider_videogen.spend.ledger_errors import LedgerError
+
+    set_connection(monkeypatch, simulator, budget_extra(s3_bucket, aws_conn_id, Decimal(1000)))
+
+    def down(self: S3Ledger, *args: Any, **kwargs: Any) -> Any:
+        raise LedgerError("Cannot write the ledger (simulated: ServiceUnavailable)")
+
+    monkeypatch.setattr(S3Ledger, "settle", down)  # reserving works; every settlement fails
+    monkeypatch.setattr(resume, "SETTLE_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    requests = [f"[sim:render=0.2] ledger down {i}" for i in range(3)]
+    results = execute(Store(), 1, requests, ti=BudgetTI(1), deferrable=False, adaptive_polling=False)
+    assert [r["state"] for r in results] == ["succeeded"] * 3  # paid videos: the ledger never fails the task
+    text = log_text()
+    waited = set(re.findall(r"Settling reservation (\S+) again", text))
+    assert len(waited) == 1, f"every unsettled video waited for the ledger again: {waited}"
+    assert "stay held at their estimates" in text
