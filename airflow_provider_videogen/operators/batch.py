@@ -422,7 +422,7 @@ class VideoGenerationBatchOperator(BaseOperator):
                 max_credits=self.max_credits,
                 allow_unpriced=self.allow_unpriced,
             )
-            record = child.submission(context)
+            record = child.submission(context) if child._spend.refusal is not None else None
             if child._spend.refusal is not None and (record is None or record.fingerprint != child._spend.fingerprint):
                 # only a video an earlier try paid for may still be collected (re-attach costs nothing)
                 raise AirflowFailException(f"Request {child.batch_index} of the batch: {child._spend.refusal}")
@@ -537,9 +537,10 @@ class VideoGenerationBatchOperator(BaseOperator):
         """
         new = []
         for child in children:
-            spend, record = child._spend, child.submission(context)
+            spend = child._spend
             if spend is None or spend.ledger is None or spend.budget is None:
                 continue
+            record = child.submission(context)
             if record is not None and record.fingerprint == spend.fingerprint:
                 continue
             store = child._state_store(context)
