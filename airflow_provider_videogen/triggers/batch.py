@@ -33,14 +33,24 @@ if TYPE_CHECKING:
 #: The worker's event: one :class:`VideoTaskEvent` payload per item, in the batch's order.
 ITEMS_KEY = "items"
 #: What each item serializes (besides the batch's shared arguments).
-ITEM_FIELDS = ("remote_task_id", "deadline", "estimated_time", "submitted_at", "reserved_credits", "first_submitted_at")
+ITEM_FIELDS = (
+    "remote_task_id",
+    "deadline",
+    "estimated_time",
+    "submitted_at",
+    "reserved_credits",
+    "first_submitted_at",
+    "done",
+)
 
 
 class VideoBatchTrigger(BaseTrigger):
     """Poll every remote task of a batch until each ends or passes its deadline.
 
     :param items: one dict per video, in the batch's order, with the keys of :data:`ITEM_FIELDS`
-        (``deadline``: epoch seconds, the item's first submission plus the operator's timeout).
+        (``deadline``: epoch seconds, the item's first submission plus the operator's timeout;
+        ``done``: the video had ended when the task deferred, a re-used one: it is read once,
+        whatever its deadline, since a finished video must not fail for the time it took).
     :param end_from_trigger: end the task here when every video succeeded (see the module docstring).
 
     The other arguments are :class:`VideoTaskTrigger`'s, shared by every item.
@@ -72,6 +82,8 @@ class VideoBatchTrigger(BaseTrigger):
         # (a link, a body) is never serialized into the trigger table.
         self.items = [{name: item.get(name) for name in ITEM_FIELDS} for item in items]
         self.waiters = [self._waiter(item) for item in self.items]
+        #: Remote tasks seen ended by this trigger (in memory): a kill has nothing to cancel there.
+        self.ended: set[str] = {str(item["remote_task_id"]) for item in self.items if item.get("done")}
 
     def _waiter(self, item: dict[str, Any]) -> VideoTaskTrigger:
         waiter = VideoTaskTrigger(
@@ -120,9 +132,16 @@ class VideoBatchTrigger(BaseTrigger):
         """
         hook = hook or VideoGenHook(videogen_conn_id=self.videogen_conn_id)
 
-        async def one(waiter: VideoTaskTrigger) -> VideoTaskEvent:
+        async def one(waiter: VideoTaskTrigger, done: bool) -> VideoTaskEvent:
             try:
-                return await waiter.wait(hook)
+                if done:
+                    task = await hook.aget_task(self.api, waiter.remote_task_id)
+                    if task.state.is_terminal:
+                        return VideoTaskTrigger.event_for(task, self.api)
+                event = await waiter.wait(hook)
+                if event.status in ("success", "failed"):
+                    self.ended.add(waiter.remote_task_id)
+                return event
             except Exception as exc:  # one item's trouble must not lose the other items' events
                 key = hook._settings.api_key if hook._settings else None
                 return VideoTaskEvent(
@@ -133,7 +152,10 @@ class VideoBatchTrigger(BaseTrigger):
                     retryable=True,
                 )
 
-        return list(await asyncio.gather(*(one(waiter) for waiter in self.waiters)))
+        events = await asyncio.gather(
+            *(one(waiter, bool(item.get("done"))) for waiter, item in zip(self.waiters, self.items, strict=True))
+        )
+        return list(events)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Yield exactly one event for the whole batch (see the module docstring)."""
@@ -149,7 +171,11 @@ class VideoBatchTrigger(BaseTrigger):
         yield TriggerEvent({ITEMS_KEY: [event.to_payload() for event in events]})
 
     async def on_kill(self) -> None:
-        """A user killed the waiting batch: cancel every item (where the connection can), or say each is billed."""
+        """A user killed the waiting batch: cancel every item still rendering (where the connection can), or say
+        each is billed. A video that ended is left alone: asking to cancel it only logs a false alarm."""
         hook = VideoGenHook(videogen_conn_id=self.videogen_conn_id)
         for waiter in self.waiters:
+            if waiter.remote_task_id in self.ended:
+                self.log.info("Remote task %s had already ended: nothing to cancel", waiter.remote_task_id)
+                continue
             await acancel_on_kill(hook, self.api, waiter.remote_task_id, enabled=self.cancel_on_kill, log=self.log)
