@@ -54,6 +54,8 @@ class HeldReservation:
     state: str | None
     #: The batch item whose reservation this is (key ``videogen_spend_reservation__item<i>``); ``None``: the task's.
     item: int | None = None
+    #: Another key of the same task instance whose record names the same reservation id (a copied row).
+    twin: str | None = None
 
     @property
     def key(self) -> str:
@@ -75,13 +77,15 @@ class HeldReservation:
 
     @property
     def nothing_sent(self) -> bool:
-        return not self.record.sent and self.own
+        return not self.record.sent and self.own and self.twin is None
 
     def describe(self) -> str:
         where = where_of(self.dag_id, self.run_id, self.task_id, self.map_index, self.item, SPEND_KEY)
         r = self.record
         if not self.own:
             sent = "the record does not name this task instance's own reservation, so it is never released here"
+        elif self.twin is not None:
+            sent = f"key {self.twin} of the same task instance names it too, so it is never released here"
         elif self.nothing_sent:
             sent = "nothing was sent under it"
         else:
@@ -102,7 +106,8 @@ def find_held(
     query = select(Row).where(Row.dag_id == dag_id, keys_filter(Row.key, SPEND_KEY))
     if run_id is not None:
         query = query.where(Row.run_id == run_id)
-    found = []
+    parsed = []
+    keys_of: dict[tuple[str, str, int, str], list[str]] = {}
     for row in session.scalars(query):
         base, item = split_item_key(row.key)
         if base != SPEND_KEY:
@@ -111,12 +116,18 @@ def find_held(
             record = SpendRecord.model_validate(json.loads(row.value))
         except ValueError:
             continue  # not ours to judge; the operator refuses such a record itself
+        parsed.append((row.run_id, row.task_id, row.map_index, item, record))
+        keys_of.setdefault((row.run_id, row.task_id, row.map_index, record.reservation_id), []).append(row.key)
+    found = []
+    for run, task, index, item, record in parsed:
         if record.state != "reserved":
             continue
-        state = _ti_state(session, dag_id, row.run_id, row.task_id, row.map_index)
+        state = _ti_state(session, dag_id, run, task, index)
         if state not in resolvable:
             continue  # a live try re-uses, settles or releases it itself
-        found.append(HeldReservation(dag_id, row.run_id, row.task_id, row.map_index, record, state, item))
+        own_key = SPEND_KEY if item is None else item_key(SPEND_KEY, item)
+        twins = sorted(k for k in keys_of[(run, task, index, record.reservation_id)] if k != own_key)
+        found.append(HeldReservation(dag_id, run, task, index, record, state, item, twins[0] if twins else None))
     return sorted(found, key=lambda h: (h.run_id, h.task_id, h.map_index, -1 if h.item is None else h.item))
 
 
@@ -177,7 +188,13 @@ def release_held(
             "so it cannot be told which create it covers"
         )
     if not item.nothing_sent:
-        why = "resolve the uncertain submission first" if item.own else "it is not this task instance's reservation"
+        why = (
+            "it is not this task instance's reservation"
+            if not item.own
+            else "another key names it too"
+            if item.twin is not None
+            else "resolve the uncertain submission first"
+        )
         return f"not releasing {item.describe()}: {why}"
     if item.record.budget != ledger.config.name:
         return f"not releasing {item.describe()}: the connection's budget is {ledger.config.name!r}"

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_videogen.held_reservations import find_held, release_held
 from airflow_provider_videogen.operators.batch import VideoGenerationBatchOperator, item_key
 from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY
 from airflow_provider_videogen.spend.reservation import SPEND_KEY
-from airflow_provider_videogen.uncertain import main
-from tests.spend.test_held_reservations import DAG_ID, VIDEO, copy_to_airflow
+from airflow_provider_videogen.uncertain import ENDED_STATES, main
+from tests.spend.test_held_reservations import DAG_ID, VIDEO, copy_to_airflow, long_gone
 from tests.spend.test_reservation_rules import TI, DyingStore, Killed, billed, ledger_doc
 
 pytestmark = [pytest.mark.dagrun, pytest.mark.usefixtures("airflow_db", "forget_our_records")]
@@ -29,13 +30,14 @@ pytestmark = [pytest.mark.dagrun, pytest.mark.usefixtures("airflow_db", "forget_
 REQUESTS = ["[sim:render=30] sent", "never sent"]
 
 
-def killed_between_items(run_id: str) -> DyingStore:
+def killed_between_items(run_id: str, store: DyingStore | None = None, *, copy: bool = True) -> DyingStore:
     """A batch try that submits item 0 and dies before item 1's create (its marker's first write)."""
-    store = DyingStore(item_key(IN_FLIGHT_KEY, 1))
+    store = store or DyingStore(item_key(IN_FLIGHT_KEY, 1))
     op = VideoGenerationBatchOperator(task_id="generate", requests=REQUESTS, model="veo3.1-fast", duration=8)
     with pytest.raises(Killed):
         op.execute({"ti": TI(1, dag_id=DAG_ID, run_id=run_id), "task_state_store": store})  # type: ignore[arg-type]
-    copy_to_airflow(store, run_id)
+    if copy:
+        copy_to_airflow(store, run_id)
     return store
 
 
@@ -83,20 +85,38 @@ def test_a_batch_items_reservation_nothing_was_sent_under_is_released_from_its_o
 def test_a_reservation_two_item_keys_name_is_never_released(
     simulator: Any, with_budget: Any, run_dag: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Item 1's row copied under item 2's key: which create the reservation covers cannot be told."""
+    """Item 0's row (a create may have been sent under it) copied under item 2's key as 'nothing sent'.
+
+    Listed before item 0's row was there, the copy is still refused at release (the store is read
+    again under the task instance's lock); listed after, it is not offered for release at all.
+    """
     from airflow.state import TaskScope, get_state_backend
+    from airflow.utils.session import create_session
 
     ledger = with_budget(VIDEO * 3)
     run_id = run_dag(DAG_ID).run_id
-    store = killed_between_items(run_id)
-    unsent = store.rows[item_key(SPEND_KEY, 1)]
+    sending = DyingStore(item_key(SPEND_KEY, 0), lambda value: value.get("sent") is True, after=True)
+    store = killed_between_items(run_id, sending, copy=False)
+    maybe_sent = store.rows[item_key(SPEND_KEY, 0)]
+    assert (maybe_sent["state"], maybe_sent["sent"]) == ("reserved", True)
     scope = TaskScope(dag_id=DAG_ID, run_id=run_id, task_id="generate", map_index=-1)
-    get_state_backend().set(scope, item_key(SPEND_KEY, 2), json.dumps(unsent))
+    get_state_backend().set(scope, item_key(SPEND_KEY, 2), json.dumps({**maybe_sent, "sent": False}))
+    long_gone(run_id)
+    with create_session() as session:
+        (listed,) = find_held(session, DAG_ID, run_id, ENDED_STATES)
+    assert (listed.item, listed.nothing_sent) == (2, True)
 
+    copy_to_airflow(store, run_id)  # item 0's row, naming the same reservation
+    with create_session() as session:
+        done = release_held(session, listed, ledger, ENDED_STATES, by="auditor", reason="")
+    assert f"key {item_key(SPEND_KEY, 0)} of the same task instance names the same reservation" in done, done
+    assert entry_states(ledger)[maybe_sent["reservation_id"]] == "reserved"
+
+    assert main(["held", "--dag-id", DAG_ID, "--run-id", run_id]) == 0
+    out = capsys.readouterr().out
+    assert f"key {item_key(SPEND_KEY, 0)} of the same task instance names it too" in out
+    assert "2 held reservation(s), 0 with nothing sent" in out
     apply = ["release-held", "--dag-id", DAG_ID, "--run-id", run_id, "--conn-id", "videogen_default", "--apply"]
     assert main(apply) == 0
-    out = capsys.readouterr().out
-    assert "names the same reservation" in out
-    assert not [line for line in out.splitlines() if line.startswith("released:")], out
-    assert entry_states(ledger)[unsent["reservation_id"]] == "reserved"
-    assert stored(run_id, item_key(SPEND_KEY, 1))["state"] == "reserved"
+    assert entry_states(ledger)[maybe_sent["reservation_id"]] == "reserved"
+    assert stored(run_id, item_key(SPEND_KEY, 2))["state"] == "reserved"
