@@ -6,8 +6,9 @@ A task instance is *uncertain* when its task state store holds an in-flight mark
 nobody knows its id, so every retry refuses (``operators/reattach.py``). Only a human who has
 compared the gateway's task list or bill with what was sent can say what happened:
 
-* ``list --dag-id D [--run-id R]``: every uncertain task instance, with what was sent (api,
-  model, request fingerprint), when, by which try, and the task instance's state;
+* ``list --dag-id D [--run-id R] [--task-id T] [--map-index M] [--item I]``: every uncertain
+  task instance, with what was sent (api, model, request fingerprint), when, by which try, and
+  the task instance's state;
 * ``resolve ... --mark-lost``: the create never became a task: delete the marker so the next
   try submits (once);
 * ``resolve ... --resubmit``: the same, and clear the task instance so it runs again now.
@@ -18,7 +19,9 @@ compared the gateway's task list or bill with what was sent can say what happene
 
 A batch task instance (``VideoGenerationBatchOperator``) keeps each item's marker, record and
 reservation under the usual key plus ``__item<i>`` (``operators.batch.item_key``): each item is
-listed, resolved and released on its own, named by its index and store key.
+listed, resolved and released on its own, named by its index and store key (``--item I`` picks
+one); ``--resubmit`` clears the whole batch task instance, whose next try re-attaches to the
+other items' videos.
 
 ``resolve`` and ``release-held`` only list what they would do unless ``--apply`` is given. Each applied decision is
 recorded under :data:`DECISION_KEY` in the task instance's store (who, when, why, the marker it
@@ -206,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--run-id")
         p.add_argument("--task-id")
         p.add_argument("--map-index", type=int)
+        p.add_argument("--item", type=int, help="only this item of a batch task instance (keys ending in __item<i>)")
         if name == "release-held":
             p.add_argument("--conn-id", required=True, help="the videogen connection whose budget holds them")
             p.add_argument("--by", default=None, help="who decides (default: the OS user)")
@@ -232,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for u in find_uncertain(session, args.dag_id, args.run_id)
             if (args.task_id is None or u.task_id == args.task_id)
             and (args.map_index is None or u.map_index == args.map_index)
+            and (args.item is None or u.item == args.item)
         ]
         for item in items:
             print(item.describe())
@@ -258,6 +263,7 @@ def _held(args: argparse.Namespace) -> int:
             for h in find_held(session, args.dag_id, args.run_id, ENDED_STATES)
             if (args.task_id is None or h.task_id == args.task_id)
             and (args.map_index is None or h.map_index == args.map_index)
+            and (args.item is None or h.item == args.item)
         ]
         for item in items:
             print(item.describe())

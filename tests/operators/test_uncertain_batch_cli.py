@@ -48,6 +48,8 @@ def test_a_batch_items_lost_answer_is_listed_by_item_and_resolved_alone(
         "generation create of model veo3.1-fast (request "
     ) in out
     assert "by try 1; task instance failed" in out
+    assert main(["list", *run, "--item", "0"]) == 0
+    assert "0 uncertain submission(s)" in capsys.readouterr().out
 
     store = AirflowStore(DAG_ID, dagrun.run_id, "generate", -1)
     with pytest.raises(AirflowFailException, match="never learned whether the gateway accepted it"):
@@ -55,7 +57,7 @@ def test_a_batch_items_lost_answer_is_listed_by_item_and_resolved_alone(
     assert accepted(simulator) == 2
 
     why = ["--by", "alice", "--reason", "not in the gateway's task list"]
-    assert main(["resolve", *run, "--mark-lost", "--apply", *why]) == 0
+    assert main(["resolve", *run, "--item", "1", "--mark-lost", "--apply", *why]) == 0
     assert store.get(item_key(IN_FLIGHT_KEY, 1)) is None
     [decision] = store.get(DECISION_KEY)
     assert (decision["item"], decision["key"], decision["by"]) == (1, item_key(IN_FLIGHT_KEY, 1), "alice")
