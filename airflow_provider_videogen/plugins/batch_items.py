@@ -15,6 +15,7 @@ on the run's cards).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -104,12 +105,17 @@ def batch_items(row: TaskRow) -> list[BatchItem]:
 
 
 def requests_of(rendered: Any) -> list[dict[str, Any]]:
-    """The rendered ``requests`` field as one dict per item (a prompt string becomes ``{"prompt": ...}``)."""
-    if isinstance(rendered, str):  # a field rendered from a template may be stored as its JSON text
+    """The rendered ``requests`` field as one dict per item (a prompt string becomes ``{"prompt": ...}``).
+
+    Airflow stores a rendered field longer than ``[core] max_templated_field_length`` (4096
+    characters by default: a few dozen prompts) as the truncated text of its Python repr; the
+    items complete in that text keep their prompts, the later ones have none.
+    """
+    if isinstance(rendered, str):
         try:
             rendered = json.loads(rendered)
         except ValueError:
-            return []
+            rendered = leading_items(rendered)
     if not isinstance(rendered, list):
         return []
     out: list[dict[str, Any]] = []
@@ -121,6 +127,42 @@ def requests_of(rendered: Any) -> list[dict[str, Any]]:
         else:
             out.append({})
     return out
+
+
+def leading_items(text: str) -> list[Any]:
+    """The complete leading items of a (possibly truncated) Python list repr inside ``text``."""
+    start = next((i for i, ch in enumerate(text) if ch == "[" and text[i + 1 : i + 2] in ("'", '"', "{", "]")), -1)
+    if start < 0:
+        return []
+    pieces: list[str] = []
+    depth, quote, escaped, begin = 0, "", False, start + 1
+    for pos in range(start + 1, len(text)):
+        ch = text[pos]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})" and depth:
+            depth -= 1
+        elif ch in ",]" and not depth:
+            pieces.append(text[begin:pos])
+            begin = pos + 1
+            if ch == "]":
+                break
+    items = []
+    for piece in pieces:  # the item the truncation cut has no comma after it: never among the pieces
+        try:
+            items.append(ast.literal_eval(piece.strip()))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            break
+    return items
 
 
 def _unanswered(marker: dict[str, Any] | None, record: dict[str, Any] | None) -> bool:

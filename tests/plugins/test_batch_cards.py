@@ -137,3 +137,23 @@ def test_a_batch_not_started_yet_has_one_waiting_card() -> None:
     row = TaskRow("generate", 3, "scheduled", OPERATOR)
     (card,) = RunRecords("d", "r", [row]).cards()
     assert (card.remote_id, card.state, card.item, card.map_index) == (None, "waiting", None, 3)
+
+
+def test_a_long_batch_truncated_by_airflow_keeps_the_prompts_of_its_complete_items() -> None:
+    """Airflow stores ``requests`` longer than ``[core] max_templated_field_length`` as truncated text."""
+    from airflow.serialization.helpers import serialize_template_field
+
+    requests: list[Any] = [f'clip {i}, it\'s "quoted" [and bracketed], {{braced}}' for i in range(150)]
+    requests[1] = {"prompt": "a dict, with 'quotes'", "duration": 6}
+    stored = serialize_template_field(requests, "requests")
+    assert isinstance(stored, str)
+    assert stored.startswith("Truncated.")
+    ids = [f"task-{i}" for i in range(150)]
+    row = TaskRow("generate", -1, "deferred", OPERATOR, {BATCH_IDS_KEY: ids}, {**RENDERED, "requests": stored})
+    cards = RunRecords("d", "r", [row]).cards()
+    assert [c.remote_id for c in cards] == ids
+    shown = [c.prompt for c in cards if c.prompt is not None]
+    assert 10 < len(shown) < 150
+    assert shown == [r if isinstance(r, str) else r["prompt"] for r in requests[: len(shown)]]
+    assert all(c.prompt is None for c in cards[len(shown) :])
+    assert cards[1].duration_seconds == 6
