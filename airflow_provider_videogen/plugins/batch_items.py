@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.completion import VIDEO_ERROR_KEY
 from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY, item_key
-from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY, RECORD_KEY
+from airflow_provider_videogen.operators.reattach import (
+    IN_FLIGHT_KEY,
+    RECORD_KEY,
+    InFlightMarker,
+    SubmissionRecord,
+    load_model,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.plugins.records import TaskRow
@@ -82,12 +88,12 @@ def batch_items(row: TaskRow) -> list[BatchItem]:
         if remote_id is None or result.get("id") != remote_id:
             result = {}
         state, error = _state_and_error(row.state, remote_id, recorded_error)
-        if remote_id is None and _unanswered(markers.get(index), records.get(index)):
+        if not ids and _unanswered(markers.get(index), records.get(index)):
             state, error = (
                 "uncertain",
                 (
-                    "its create may have reached the gateway but the answer was lost: every retry refuses until a "
-                    "human decides (python -m airflow_provider_videogen.uncertain list)"
+                    "a create of this request may have reached the gateway but its answer was lost: every retry "
+                    "refuses until a human decides (python -m airflow_provider_videogen.uncertain list)"
                 ),
             )
         items.append(
@@ -165,11 +171,13 @@ def leading_items(text: str) -> list[Any]:
     return items
 
 
-def _unanswered(marker: dict[str, Any] | None, record: dict[str, Any] | None) -> bool:
-    """An in-flight marker past ``prepared`` that no submission record answers (``uncertain.find_uncertain``)."""
-    if not marker or marker.get("phase") == "prepared":
+def _unanswered(raw_marker: dict[str, Any] | None, raw_record: dict[str, Any] | None) -> bool:
+    """An in-flight marker past ``prepared`` that no submission record answers (as ``uncertain.find_uncertain``)."""
+    marker = load_model(InFlightMarker, raw_marker)
+    if marker is None or marker.phase == "prepared":
         return False
-    return not record or record.get("marker_started_at") != marker.get("started_at")
+    record = load_model(SubmissionRecord, raw_record)
+    return record is None or record.marker_started_at != marker.started_at
 
 
 def _ids(value: Any) -> list[str | None]:
