@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.completion import VIDEO_ERROR_KEY
-from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY, item_key
+from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY
 from airflow_provider_videogen.operators.reattach import (
     IN_FLIGHT_KEY,
     RECORD_KEY,
@@ -30,14 +29,13 @@ from airflow_provider_videogen.operators.reattach import (
     SubmissionRecord,
     load_model,
 )
+from airflow_provider_videogen.uncertain import split_item_key
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.plugins.records import TaskRow
 
-#: Task state store key prefixes of a batch item's submission record and in-flight marker (``item_key(..., i)``).
-RECORD_PREFIX = item_key(RECORD_KEY, 0)[:-1]
-MARKER_PREFIX = item_key(IN_FLIGHT_KEY, 0)[:-1]
-STORE_PREFIXES = (RECORD_PREFIX, MARKER_PREFIX)
+#: The task state store keys whose batch item versions (``item_key(key, i)``) the view reads.
+STORE_KEYS = (RECORD_KEY, IN_FLIGHT_KEY)
 #: Task-instance states in which the batch is still submitting or waiting for its videos.
 WAITING = frozenset({"scheduled", "queued", "running", "deferred", "up_for_retry", "restarting"})
 
@@ -55,13 +53,13 @@ class BatchItem:
     error: str | None = None
 
 
-def item_rows(store: dict[str, Any], prefix: str) -> dict[int, dict[str, Any]]:
-    """The batch items' values of one store key (``prefix`` + index), by item index."""
+def item_rows(store: dict[str, Any], key: str) -> dict[int, dict[str, Any]]:
+    """The batch items' values of one store key (``key__item<i>``), by item index."""
     found = {}
-    for key, value in store.items():
-        match = re.fullmatch(re.escape(prefix) + r"(\d+)", key)
-        if match and isinstance(value, dict):
-            found[int(match.group(1))] = value
+    for stored, value in store.items():
+        base, index = split_item_key(stored)
+        if base == key and index is not None and isinstance(value, dict):
+            found[index] = value
     return found
 
 
@@ -71,8 +69,8 @@ def batch_items(row: TaskRow) -> list[BatchItem]:
     results = row.xcoms.get("return_value")
     results = results if isinstance(results, list) else []
     requests = requests_of(row.rendered.get("requests"))
-    records = item_rows(row.item_store, RECORD_PREFIX)
-    markers = item_rows(row.item_store, MARKER_PREFIX)
+    records = item_rows(row.item_store, RECORD_KEY)
+    markers = item_rows(row.item_store, IN_FLIGHT_KEY)
     count = max(len(ids), len(requests), max([*records, *markers], default=-1) + 1)
     recorded_error = str(row.xcoms.get(VIDEO_ERROR_KEY) or "")
     items = []

@@ -15,8 +15,9 @@ from typing import Any
 from airflow_provider_videogen.links.videogen import REMOTE_TASK_ID_KEY
 from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY
 from airflow_provider_videogen.pipelines.review import REVIEWS_KEY
-from airflow_provider_videogen.plugins.batch_items import STORE_PREFIXES
+from airflow_provider_videogen.plugins.batch_items import STORE_KEYS
 from airflow_provider_videogen.plugins.records import VIDEO_ERROR_KEY, RunRecords, TaskRow
+from airflow_provider_videogen.uncertain import keys_filter
 
 #: The XCom keys the view reads; signed links (``video_url``) are never read into a page.
 KEYS = ("return_value", REMOTE_TASK_ID_KEY, BATCH_IDS_KEY, VIDEO_ERROR_KEY, REVIEWS_KEY)
@@ -61,7 +62,7 @@ def load_run(dag_id: str, run_id: str) -> RunRecords:
             select(Store.task_id, Store.map_index, Store.key, Store.value).where(
                 Store.dag_id == dag_id,
                 Store.run_id == run_id,
-                or_(*(Store.key.startswith(prefix, autoescape=True) for prefix in STORE_PREFIXES)),
+                or_(*(keys_filter(Store.key, key) for key in STORE_KEYS)),
             )
         ):
             stored.setdefault((task_id, map_index), {})[key] = _json(value)
