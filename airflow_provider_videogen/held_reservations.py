@@ -18,6 +18,12 @@ last heartbeat older than ``[scheduler] task_instance_heartbeat_timeout``: a try
 by a user runs on until its supervisor stops it). A reservation a create may have been sent under is never
 released here: it is an uncertain submission (``uncertain list``), settled by re-attaching when the
 gateway has the task; a human who finds it has none says so with ``resolve --mark-lost`` first.
+
+A batch task instance (``VideoGenerationBatchOperator``) holds one reservation per item, each
+under its item's key ``videogen_spend_reservation__item<i>``, all with the task instance's
+reservation key and different nonces. Each is listed and released on its own, from (and into)
+its own key; a reservation id that two keys of the task instance name (a copied or hand-edited
+row) is never released: which one's create it covers cannot be told.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airflow_provider_videogen.operators.batch import item_key
 from airflow_provider_videogen.spend.reservation import SPEND_KEY, SpendRecord
+from airflow_provider_videogen.uncertain import keys_filter, split_item_key, where_of
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -44,6 +52,15 @@ class HeldReservation:
     map_index: int
     record: SpendRecord
     state: str | None
+    #: The batch item whose reservation this is (key ``videogen_spend_reservation__item<i>``); ``None``: the task's.
+    item: int | None = None
+    #: Another key of the same task instance whose record names the same reservation id (a copied row).
+    twin: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The task state store key the record lives under."""
+        return SPEND_KEY if self.item is None else item_key(SPEND_KEY, self.item)
 
     @property
     def own(self) -> bool:
@@ -51,7 +68,8 @@ class HeldReservation:
 
         A record naming another task instance's entry (forged, hand-edited, copied between runs)
         would otherwise release that one, which may be billing; a record without a nonce was not
-        written by a version that tracks ``sent`` (the guard never re-uses one either).
+        written by a version that tracks ``sent`` (the guard never re-uses one either). Every item
+        of a batch has the task instance's key (with its own nonce).
         """
         r = self.record
         key = f"{self.dag_id}/{self.run_id}/{self.task_id}/{self.map_index}"
@@ -59,13 +77,15 @@ class HeldReservation:
 
     @property
     def nothing_sent(self) -> bool:
-        return not self.record.sent and self.own
+        return not self.record.sent and self.own and self.twin is None
 
     def describe(self) -> str:
-        where = f"{self.dag_id} {self.run_id} {self.task_id}" + (f"[{self.map_index}]" if self.map_index >= 0 else "")
+        where = where_of(self.dag_id, self.run_id, self.task_id, self.map_index, self.item, SPEND_KEY)
         r = self.record
         if not self.own:
             sent = "the record does not name this task instance's own reservation, so it is never released here"
+        elif self.twin is not None:
+            sent = f"key {self.twin} of the same task instance names it too, so it is never released here"
         elif self.nothing_sent:
             sent = "nothing was sent under it"
         else:
@@ -79,26 +99,36 @@ class HeldReservation:
 def find_held(
     session: Session, dag_id: str, run_id: str | None, resolvable: frozenset[str | None]
 ) -> list[HeldReservation]:
-    """Every ``reserved`` reservation of a DAG (or run) whose task instance is in a ``resolvable`` state."""
+    """Every ``reserved`` reservation (of a batch: every item's) of a DAG (or run) whose task instance is resolvable."""
     from airflow.models.task_state_store import TaskStateStoreModel as Row
     from sqlalchemy import select
 
-    query = select(Row).where(Row.dag_id == dag_id, Row.key == SPEND_KEY)
+    query = select(Row).where(Row.dag_id == dag_id, keys_filter(Row.key, SPEND_KEY))
     if run_id is not None:
         query = query.where(Row.run_id == run_id)
-    found = []
+    parsed = []
+    keys_of: dict[tuple[str, str, int, str], list[str]] = {}
     for row in session.scalars(query):
+        base, item = split_item_key(row.key)
+        if base != SPEND_KEY:
+            continue  # another key that happens to start the same way
         try:
             record = SpendRecord.model_validate(json.loads(row.value))
         except ValueError:
             continue  # not ours to judge; the operator refuses such a record itself
+        parsed.append((row.run_id, row.task_id, row.map_index, item, record))
+        keys_of.setdefault((row.run_id, row.task_id, row.map_index, record.reservation_id), []).append(row.key)
+    found = []
+    for run, task, index, item, record in parsed:
         if record.state != "reserved":
             continue
-        state = _ti_state(session, dag_id, row.run_id, row.task_id, row.map_index)
+        state = _ti_state(session, dag_id, run, task, index)
         if state not in resolvable:
             continue  # a live try re-uses, settles or releases it itself
-        found.append(HeldReservation(dag_id, row.run_id, row.task_id, row.map_index, record, state))
-    return sorted(found, key=lambda h: (h.run_id, h.task_id, h.map_index))
+        own_key = SPEND_KEY if item is None else item_key(SPEND_KEY, item)
+        twins = sorted(k for k in keys_of[(run, task, index, record.reservation_id)] if k != own_key)
+        found.append(HeldReservation(dag_id, run, task, index, record, state, item, twins[0] if twins else None))
+    return sorted(found, key=lambda h: (h.run_id, h.task_id, h.map_index, -1 if h.item is None else h.item))
 
 
 def _ti_state(
@@ -148,11 +178,23 @@ def release_held(
         return f"not releasing {item.describe()}: {alive}"
     backend = get_state_backend()
     scope = TaskScope(dag_id=item.dag_id, run_id=item.run_id, task_id=item.task_id, map_index=item.map_index)
-    now = _record(backend.get(scope, SPEND_KEY, session=session))
+    now = _record(backend.get(scope, item.key, session=session))
     if now != item.record:
         return f"not releasing {item.describe()}: its record changed since it was listed; list again"
+    twin = _also_named_by(session, item)
+    if twin is not None:
+        return (
+            f"not releasing {item.describe()}: key {twin} of the same task instance names the same reservation, "
+            "so it cannot be told which create it covers"
+        )
     if not item.nothing_sent:
-        why = "resolve the uncertain submission first" if item.own else "it is not this task instance's reservation"
+        why = (
+            "it is not this task instance's reservation"
+            if not item.own
+            else "another key names it too"
+            if item.twin is not None
+            else "resolve the uncertain submission first"
+        )
         return f"not releasing {item.describe()}: {why}"
     if item.record.budget != ledger.config.name:
         return f"not releasing {item.describe()}: the connection's budget is {ledger.config.name!r}"
@@ -161,13 +203,40 @@ def release_held(
     if entry is not None and entry.state == "settled":
         # A create was sent and billed under it (the record was stale): the money stays counted.
         settled = item.record.model_copy(update={"state": "settled", "sent": True})
-        backend.set(scope, SPEND_KEY, settled.model_dump_json(), expires_at=None, session=session)
+        backend.set(scope, item.key, settled.model_dump_json(), expires_at=None, session=session)
         return f"not released: {item.describe()}; the ledger has it settled for remote task {entry.remote_id}"
     released = item.record.model_copy(update={"state": "released"})
-    backend.set(scope, SPEND_KEY, released.model_dump_json(), expires_at=None, session=session)
+    backend.set(scope, item.key, released.model_dump_json(), expires_at=None, session=session)
     where = ledger.config.describe(item.record.period_id)
     missing = "" if entry is not None else f" (no such entry in {where}: nothing was held there)"
     return f"released: {item.describe()}{missing}"
+
+
+def _also_named_by(session: Session, item: HeldReservation) -> str | None:
+    """Another reservation key of the same task instance whose record names the same reservation id, if any.
+
+    Each of a batch's items takes its own reservation (its own nonce); two keys naming one id were
+    copied or edited by hand, and one of them may cover a create that was sent.
+    """
+    from airflow.models.task_state_store import TaskStateStoreModel as Row
+    from sqlalchemy import select
+
+    rows = session.execute(
+        select(Row.key, Row.value).where(
+            Row.dag_id == item.dag_id,
+            Row.run_id == item.run_id,
+            Row.task_id == item.task_id,
+            Row.map_index == item.map_index,
+            keys_filter(Row.key, SPEND_KEY),
+        )
+    )
+    for key, value in rows:
+        if key == item.key or split_item_key(key)[0] != SPEND_KEY:
+            continue
+        other = _record(value)
+        if other is not None and other.reservation_id == item.record.reservation_id:
+            return str(key)
+    return None
 
 
 def _may_still_run(session: Session, item: HeldReservation) -> str | None:

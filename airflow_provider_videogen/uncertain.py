@@ -6,8 +6,9 @@ A task instance is *uncertain* when its task state store holds an in-flight mark
 nobody knows its id, so every retry refuses (``operators/reattach.py``). Only a human who has
 compared the gateway's task list or bill with what was sent can say what happened:
 
-* ``list --dag-id D [--run-id R]``: every uncertain task instance, with what was sent (api,
-  model, request fingerprint), when, by which try, and the task instance's state;
+* ``list --dag-id D [--run-id R] [--task-id T] [--map-index M] [--item I]``: every uncertain
+  task instance, with what was sent (api, model, request fingerprint), when, by which try, and
+  the task instance's state;
 * ``resolve ... --mark-lost``: the create never became a task: delete the marker so the next
   try submits (once);
 * ``resolve ... --resubmit``: the same, and clear the task instance so it runs again now.
@@ -15,6 +16,12 @@ compared the gateway's task list or bill with what was sent can say what happene
 * ``held --dag-id D``: reservations still held in the budget's ledger by task instances that will
   not run again, and whether anything was sent under them; ``release-held --conn-id C ...
   --apply`` frees those nothing was sent under (:mod:`.held_reservations`).
+
+A batch task instance (``VideoGenerationBatchOperator``) keeps each item's marker, record and
+reservation under the usual key plus ``__item<i>`` (``operators.batch.item_key``): each item is
+listed, resolved and released on its own, named by its index and store key (``--item I`` picks
+one); ``--resubmit`` clears the whole batch task instance, whose next try re-attaches to the
+other items' videos.
 
 ``resolve`` and ``release-held`` only list what they would do unless ``--apply`` is given. Each applied decision is
 recorded under :data:`DECISION_KEY` in the task instance's store (who, when, why, the marker it
@@ -30,11 +37,13 @@ import argparse
 import getpass
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_videogen.clock import utcnow
+from airflow_provider_videogen.operators.batch import item_key
 from airflow_provider_videogen.operators.reattach import (
     IN_FLIGHT_KEY,
     RECORD_KEY,
@@ -57,6 +66,28 @@ RESOLVABLE_STATES = frozenset({"failed", "up_for_retry", "upstream_failed", "suc
 #: Task instance states that will not run again on their own: a held reservation's next try never comes.
 #: Not ``None``: a cleared task instance is about to run, and its try re-uses the reservation.
 ENDED_STATES = RESOLVABLE_STATES - {"up_for_retry", None}
+_ITEM = re.compile(r"(?P<base>.+)__item(?P<index>\d+)")
+
+
+def split_item_key(key: str) -> tuple[str, int | None]:
+    """``(usual key, batch item index)`` of a task state store key; ``(key, None)`` for a key without item suffix."""
+    match = _ITEM.fullmatch(key)
+    if match and item_key(match["base"], int(match["index"])) == key:
+        return match["base"], int(match["index"])
+    return key, None
+
+
+def keys_filter(column: Any, key: str) -> Any:
+    """SQL: ``column`` is ``key`` or starts as a batch item's ``key__item<i>`` (check with :func:`split_item_key`)."""
+    from sqlalchemy import or_
+
+    return or_(column == key, column.startswith(item_key(key, 0)[:-1], autoescape=True))
+
+
+def where_of(dag_id: str, run_id: str, task_id: str, map_index: int, item: int | None, key: str) -> str:
+    """How the listings name a task instance (and a batch item, with its store key)."""
+    where = f"{dag_id} {run_id} {task_id}" + (f"[{map_index}]" if map_index >= 0 else "")
+    return where if item is None else f"{where} item {item} (store key {item_key(key, item)})"
 
 
 @dataclass(frozen=True)
@@ -69,9 +100,15 @@ class Uncertain:
     map_index: int
     marker: InFlightMarker
     state: str | None
+    #: The batch item whose marker this is (its keys end in ``__item<i>``); ``None``: the task instance's own.
+    item: int | None = None
+
+    @property
+    def marker_key(self) -> str:
+        return IN_FLIGHT_KEY if self.item is None else item_key(IN_FLIGHT_KEY, self.item)
 
     def describe(self) -> str:
-        where = f"{self.dag_id} {self.run_id} {self.task_id}" + (f"[{self.map_index}]" if self.map_index >= 0 else "")
+        where = where_of(self.dag_id, self.run_id, self.task_id, self.map_index, self.item, IN_FLIGHT_KEY)
         m = self.marker
         return (
             f"{where}: {m.api.value if m.api else 'api unknown'} create of model {m.model or 'unknown'} "
@@ -81,19 +118,23 @@ class Uncertain:
 
 
 def find_uncertain(session: Session, dag_id: str, run_id: str | None = None) -> list[Uncertain]:
-    """Every uncertain task instance of a DAG (or one of its runs), oldest marker first."""
+    """Every uncertain task instance (or batch item) of a DAG (or one of its runs), oldest marker first."""
     from airflow.models.task_state_store import TaskStateStoreModel as Row
     from airflow.models.taskinstance import TaskInstance
-    from sqlalchemy import select
+    from sqlalchemy import or_, select
 
-    query = select(Row).where(Row.dag_id == dag_id, Row.key.in_((IN_FLIGHT_KEY, RECORD_KEY)))
+    query = select(Row).where(
+        Row.dag_id == dag_id, or_(keys_filter(Row.key, IN_FLIGHT_KEY), keys_filter(Row.key, RECORD_KEY))
+    )
     if run_id is not None:
         query = query.where(Row.run_id == run_id)
-    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, int, int | None], dict[str, Any]] = {}
     for row in session.scalars(query):
-        rows.setdefault((row.run_id, row.task_id, row.map_index), {})[row.key] = json.loads(row.value)
+        base, item = split_item_key(row.key)
+        if base in (IN_FLIGHT_KEY, RECORD_KEY):
+            rows.setdefault((row.run_id, row.task_id, row.map_index, item), {})[base] = json.loads(row.value)
     found = []
-    for (run, task, index), keys in rows.items():
+    for (run, task, index, item), keys in rows.items():
         marker = load_model(InFlightMarker, keys.get(IN_FLIGHT_KEY))
         record = load_model(SubmissionRecord, keys.get(RECORD_KEY))
         if marker is None or marker.phase == "prepared":
@@ -109,13 +150,19 @@ def find_uncertain(session: Session, dag_id: str, run_id: str | None = None) -> 
             )
         )
         found.append(
-            Uncertain(dag_id, run, task, index, marker, None if state is None else str(getattr(state, "value", state)))
+            Uncertain(
+                dag_id, run, task, index, marker, None if state is None else str(getattr(state, "value", state)), item
+            )
         )
-    return sorted(found, key=lambda u: u.marker.started_at)
+    return sorted(found, key=lambda u: (u.marker.started_at, -1 if u.item is None else u.item))
 
 
 def resolve(session: Session, item: Uncertain, *, action: str, by: str, reason: str) -> None:
-    """Record the decision, delete the marker and (``resubmit``) clear the task instance, in one transaction."""
+    """Record the decision, delete the marker and (``resubmit``) clear the task instance, in one transaction.
+
+    A batch item's decision deletes that item's marker only; ``resubmit`` clears the whole batch
+    task instance, whose next try re-attaches to the other items' videos.
+    """
     from airflow.models.taskinstance import TaskInstance, clear_task_instances
     from airflow.state import TaskScope, get_state_backend
     from sqlalchemy import select
@@ -133,10 +180,11 @@ def resolve(session: Session, item: Uncertain, *, action: str, by: str, reason: 
             "at": utcnow().isoformat(),
             "reason": reason,
             "marker": item.marker.model_dump(mode="json"),
+            **({} if item.item is None else {"item": item.item, "key": item.marker_key}),
         }
     )
     backend.set(scope, DECISION_KEY, json.dumps(decisions), expires_at=None, session=session)  # kept: an audit trail
-    backend.delete(scope, IN_FLIGHT_KEY, session=session)
+    backend.delete(scope, item.marker_key, session=session)
     if action == "resubmit":
         tis = session.scalars(
             select(TaskInstance).where(
@@ -161,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--run-id")
         p.add_argument("--task-id")
         p.add_argument("--map-index", type=int)
+        p.add_argument("--item", type=int, help="only this item of a batch task instance (keys ending in __item<i>)")
         if name == "release-held":
             p.add_argument("--conn-id", required=True, help="the videogen connection whose budget holds them")
             p.add_argument("--by", default=None, help="who decides (default: the OS user)")
@@ -187,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for u in find_uncertain(session, args.dag_id, args.run_id)
             if (args.task_id is None or u.task_id == args.task_id)
             and (args.map_index is None or u.map_index == args.map_index)
+            and (args.item is None or u.item == args.item)
         ]
         for item in items:
             print(item.describe())
@@ -213,6 +263,7 @@ def _held(args: argparse.Namespace) -> int:
             for h in find_held(session, args.dag_id, args.run_id, ENDED_STATES)
             if (args.task_id is None or h.task_id == args.task_id)
             and (args.map_index is None or h.map_index == args.map_index)
+            and (args.item is None or h.item == args.item)
         ]
         for item in items:
             print(item.describe())

@@ -14,7 +14,9 @@ Routes (``{dag_id}``/``{run_id}``/``{remote_id}`` URL-encoded):
 * ``GET /videos/media/{dag_id}/{run_id}/{remote_id}``: the video (Range supported);
 * ``GET /videos/poster/{dag_id}/{run_id}/{remote_id}``: its poster frame (JPEG).
 
-A remote id is served only if the run recorded it, so access to one DAG never opens another's.
+A remote id is served only if the run recorded it (a batch task instance: in its
+``videogen_task_ids`` or its items' submission records, one card per item: :mod:`.batch_items`),
+so access to one DAG never opens another's.
 """
 
 from __future__ import annotations

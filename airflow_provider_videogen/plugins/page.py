@@ -61,6 +61,7 @@ def _card(card: VideoCard, *, root: str, dag_id: str, run_id: str) -> str:
     rows = [
         ("video", label),
         ("task", task),
+        ("batch item", None if card.item is None else str(card.item)),
         ("prompt", card.prompt),
         ("extension", card.prompt_extend),
         ("model", card.model),
@@ -79,8 +80,12 @@ def _card(card: VideoCard, *, root: str, dag_id: str, run_id: str) -> str:
     )
     return (
         f"<div class='card' data-testid='video-card' data-kind='{escape(card.kind)}' "
-        f"data-task='{escape(task)}'>{player}<dl>{cells}</dl></div>"
+        f"data-task='{escape(task)}'{_item(card)}>{player}<dl>{cells}</dl></div>"
     )
+
+
+def _item(card: VideoCard) -> str:
+    return "" if card.item is None else f" data-item='{card.item}'"
 
 
 def _value(name: str, value: str) -> str:

@@ -7,6 +7,14 @@ run's task instances left in Airflow's metadata database.
   generation and remix operators, the sensor), or a video operator's task instance that failed
   before it got one. Its result (XCom ``return_value``) gives the model, state and reserved
   credits; its rendered template fields give the prompt, the model asked for and the duration.
+* **A batch** (``VideoGenerationBatchOperator``) is one task instance with many videos: one card
+  per item, in order. The remote ids come from its XCom ``videogen_task_ids`` (or, while it has
+  none yet, from each item's submission record in the task state store,
+  ``videogen_remote_task__item<i>``: a batch that stopped half-way still shows what it paid for);
+  item ``i``'s result is entry ``i`` of its ``return_value`` list, and only when it names that
+  same remote id; its prompt is entry ``i`` of the rendered ``requests`` (a prompt or a dict's
+  ``"prompt"``). Every remote id on a card is one the task instance recorded itself, so the
+  media endpoints never serve a video another task instance (or run) made.
 * **The archive**: any task whose result is a list of ``VideoToS3Operator`` records (they carry
   ``video_task_id``) gives the S3 URI, size and SHA-256 of that remote task's video.
 * **The plan**: any result listing ``{"result": {"id"}, "variant", "kind"}`` entries (the example
@@ -24,10 +32,14 @@ from typing import Any
 from airflow_provider_videogen.completion import VIDEO_ERROR_KEY
 from airflow_provider_videogen.links.videogen import REMOTE_TASK_ID_KEY
 from airflow_provider_videogen.models.catalogue import REMIX_SEGMENT_SECONDS
+from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY
 from airflow_provider_videogen.pipelines.review import REVIEWS_KEY
+from airflow_provider_videogen.plugins.batch_items import BatchItem, batch_items
 
 #: Operators whose task instances are videos even when they failed before submitting.
 VIDEO_OPERATORS = frozenset({"VideoGenerationOperator", "VideoRemixOperator", "VideoTaskSensor"})
+#: Operators whose task instance makes a list of videos (one card per item).
+BATCH_OPERATORS = frozenset({"VideoGenerationBatchOperator"})
 #: Task-instance states in which a video may still appear.
 UNFINISHED = frozenset({"scheduled", "queued", "running", "deferred", "up_for_retry", "restarting", "none", ""})
 
@@ -42,6 +54,9 @@ class TaskRow:
     operator: str | None
     xcoms: dict[str, Any] = field(default_factory=dict)
     rendered: dict[str, Any] = field(default_factory=dict)
+    #: A batch's items' submission records and in-flight markers: task state store rows by key
+    #: (``videogen_remote_task__item<i>``, ``videogen_submission_in_flight__item<i>``).
+    item_store: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class VideoCard:
     expires_at: str | None = None
     error: str | None = None
     review: dict[str, Any] | None = None
+    #: The video's index in its batch task instance's list; ``None`` for a task instance with one video.
+    item: int | None = None
 
     @property
     def archived(self) -> bool:
@@ -108,7 +125,14 @@ class RunRecords:
         archives = self._archives()
         entries = self._entries()
         reviews = self._reviews()
-        cards = [self._card(row, archives, entries) for row in self.tasks if _is_video(row)]
+        cards = [
+            card
+            for row in self.tasks
+            if _is_video(row)
+            for card in (
+                self._batch_cards(row, archives, entries) if _is_batch(row) else [self._card(row, archives, entries)]
+            )
+        ]
         cards = [
             replace(c, review=reviews[c.variant]) if c.review is None and c.variant in reviews else c for c in cards
         ]
@@ -120,6 +144,7 @@ class RunRecords:
                 c.variant if c.variant is not None else 1 << 30,
                 c.task_id,
                 c.map_index,
+                -1 if c.item is None else c.item,
             ),
         )
 
@@ -150,12 +175,41 @@ class RunRecords:
                     found[str(result["id"])] = item
         return found
 
-    def _card(
+    def _batch_cards(
         self, row: TaskRow, archives: dict[str, tuple[dict[str, Any], tuple[str, int]]], entries: dict[str, Any]
+    ) -> list[VideoCard]:
+        """One card per video of a batch task instance; its own card while it has neither requests nor ids."""
+        items = batch_items(row)
+        if not items:
+            return [self._card(row, archives, entries)]
+        shared = {k: v for k, v in row.rendered.items() if k != "requests"}
+        return [
+            self._card(
+                replace(row, rendered={**shared, **item.request}),
+                archives,
+                entries,
+                result=item.result,
+                remote_id=item.remote_id,
+                item=item,
+            )
+            for item in items
+        ]
+
+    def _card(
+        self,
+        row: TaskRow,
+        archives: dict[str, tuple[dict[str, Any], tuple[str, int]]],
+        entries: dict[str, Any],
+        *,
+        result: dict[str, Any] | None = None,
+        remote_id: str | None = None,
+        item: BatchItem | None = None,
     ) -> VideoCard:
-        result = row.xcoms.get("return_value")
-        result = result if isinstance(result, dict) else {}
-        remote_id = str(row.xcoms.get(REMOTE_TASK_ID_KEY) or result.get("id") or "") or None
+        if item is None:
+            found = row.xcoms.get("return_value")
+            result = found if isinstance(found, dict) else {}
+            remote_id = str(row.xcoms.get(REMOTE_TASK_ID_KEY) or result.get("id") or "") or None
+        result = result or {}
         api = result.get("api") or ("remix" if row.operator == "VideoRemixOperator" else None)
         entry = entries.get(remote_id or "", {})
         kind = entry.get("kind") or ("remix" if api == "remix" else "clip" if row.operator else "video")
@@ -164,6 +218,9 @@ class RunRecords:
         archive, archived_by = archives.get(remote_id or "", ({}, None))
         rendered = row.rendered
         partial = bool(result.get("partial", False))
+        credits = result.get("credits_reserved")
+        if credits is None and item is not None:
+            credits = item.record.get("credits_reserved")
         return VideoCard(
             task_id=row.task_id,
             map_index=row.map_index,
@@ -174,10 +231,10 @@ class RunRecords:
             prompt=_text(rendered.get("prompt")) or variant.get("prompt"),
             prompt_extend=_text(rendered.get("prompt_extend")),
             duration_seconds=_duration(api, rendered, partial),
-            state=result.get("state") or _remote_state(row),
+            state=item.state if item is not None else result.get("state") or _remote_state(row),
             partial=partial,
             estimated_credits=estimate,
-            credits_reserved=result.get("credits_reserved"),
+            credits_reserved=credits,
             variant=entry.get("index") if entry else _index(variant),
             s3_uri=archive.get("uri"),
             bucket=archive.get("bucket"),
@@ -186,13 +243,18 @@ class RunRecords:
             sha256=archive.get("sha256"),
             archived_by=archived_by,
             expires_at=result.get("expires_at"),
-            error=_error(row),
+            error=item.error if item is not None else _error(row),
             review=entry.get("review") if isinstance(entry.get("review"), dict) else None,
+            item=item.index if item is not None else None,
         )
 
 
 def _is_video(row: TaskRow) -> bool:
-    return bool(row.xcoms.get(REMOTE_TASK_ID_KEY)) or row.operator in VIDEO_OPERATORS
+    return bool(row.xcoms.get(REMOTE_TASK_ID_KEY)) or row.operator in VIDEO_OPERATORS or _is_batch(row)
+
+
+def _is_batch(row: TaskRow) -> bool:
+    return row.operator in BATCH_OPERATORS or isinstance(row.xcoms.get(BATCH_IDS_KEY), list)
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

@@ -8,15 +8,13 @@ the video.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from tests.operators.test_generation_operator import xcom
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
+from tests.plugins.conftest import token
 
 pytestmark = [pytest.mark.s3, pytest.mark.usefixtures("airflow_db")]
 
@@ -24,27 +22,10 @@ DAG_ID = "test_generation_to_s3"
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch, aws_conn_id: str) -> Iterator[Any]:
-    """Airflow's api-server app (plugins included) in this process, and a token maker."""
-    from fastapi.testclient import TestClient
-
-    monkeypatch.setenv("AIRFLOW__VIDEOGEN__AWS_CONN_ID", aws_conn_id)
-    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "videos-view-test-secret")
-    monkeypatch.setenv(
-        "AIRFLOW__CORE__AUTH_MANAGER", "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-    )
-    from airflow.api_fastapi.app import create_app
-
-    with TestClient(create_app("core")) as client:
-        yield client
-
-
-def _token(role: str | None) -> dict[str, str]:
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=f"u-{role}", role=role))  # type: ignore[arg-type]
-    return {"Authorization": f"Bearer {token}"}
+def api(monkeypatch: pytest.MonkeyPatch, aws_conn_id: str, airflow_api: Any) -> Any:
+    """Airflow's api-server app (plugins included), reading archived videos with the test's AWS connection."""
+    monkeypatch.setenv("AIRFLOW__VIDEOGEN__AWS_CONN_ID", aws_conn_id)  # read per request
+    return airflow_api
 
 
 def test_the_view_and_its_media_behind_airflow_auth(
@@ -60,8 +41,8 @@ def test_the_view_and_its_media_behind_airflow_auth(
 
     for url in (page, media, f"/videos/api/runs/{run}", f"/videos/runs/{run}/tasks/archive/-1"):
         assert api.get(url).status_code == 401, url  # anonymous
-        assert api.get(url, headers=_token(None)).status_code == 403, url  # a user without access to the DAG
-    viewer = _token("viewer")
+        assert api.get(url, headers=token(None)).status_code == 403, url  # a user without access to the DAG
+    viewer = token("viewer")
 
     html = api.get(page, headers=viewer)
     assert html.status_code == 200, html.text
