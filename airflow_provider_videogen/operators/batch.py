@@ -43,6 +43,7 @@ from airflow_provider_videogen.lineage import LineageFacts, operator_lineage
 from airflow_provider_videogen.links.videogen import VideoLink, mark_remote_task
 from airflow_provider_videogen.models import ApiKind, VideoTask
 from airflow_provider_videogen.operators.ending import ends_in_triggerer, is_end_event_payload
+from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY
 from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
 from airflow_provider_videogen.operators.video_task import has_template
 from airflow_provider_videogen.operators.videogen import REQUEST_FIELDS, VideoGenerationOperator, generation_request
@@ -292,21 +293,30 @@ class VideoGenerationBatchOperator(BaseOperator):
             return []
         try_number = getattr(context.get("ti"), "try_number", None)
         tasks: list[VideoTask] = []
+        requests = []
         for child in children:
             child._seen_try = try_number
-            request = child.build_request()
-            child._spend = SpendGuard.check(
+            requests.append(child.build_request())
+            child._spend = spend = SpendGuard.check(
                 log=self.log,
                 conn_id=self.videogen_conn_id,
-                request=request,
+                request=requests[-1],
                 context=context,
                 max_credits=self.max_credits,
                 allow_unpriced=self.allow_unpriced,
             )
+            # An item the guard would refuse (over max_credits, unpriced, bad prices) that no try sent
+            # yet fails the batch now: in the loop below, the items before it would be paid first.
+            store = child._state_store(context)
+            if spend.refusal and child.submission(context) is None and not (store and store.get(IN_FLIGHT_KEY)):
+                raise AirflowFailException(f"request {child.batch_index} of the batch: {spend.refusal}")
+        for child, request in zip(children, requests, strict=True):
             try:
                 task = child._submit_or_reattach(context, request)
             except Exception:
-                if tasks:
+                if tasks:  # the paid ones stay in view: their ids, and the Video link
+                    mark_remote_task(self)
+                    context["ti"].xcom_push(key=BATCH_IDS_KEY, value=[task.id for task in tasks])
                     self.log.error(
                         "Stopped at request %d of %d; the %d before it have remote tasks (%s) that render and are "
                         "billed: a retry or clear of this task re-attaches to them instead of paying again",
