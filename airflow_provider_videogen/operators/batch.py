@@ -421,6 +421,7 @@ class VideoGenerationBatchOperator(BaseOperator):
         results: list[Any] = []
         failures: list[tuple[int, str, Exception]] = []
         for child, event in zip(self._children, events, strict=True):
+            child._seen_try = getattr(context.get("ti"), "try_number", None)  # resumed: lineage's "reused"
             child._seen_record = child.submission(context)
             if event.task is not None:
                 child._seen_task = event.task
