@@ -3,10 +3,10 @@
 ``e2e_batch``: three short renders in one task that ends in the triggerer (the default); a downstream
 worker task reads the list of results (tests/e2e/test_real_components.py, which then clears it).
 
-``e2e_batch_kill``: two long renders whose first try's trigger is lost: the triggerer is down and
-that try's deferral timeout is one second instead of the deadline plus five minutes, so Airflow's
-safety net fires while the renders run; the retry re-attaches, a new triggerer and then a restarted
-one poll the same remote tasks, and a user's kill cancels both (tests/e2e/test_kill.py).
+``e2e_batch_kill``: two long renders whose first try's trigger is lost (the test kills the triggerer
+while it polls them). That try's deferral timeout is eight seconds instead of the deadline plus five
+minutes, so Airflow's safety net fires while the renders run; the retry re-attaches, a new triggerer
+polls the same remote tasks, and a user's kill cancels both (tests/e2e/test_kill.py).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ with DAG("e2e_batch", schedule=None, start_date=START, catchup=False, tags=["e2e
 
 
 class LostTriggerOnFirstTry(VideoGenerationBatchOperator):
-    """The first try defers with a one-second deferral timeout: Airflow's safety net fires at once."""
+    """The first try defers with an eight-second deferral timeout: Airflow's safety net fires soon."""
 
     def execute(self, context: Any) -> Any:
         self._first_try = getattr(context.get("ti"), "try_number", None) == 1
@@ -49,7 +49,7 @@ class LostTriggerOnFirstTry(VideoGenerationBatchOperator):
 
     def defer(self, *, trigger: Any, method_name: str, kwargs: Any = None, timeout: Any = None) -> Any:
         if getattr(self, "_first_try", False):
-            timeout = timedelta(seconds=1)
+            timeout = timedelta(seconds=8)
         return super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
 
