@@ -17,21 +17,20 @@ from airflow_provider_videogen.operators.batch import VideoGenerationBatchOperat
 START = datetime(2026, 1, 1)
 FAST: dict[str, Any] = {"model": "veo3.1-fast", "poll_interval": 0.2}
 
-#: Item 1 (8 s, 46.08 credits) is over ``max_credits=40``; item 0 (4 s) is not: nothing may be sent.
-with DAG("test_batch_spend_cap", schedule=None, start_date=START, catchup=False):
+#: One run, two batches (tests/spend/test_batch_spend.py sets the budget of ``videogen_default`` to two
+#: 8 s videos). ``over_cap``: item 1 (8 s, 46.08 credits) is over ``max_credits=40``, item 0 (4 s) is
+#: not: nothing may be sent. ``over_budget``: three 46.08-credit videos; the third does not fit.
+with DAG("test_batch_spend", schedule=None, start_date=START, catchup=False, max_active_tasks=1):
     VideoGenerationBatchOperator(
-        task_id="generate",
+        task_id="over_cap",
         requests=["[sim:render=0.5] under the cap", {"prompt": "[sim:render=0.5] over the cap", "duration": 8}],
         duration=4,
         max_credits=40,
         retries=2,
         **FAST,
     )
-
-#: Three 46.08-credit videos against the budget of ``videogen_default`` (set by the test to two).
-with DAG("test_batch_spend_budget", schedule=None, start_date=START, catchup=False):
     VideoGenerationBatchOperator(
-        task_id="generate",
+        task_id="over_budget",
         requests=[f"[sim:render=0.5] budget clip {i}" for i in range(3)],
         duration=8,
         **FAST,

@@ -133,7 +133,7 @@ def test_a_batch_whose_triggerer_dies_is_retried_onto_the_same_videos_and_a_kill
     """``e2e_batch_kill`` (``tests/dag_files/e2e/e2e_batch.py``): two 300 s renders in one task.
 
     The triggerer is killed (SIGKILL) while it polls them, so the trigger is lost; the first try's
-    deferral timeout is eight seconds: Airflow's safety net fires, the retry re-attaches to both remote
+    deferral timeout is five seconds: Airflow's safety net fires, the retry re-attaches to both remote
     tasks (no create), and a new triggerer polls the same two; nothing was cancelled on the way.
     Marking the task failed then makes the triggerer cancel both. (A SIGTERM restart of the
     triggerer is the test above: it costs the old triggerer's 30 s health-check threshold.)

@@ -1,8 +1,9 @@
 """The spend guard in a ``VideoGenerationBatchOperator``, through ``dag.test()``, the simulator and SeaweedFS.
 
-The same cases as ``test_operator_guard.py`` for one video, item by item (issue 23): ``max_credits``
-refuses before anything of the batch is sent; with a budget each item reserves and settles its
-own entry in the ledger, and a batch that does not fit stops before the item that does not.
+The same cases as ``test_operator_guard.py`` for one video, item by item (issue 23), in one DAG run
+(``test_batch_spend``, two batch tasks): ``max_credits`` refuses before anything of the batch is sent;
+with a budget each item reserves and settles its own entry in the ledger, and a batch that does not
+fit stops before the item that does not, keeping the paid ones in view (ids, Video link).
 """
 
 from __future__ import annotations
@@ -17,49 +18,42 @@ from tests.operators.test_generation_operator import ti_of, xcom
 from tests.spend.test_operator_guard import simulator_credits
 from tests.spend.test_reservation_rules import ledger_doc
 
-pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.dagrun]
+pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.dagrun, pytest.mark.s3]
 
 VIDEO = Decimal("46.08")  # veo3.1-fast, 8 s, 720p, no audio
 
 
-def test_an_item_over_max_credits_refuses_the_batch_before_anything_is_sent(
-    run_dag: Any, simulator: Any, videogen_conn: str, log_text: Any
-) -> None:
-    """Item 0 is under the cap: before the fix it was created (and billed) before item 1 was refused."""
-    dagrun = run_dag("test_batch_spend_cap")
-    assert dagrun.state == "failed"
-    assert ti_of(dagrun).try_number == 1, "a cap refusal must not be retried"
-    assert simulator.stats()["generation"]["creates"] == 0
-    text = log_text()
-    assert "request 1 of the batch" in text, text[-3000:]
-    assert "would cost 46.08 credits ($0.64: 8 s x 5.76 credits/s (720p)), more than max_credits=40" in text
-    assert "Nothing was sent" in text
-    assert xcom(dagrun, key="_link_VideoLink") == ""  # nothing submitted: no Video link
-    assert xcom(dagrun, key="videogen_task_ids") is None
-
-
-@pytest.mark.s3
-def test_a_batch_stops_before_the_item_the_budget_cannot_hold_and_its_items_settle(
+def test_a_batch_over_max_credits_sends_nothing_and_one_over_budget_stops_before_the_item_that_does_not_fit(
     run_dag: Any, with_budget: Any, simulator: Any, log_text: Any
 ) -> None:
     ledger = with_budget(VIDEO * 2)
     simulator.configure(render_seconds=0.5)
-    dagrun = run_dag("test_batch_spend_budget")
-    assert dagrun.state == "failed"
-    ti = ti_of(dagrun)
-    assert ti.try_number == 1, "a budget refusal must not be retried"
+    dagrun = run_dag("test_batch_spend")
+    text = log_text()
+
+    # over_cap: item 0 is under the cap; before the fix it was created (and billed) before item 1 was refused.
+    over_cap = ti_of(dagrun, "over_cap")
+    assert (over_cap.state, over_cap.try_number) == ("failed", 1), "a cap refusal must not be retried"
+    assert not any("the cap" in r["body"]["prompt"] for r in simulator.stats()["generation_requests"])
+    assert "request 1 of the batch" in text, text[-3000:]
+    assert "would cost 46.08 credits ($0.64: 8 s x 5.76 credits/s (720p)), more than max_credits=40" in text
+    assert "Nothing was sent" in text
+    assert xcom(dagrun, "over_cap", key="_link_VideoLink") == ""  # nothing submitted: no Video link
+    assert xcom(dagrun, "over_cap", key="videogen_task_ids") is None
+
+    # over_budget: items 0 and 1 reserve and settle; item 2 is never sent.
+    over_budget = ti_of(dagrun, "over_budget")
+    assert (over_budget.state, over_budget.try_number) == ("failed", 1), "a budget refusal must not be retried"
     paid = simulator_credits(simulator)
-    assert len(paid) == 2, paid  # items 0 and 1; item 2 was never sent
+    assert len(paid) == 2, paid
     doc = ledger_doc(ledger)
     assert sorted(entry.state for entry in doc.entries.values()) == ["settled", "settled"], doc
     assert {entry.remote_id for entry in doc.entries.values()} == set(paid)
     assert doc.held() == sum(paid.values()) == VIDEO * 2
     # One reservation per item, each under the task instance's key with the item's own nonce.
-    key = f"test_batch_spend_budget/{dagrun.run_id}/generate/-1#1."
+    key = f"test_batch_spend/{dagrun.run_id}/over_budget/-1#1."
     assert all(rid.startswith(key) for rid in doc.entries), sorted(doc.entries)
-    text = log_text()
-    assert "would cost 46.08 credits" in text
     assert "Stopped at request 2 of 3" in text, text[-3000:]
     # The two paid videos are not lost from view: their ids and the Video link are there.
-    assert sorted(xcom(dagrun, key="videogen_task_ids")) == sorted(paid)
-    assert xcom(dagrun, key="_link_VideoLink") == videos_view_url(ti.key)
+    assert sorted(xcom(dagrun, "over_budget", key="videogen_task_ids")) == sorted(paid)
+    assert xcom(dagrun, "over_budget", key="_link_VideoLink") == videos_view_url(over_budget.key)

@@ -4,7 +4,7 @@
 worker task reads the list of results (tests/e2e/test_real_components.py, which then clears it).
 
 ``e2e_batch_kill``: two long renders whose first try's trigger is lost (the test kills the triggerer
-while it polls them). That try's deferral timeout is eight seconds instead of the deadline plus five
+while it polls them). That try's deferral timeout is five seconds instead of the deadline plus five
 minutes, so Airflow's safety net fires while the renders run; the retry re-attaches, a new triggerer
 polls the same remote tasks, and a user's kill cancels both (tests/e2e/test_kill.py).
 """
@@ -32,7 +32,7 @@ def batch_results_are_dicts(results: object) -> int:
 with DAG("e2e_batch", schedule=None, start_date=START, catchup=False, tags=["e2e"]):
     batch = VideoGenerationBatchOperator(
         task_id="batch",
-        requests=[f"[sim:render=6] [batch] A lantern festival, shot {i}" for i in range(3)],
+        requests=[f"[sim:render=4] [batch] A lantern festival, shot {i}" for i in range(3)],
         model="veo3.1-fast",
         duration=4,
         poll_interval=1,
@@ -41,7 +41,7 @@ with DAG("e2e_batch", schedule=None, start_date=START, catchup=False, tags=["e2e
 
 
 class LostTriggerOnFirstTry(VideoGenerationBatchOperator):
-    """The first try defers with an eight-second deferral timeout: Airflow's safety net fires soon."""
+    """The first try defers with a five-second deferral timeout: Airflow's safety net fires soon."""
 
     def execute(self, context: Any) -> Any:
         self._first_try = getattr(context.get("ti"), "try_number", None) == 1
@@ -49,7 +49,7 @@ class LostTriggerOnFirstTry(VideoGenerationBatchOperator):
 
     def defer(self, *, trigger: Any, method_name: str, kwargs: Any = None, timeout: Any = None) -> Any:
         if getattr(self, "_first_try", False):
-            timeout = timedelta(seconds=8)
+            timeout = timedelta(seconds=5)
         return super().defer(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
 
 
