@@ -16,7 +16,9 @@ What holds as for one video per task, item by item:
   :class:`~airflow_provider_videogen.operators.reattach.SubmissionGuard`; a retry or clear
   re-attaches to the running items, re-uses the finished ones and resubmits only the failed ones;
 * **nothing sent for a bad batch**: every item is validated (by the models) before the first create;
-* **the spend guard** prices and reserves each item (``max_credits`` is per video);
+* **the spend guard** prices and reserves each item (``max_credits`` is per video); an item it
+  refuses (over the cap, unpriced) fails the batch before the first create; one the budget cannot
+  hold stops the batch there, the items before it paid for and kept;
 * the polling, deadlines (per item, from its first submission), cancel on kill, the deferral
   safety net, and the secrecy of the trigger's arguments and events are the single video's.
 
