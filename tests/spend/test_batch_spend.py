@@ -1,9 +1,10 @@
 """The spend guard in a ``VideoGenerationBatchOperator``, through ``dag.test()``, the simulator and SeaweedFS.
 
-The same cases as ``test_operator_guard.py`` for one video, item by item (issue 23), in one DAG run
-(``test_batch_spend``, two batch tasks): ``max_credits`` refuses before anything of the batch is sent;
-with a budget each item reserves and settles its own entry in the ledger, and a batch that does not
-fit stops before the item that does not, keeping the paid ones in view (ids, Video link).
+The same cases as ``test_operator_guard.py`` for one video, item by item (issue 23): in one DAG run
+(``test_batch_spend``, two batch tasks), ``max_credits`` refuses before anything of the batch is sent,
+and with a budget each item reserves and settles its own entry in the ledger, and a batch that does
+not fit stops before the item that does not, keeping the paid ones in view (ids, Video link); a try
+that died in the middle of a batch is settled by its retry on the same reservations.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from tests.operators.test_generation_operator import ti_of, xcom
 from tests.spend.test_operator_guard import simulator_credits
 from tests.spend.test_reservation_rules import ledger_doc
 
-pytestmark = [pytest.mark.usefixtures("airflow_db"), pytest.mark.dagrun, pytest.mark.s3]
+pytestmark = pytest.mark.s3
 
 VIDEO = Decimal("46.08")  # veo3.1-fast, 8 s, 720p, no audio
 
 
+@pytest.mark.dagrun
+@pytest.mark.usefixtures("airflow_db")
 def test_a_batch_over_max_credits_sends_nothing_and_one_over_budget_stops_before_the_item_that_does_not_fit(
     run_dag: Any, with_budget: Any, simulator: Any, log_text: Any
 ) -> None:
@@ -57,3 +60,69 @@ def test_a_batch_over_max_credits_sends_nothing_and_one_over_budget_stops_before
     # The two paid videos are not lost from view: their ids and the Video link are there.
     assert sorted(xcom(dagrun, "over_budget", key="videogen_task_ids")) == sorted(paid)
     assert xcom(dagrun, "over_budget", key="_link_VideoLink") == videos_view_url(over_budget.key)
+
+
+class _Crash:
+    """Delegates to an item's real spend guard; raises at one point (the test's fault, as a killed worker)."""
+
+    def __init__(self, guard: Any, at: str) -> None:
+        self._guard, self._at = guard, at
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._guard, name)
+
+    def reserve(self, store: Any) -> None:
+        self._guard.reserve(store)
+        if self._at == "reserve":
+            raise RuntimeError("simulated crash after reserving")
+
+    def settle(self, store: Any, task: Any) -> None:
+        if self._at == "create":
+            raise RuntimeError(f"simulated crash after creating {task.id}")
+        self._guard.settle(store, task)
+
+
+@pytest.mark.parametrize("at", ["reserve", "create"])
+def test_a_try_that_died_in_the_middle_of_a_batch_is_settled_by_its_retry_on_the_same_reservations(
+    with_budget: Any, simulator: Any, at: str
+) -> None:
+    """As ``test_operator_guard``'s crashed try, for item 1 of a batch: one create and one settled entry per item."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_videogen.operators.batch import VideoGenerationBatchOperator, _BatchItem
+    from tests.operators.test_submission_money import Store
+    from tests.spend.test_reservation_rules import TI
+
+    class CrashingItem(_BatchItem):
+        def _submit_or_reattach(self, context: Any, request: Any) -> Any:
+            if self.batch_index == 1 and context["ti"].try_number == 1:
+                self._spend = _Crash(self._spend, at)  # type: ignore[assignment]
+            return super()._submit_or_reattach(context, request)
+
+    class Batch(VideoGenerationBatchOperator):
+        def _child(self, index: int, fields: dict[str, Any]) -> _BatchItem:
+            child = super()._child(index, fields)
+            child.__class__ = CrashingItem
+            return child
+
+    ledger = with_budget(VIDEO * 10)
+    store = Store()
+    requests = [f"[sim:render=30] crashed batch {at} {i}" for i in range(2)]
+
+    def run(try_number: int) -> Any:
+        op = Batch(task_id="generate", requests=requests, model="veo3.1-fast", duration=8, poll_interval=1)
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute({"ti": TI(try_number, run_id=f"crash-{at}"), "task_state_store": store})  # type: ignore[arg-type]
+        return deferred.value.trigger
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(1)
+    trigger = run(2)
+    paid = simulator_credits(simulator)
+    assert len(paid) == 2, paid  # one create per item: the retry re-attached or re-used, never paid twice
+    assert {item["remote_task_id"] for item in trigger.items} == set(paid)
+    doc = ledger_doc(ledger)
+    assert sorted(entry.state for entry in doc.entries.values()) == ["settled", "settled"], doc
+    assert {entry.remote_id for entry in doc.entries.values()} == set(paid)
+    assert all(rid.startswith(f"budget_dag/crash-{at}/generate/-1#1.") for rid in doc.entries), sorted(doc.entries)
+    assert doc.held() == sum(paid.values()) == VIDEO * 2
