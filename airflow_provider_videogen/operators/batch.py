@@ -20,7 +20,9 @@ What holds as for one video per task, item by item:
   an item that must not be retried (a request at fault...) keeps the whole batch from an automatic one;
 * **nothing sent for a bad batch**: every item is validated (by the models), priced against
   ``max_credits`` and the batch's new videos against the budget's room, before the first create;
-* **the spend guard** prices and reserves each item (``max_credits`` is per video);
+* **the spend guard** prices and reserves each item (``max_credits`` is per video); one the budget
+  cannot hold after all (another spender took the room) stops the batch there, the items before it
+  paid for and kept in view (their ids, the Video link);
 * the polling, deadlines (per item, from its first submission), cancel on kill, the deferral
   safety net, and the secrecy of the trigger's arguments and events are the single video's.
 
@@ -423,7 +425,10 @@ class VideoGenerationBatchOperator(BaseOperator):
                 allow_unpriced=self.allow_unpriced,
             )
             record = child.submission(context) if child._spend.refusal is not None else None
-            if child._spend.refusal is not None and (record is None or record.fingerprint != child._spend.fingerprint):
+            store = child._state_store(context)
+            uncertain = store is not None and store.get(IN_FLIGHT_KEY)  # the guard refuses it with its own words
+            paid_for = record is not None and record.fingerprint == child._spend.fingerprint
+            if child._spend.refusal is not None and not paid_for and not uncertain:
                 # only a video an earlier try paid for may still be collected (re-attach costs nothing)
                 raise AirflowFailException(f"Request {child.batch_index} of the batch: {child._spend.refusal}")
         self._check_budget(context, children)
@@ -433,7 +438,9 @@ class VideoGenerationBatchOperator(BaseOperator):
             try:
                 task = child._submit_or_reattach(context, request)
             except Exception:
-                if tasks:
+                if tasks:  # the paid ones stay in view: their ids, and the Video link
+                    mark_remote_task(self)
+                    context["ti"].xcom_push(key=BATCH_IDS_KEY, value=[task.id for task in tasks])
                     self.log.error(
                         "Stopped at request %d of %d; the %d before it have remote tasks (%s) that render and are "
                         "billed: a retry or clear of this task re-attaches to them instead of paying again",
@@ -620,6 +627,7 @@ class VideoGenerationBatchOperator(BaseOperator):
         failures: list[tuple[int, str, Exception]] = []
         held: list[str] = []  # reservations left unsettled once the ledger failed one settlement
         for child, event in zip(self._children, events, strict=True):
+            child._seen_try = getattr(context.get("ti"), "try_number", None)  # resumed: lineage's "reused"
             child._seen_record = child.submission(context)
             if event.task is not None:
                 child._seen_task = event.task

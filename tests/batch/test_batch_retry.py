@@ -13,7 +13,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from airflow_provider_videogen.exceptions import VideoGenError
-from airflow_provider_videogen.operators.batch import VideoGenerationBatchOperator, item_key
+from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY, VideoGenerationBatchOperator, item_key
 from airflow_provider_videogen.operators.reattach import IN_FLIGHT_KEY, RECORD_KEY
 from airflow_provider_videogen.triggers.batch import ITEMS_KEY, VideoBatchTrigger
 from tests.operators.test_submission_money import FakeTI, Store, accepted
@@ -73,10 +73,12 @@ def test_a_lost_create_answer_refuses_that_item_and_re_attaches_the_ones_before(
     a, b = "[sim:render=30] first", "[sim:render=30] second"
     execute(store, 1, [a])  # item 0 submitted (as by a try that stopped after it)
     simulator.configure(next_responses=[{"status": 502, "method": "POST", "after_create": True}])
-    with pytest.raises(
-        AirflowFailException, match=r"videogen_submission_in_flight' \(item 1 of the batch: its keys end in '__item1'\)"
-    ):
-        execute(store, 2, [a, b])
+    ti = FakeTI(2)
+    refused = r"videogen_submission_in_flight' \(item 1 of the batch: its keys end in '__item1'\)"
+    with pytest.raises(AirflowFailException, match=refused):
+        operator([a, b]).execute({"ti": ti, "task_state_store": store})  # type: ignore[arg-type]
+    # the paid item stays in view (its id, hence the Video link), though the batch stopped
+    assert ti.xcoms[BATCH_IDS_KEY] == [store.rows[item_key(RECORD_KEY, 0)]["id"]]
     assert accepted(simulator) == 2
     assert store.rows[item_key(IN_FLIGHT_KEY, 1)]["phase"] == "sending"
     with pytest.raises(AirflowFailException, match="never learned whether the gateway accepted it"):

@@ -41,8 +41,17 @@ def e2e_conn_extra() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def e2e_env() -> dict[str, str]:
+    """More environment for the components (``AIRFLOW__...`` settings); a module overrides it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def airflow_components(
-    e2e_simulator: SimulatorServer, tmp_path_factory: pytest.TempPathFactory, e2e_conn_extra: dict[str, Any]
+    e2e_simulator: SimulatorServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    e2e_conn_extra: dict[str, Any],
+    e2e_env: dict[str, str],
 ) -> Iterator[AirflowComponents]:
     """api-server, scheduler, dag-processor and triggerer; LocalExecutor with one worker slot.
 
@@ -58,7 +67,7 @@ def airflow_components(
     components = AirflowComponents(
         dags_folder=DAG_FILES,
         home=tmp_path_factory.mktemp("airflow-e2e"),
-        env={f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(connection)},
+        env={f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(connection), **e2e_env},
         parallelism=1,
         startup_timeout=180,
     )

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_provider_videogen.testing.airflow_components import AirflowComponentsError
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -34,6 +36,12 @@ WAIT = 120.0
 @pytest.fixture(scope="module")
 def e2e_conn_extra() -> dict[str, Any]:
     return {"retry_backoff": 0.2, "cancel_path": "/v1/tasks/{task_id}/cancel"}
+
+
+@pytest.fixture(scope="module")
+def e2e_env() -> dict[str, str]:
+    # The scheduler looks for expired deferrals every second, not 15: the batch test's lost trigger.
+    return {"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "1"}
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT) -> Any:
@@ -114,3 +122,63 @@ def test_kill_while_polling_in_the_worker_cancels(
     api.set_task_instance_state(dag_id, run_id, TASK_ID, "failed")
     wait_for("the cancel request", lambda: cancels(sim) == cancels_before + 1)
     assert sim.stats()["tasks"][remote_id].get("cancelled") is True
+
+
+# ---- a batch (issue 23): the deferral safety net, triggerer restarts, and a kill cancel every item ----
+
+
+def test_a_batch_whose_triggerer_dies_is_retried_onto_the_same_videos_and_a_kill_cancels_every_item(
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
+) -> None:
+    """``e2e_batch_kill`` (``tests/dag_files/e2e/e2e_batch.py``): two 300 s renders in one task.
+
+    The triggerer is killed (SIGKILL) while it polls them, so the trigger is lost; the first try's
+    deferral timeout is five seconds: Airflow's safety net fires, the retry re-attaches to both remote
+    tasks (no create), and a new triggerer polls the same two; nothing was cancelled on the way.
+    Marking the task failed then makes the triggerer cancel both. (A SIGTERM restart of the
+    triggerer is the test above: it costs the old triggerer's 30 s health-check threshold.)
+    """
+    dag_id, sim, api = "e2e_batch_kill", e2e_simulator, airflow_components.api
+    before = set(sim.stats()["tasks"])
+    creates_before, cancels_before = int(sim.stats()["generation"]["creates"]), cancels(sim)
+
+    def ti() -> dict[str, Any]:
+        tis = [t for t in api.task_instances(dag_id, run_id) if t["task_id"] == TASK_ID]
+        return tis[0] if tis else {}
+
+    def two_created() -> list[str] | None:
+        found = [k for k in sim.stats()["tasks"] if k not in before]
+        return found if len(found) == 2 else None
+
+    def polled_again(ids: list[str], times: int) -> Callable[[], bool]:
+        seen = {remote_id: polls(sim, remote_id) + times for remote_id in ids}
+        return lambda: all(polls(sim, remote_id) >= seen[remote_id] for remote_id in ids)
+
+    api.wait_for_dag(dag_id)
+    run_id = api.trigger(dag_id)
+    ids: list[str] = wait_for("two creates", two_created)
+    wait_for("try 1 to defer", lambda: ti().get("state") == "deferred")
+    wait_for("the triggerer to poll both remote tasks", polled_again(ids, 1))
+    airflow_components.kill("triggerer")
+    try:
+        wait_for("the deferral timeout to end try 1, and a retry", lambda: ti().get("try_number", 0) >= 2)
+        airflow_components.start_component("triggerer")  # starts while try 2 re-attaches and defers
+        wait_for("try 2 to defer", lambda: ti().get("state") == "deferred")
+        assert int(sim.stats()["generation"]["creates"]) == creates_before + 2, "the retry paid again"
+        retry_log = api.task_log(dag_id, run_id, TASK_ID, 2)
+        for remote_id in ids:
+            assert f"Re-attaching instead of submitting: task {remote_id}" in retry_log, retry_log[-3000:]
+        assert "lost trigger" in api.task_log(dag_id, run_id, TASK_ID, 1)
+        wait_for("the new triggerer to poll both remote tasks", polled_again(ids, 2))
+    finally:
+        try:
+            airflow_components.pid("triggerer")
+        except AirflowComponentsError:  # left down by a failure above: the next test needs one
+            airflow_components.start_component("triggerer")
+    assert cancels(sim) == cancels_before, "a dead triggerer or the safety net cancelled a render"
+    assert all(sim.stats()["tasks"][remote_id]["status"] in ("pending", "processing") for remote_id in ids)
+
+    api.set_task_instance_state(dag_id, run_id, TASK_ID, "failed")
+    wait_for("both cancel requests", lambda: cancels(sim) == cancels_before + 2)
+    assert all(sim.stats()["tasks"][remote_id].get("cancelled") is True for remote_id in ids)
+    assert int(sim.stats()["generation"]["creates"]) == creates_before + 2

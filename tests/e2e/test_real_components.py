@@ -305,3 +305,56 @@ def test_a_render_that_fails_for_good_is_failed_by_a_worker_with_one_create(
     error = airflow_components.api.xcom("e2e_start_failing_render", result.run_id, "generate", key="videogen_error")
     assert "content_policy_violation" in error, error
     assert ti["try_number"] == 1, describe(result)
+
+
+# ---- a batch of videos in one task (issue 23): ends in the triggerer, a clear re-uses them --------
+
+BATCH_DAG = "e2e_batch"
+
+
+def test_a_batch_ends_in_the_triggerer_and_a_clear_reuses_its_videos(
+    airflow_components: AirflowComponents, e2e_simulator: SimulatorServer
+) -> None:
+    """One run, several checks (``tests/dag_files/e2e/e2e_batch.py``): the batch task ends in the
+    triggerer (one worker workload), a downstream worker task reads the list of result dicts, the
+    XComs and the Video link are set, and a clear of the succeeded batch re-uses its three videos."""
+    api = airflow_components.api
+    before = creates(e2e_simulator)
+    first = api.trigger_and_wait(BATCH_DAG, timeout=RUN_TIMEOUT)
+    states = {ti["task_id"]: ti["state"] for ti in first.task_instances}
+    assert states == {"batch": "success", "batch_results_are_dicts": "success"}, describe(first)
+    assert "deferred" in first.states_seen[("batch", -1)], describe(first)
+    assert creates(e2e_simulator) - before == 3
+    output = api.xcom(BATCH_DAG, first.run_id, "batch")
+    assert [(r["state"], r["video_urls"], r["links_in_xcom"]) for r in output] == [("succeeded", [], False)] * 3
+    ids = [r["id"] for r in output]
+    assert len(set(ids)) == 3, ids
+    assert api.xcom(BATCH_DAG, first.run_id, "batch", key="videogen_task_ids") == ids
+    assert api.xcom(BATCH_DAG, first.run_id, "batch_results_are_dicts") == 3
+    link = api.xcom(BATCH_DAG, first.run_id, "batch", key="_link_VideoLink")
+    assert str(link).endswith("/tasks/batch/plugin/task-videos"), link
+
+    # Ended in the triggerer: it logged so, and the worker never resumed the task to complete it.
+    files = airflow_components.task_log_files(BATCH_DAG, first.run_id, "batch")
+    trigger_logs = "\n".join(p.read_text(errors="replace") for p in files if ".log.trigger." in p.name)
+    assert "All 3 videos of the batch succeeded; the task ends in the triggerer" in trigger_logs, trigger_logs[-3000:]
+    (worker_log,) = [p.read_text(errors="replace") for p in files if p.name == "attempt=1.log"]
+    assert "Deferring: 3 remote tasks submitted or re-attached" in worker_log, worker_log[-3000:]
+    assert f"task {ids[0]} (veo3.1-fast): succeeded" not in worker_log, worker_log[-3000:]
+
+    api.clear_task_instances(BATCH_DAG, first.run_id, ["batch"])
+
+    def second_try_done(run: dict[str, Any], tis: list[dict[str, Any]]) -> bool:
+        mine = [ti for ti in tis if ti["task_id"] == "batch"]
+        return bool(mine) and all(
+            ti.get("try_number", 0) >= 2 and ti.get("state") in ("success", "failed") for ti in mine
+        )
+
+    again = api.wait_for_run(BATCH_DAG, first.run_id, timeout=RUN_TIMEOUT, until=second_try_done)
+    assert {ti["task_id"]: ti["state"] for ti in again.task_instances}["batch"] == "success", describe(again)
+    assert creates(e2e_simulator) - before == 3, "the cleared batch sent a new create"
+    assert [r["id"] for r in api.xcom(BATCH_DAG, first.run_id, "batch")] == ids
+    log = api.task_log(BATCH_DAG, first.run_id, "batch", 2)
+    for remote_id in ids:
+        assert f"Re-attaching instead of submitting: task {remote_id} already succeeded" in log, log[-3000:]
+    assert "Submitting" not in log, log[-3000:]

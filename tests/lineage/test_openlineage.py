@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_videogen.lineage import dataset_name, gateway_origin, s3_dataset
+from tests.lineage.test_batch_openlineage import check_batch_events
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -56,7 +57,7 @@ def test_pipeline_complete_events_hold_the_facets_and_datasets(
     env.pop("PYTEST_VERSION", None)
     conf = {"image": str(image), "bucket": s3_bucket, "aws_conn_id": aws_conn_id}
     done = subprocess.run(
-        [sys.executable, str(RUNNER), "test_lineage_pipeline", json.dumps(conf)],
+        [sys.executable, str(RUNNER), "test_lineage_pipeline", json.dumps(conf), "test_batch_lineage"],
         env=env,
         capture_output=True,
         text=True,
@@ -89,6 +90,7 @@ def test_pipeline_complete_events_hold_the_facets_and_datasets(
     )
     text = json.dumps(emitted)
     assert simulator.api_key not in text  # no secret in any event
+    check_batch_events(emitted, simulator, done.stdout + done.stderr)  # the batch's run, in the same process
 
 
 def test_dataset_names_follow_openlineage_naming(tmp_path: Path) -> None:
