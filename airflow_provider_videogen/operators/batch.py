@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -45,29 +44,29 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_videogen.cancellation import cancel_on_kill
 from airflow_provider_videogen.deadlines import check_wait_timeout, deferral_timeout, isoformat_epoch
 from airflow_provider_videogen.exceptions import InvalidRequestError, VideoGenError
-from airflow_provider_videogen.hooks.redaction import mask_links_in, redact_links_in
+from airflow_provider_videogen.hooks.redaction import mask_links_in
 from airflow_provider_videogen.hooks.videogen import VideoGenHook
 from airflow_provider_videogen.lineage import LineageFacts, operator_lineage
 from airflow_provider_videogen.links.videogen import VideoLink, mark_remote_task
 from airflow_provider_videogen.models import ApiKind, VideoTask
-from airflow_provider_videogen.operators.ending import ends_in_triggerer, is_end_event_payload
-from airflow_provider_videogen.operators.reattach import (
-    IN_FLIGHT_KEY,
-    RECORD_KEY,
-    RECORD_RETENTION,
-    InFlightMarker,
-    _answered,
-    fingerprint,
-    load_model,
-    stored_record,
+from airflow_provider_videogen.operators.batch_completion import complete_items, in_request_order
+from airflow_provider_videogen.operators.batch_items import (
+    LINK_FIELDS,
+    MAX_BATCH_SIZE,
+    SHARED_FIELDS,
+    SLOTS_KEY,
+    ItemStore,
+    _BatchItem,
+    item_fields,
+    item_key,
+    place,
 )
+from airflow_provider_videogen.operators.batch_spend import check_budget, price_items
+from airflow_provider_videogen.operators.ending import ends_in_triggerer, is_end_event_payload
+from airflow_provider_videogen.operators.reattach import RECORD_KEY
 from airflow_provider_videogen.operators.retry_policy import VideoRetryPolicy
 from airflow_provider_videogen.operators.video_task import has_template
-from airflow_provider_videogen.operators.videogen import REQUEST_FIELDS, VideoGenerationOperator, generation_request
-from airflow_provider_videogen.spend.estimate import fmt
-from airflow_provider_videogen.spend.guard import SpendGuard, check_max_credits
-from airflow_provider_videogen.spend.reservation import SPEND_KEY, _load
-from airflow_provider_videogen.spend.resume import settle_left
+from airflow_provider_videogen.spend.guard import check_max_credits
 from airflow_provider_videogen.triggers.batch import ITEMS_KEY, VideoBatchTrigger
 from airflow_provider_videogen.triggers.videogen import VideoTaskEvent, VideoTaskTrigger
 
@@ -80,82 +79,18 @@ if TYPE_CHECKING:
 
     from airflow_provider_videogen.operators.reattach import UncertainPolicy
 
-#: The most videos one batch task submits: one trigger polls them all, and a retry walks them all.
-MAX_BATCH_SIZE = 200
+__all__ = [
+    "BATCH_IDS_KEY",
+    "MAX_BATCH_SIZE",
+    "SHARED_FIELDS",
+    "SLOTS_KEY",
+    "ItemStore",
+    "VideoGenerationBatchOperator",
+    "item_key",
+]
+
 #: XCom key with the batch's remote ids, in order (the single operator's ``videogen_task_id``).
 BATCH_IDS_KEY = "videogen_task_ids"
-#: The request fields every item inherits from the operator's arguments unless it sets its own.
-SHARED_FIELDS: tuple[str, ...] = tuple(name for name in REQUEST_FIELDS if name != "prompt")
-#: An item's fields that may hold a signed link or a token (masked once rendered, as the single operator's).
-LINK_FIELDS = ("image_urls", "callback_url", "extra_params")
-#: Task state store key (the batch's own): how many item slots (``__item<slot>``) the tries of this
-#: task instance have used, so that a retry whose list shrank still finds every earlier video.
-SLOTS_KEY = "videogen_batch_slots"
-
-
-def item_key(key: str, index: int) -> str:
-    """The state store key of ``key`` for item ``index`` of a batch."""
-    return f"{key}__item{index}"
-
-
-class ItemStore:
-    """One batch item's view of the task instance's state store: every key gets the item's suffix.
-
-    The guards (:mod:`.reattach`, :mod:`airflow_provider_videogen.spend`) read and write their
-    usual keys through it, so each item keeps its own marker, record and reservation.
-    """
-
-    def __init__(self, store: Any, index: int) -> None:
-        self.store = store
-        self.index = index
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.store.get(item_key(key, self.index))
-        return default if value is None else value
-
-    def set(self, key: str, value: Any, retention: Any = None) -> None:
-        if retention is None:
-            self.store.set(item_key(key, self.index), value)
-        else:
-            self.store.set(item_key(key, self.index), value, retention=retention)
-
-    def delete(self, key: str) -> None:
-        self.store.delete(item_key(key, self.index))
-
-
-def _unsettled(child: _BatchItem, context: Context) -> list[str]:
-    """The reservation of ``child``'s create, if its store still calls it ``reserved`` (unsettled)."""
-    record, store = child._seen_record, child._state_store(context)
-    spend = _load(store.get(SPEND_KEY)) if store is not None else None
-    if record is None or record.reservation_id is None or spend is None:
-        return []
-    return (
-        [record.reservation_id] if spend.reservation_id == record.reservation_id and spend.state == "reserved" else []
-    )
-
-
-class _BatchItem(VideoGenerationOperator):
-    """One video of a batch: the single-video operator's submission, completion and spend code, on its own keys.
-
-    Built by the batch operator at run time, outside any DAG; never scheduled. ``batch_index`` is
-    its place in the requests, ``batch_slot`` the suffix of its keys (see :meth:`VideoGenerationBatchOperator._place`).
-    """
-
-    batch_index: int = 0
-    batch_slot: int | None = None
-
-    @property
-    def slot(self) -> int:
-        return self.batch_index if self.batch_slot is None else self.batch_slot
-
-    def _state_store(self, context: Context) -> Any:
-        store = super()._state_store(context)
-        return None if store is None else ItemStore(store, self.slot)
-
-    def _where_to_delete(self, context: Context) -> str:
-        return f"(item {self.batch_index} of the batch: its keys end in '__item{self.slot}') " + (
-            super()._where_to_delete(context)
-        )
 
 
 class VideoGenerationBatchOperator(BaseOperator):
@@ -263,43 +198,8 @@ class VideoGenerationBatchOperator(BaseOperator):
     # ---- the items ------------------------------------------------------------------------------
 
     def item_fields(self) -> list[dict[str, Any]]:
-        """Each item's request fields (shared defaults, then its own), all validated before anything is sent."""
-        raw = self.requests
-        if isinstance(raw, (str, bytes, dict)) or not isinstance(raw, (list, tuple)):
-            hint = (
-                " (a list rendered by Jinja is text: set render_template_as_native_obj=True on the DAG)"
-                if isinstance(raw, str)
-                else ""
-            )
-            shown = redact_links_in(str(raw))[:100]  # a signed link in the value never reaches the error
-            raise InvalidRequestError(
-                "batch", [("requests", f"requests={shown!r}: expected a list of prompts or request dicts{hint}")]
-            )
-        if len(raw) > MAX_BATCH_SIZE:
-            raise InvalidRequestError(
-                "batch", [("requests", f"requests has {len(raw)} items; at most {MAX_BATCH_SIZE} per batch task")]
-            )
-        shared = {name: getattr(self, name) for name in SHARED_FIELDS}
-        items = []
-        for index, item in enumerate(raw):
-            what = f"request {index} of the batch"
-            if isinstance(item, str):
-                own: dict[str, Any] = {"prompt": item}
-            elif isinstance(item, dict):
-                unknown = sorted(str(key)[:40] for key in item if key not in REQUEST_FIELDS)
-                if unknown:
-                    raise InvalidRequestError(
-                        what, [("requests", f"{what}: unknown field(s) {unknown}; allowed: {list(REQUEST_FIELDS)}")]
-                    )
-                own = dict(item)
-            else:
-                raise InvalidRequestError(
-                    what, [("requests", f"{what} is {type(item).__name__}: expected a prompt or a dict")]
-                )
-            fields = {**shared, **own}
-            generation_request(fields, what)  # validates; raises InvalidRequestError naming the field
-            items.append(fields)
-        return items
+        """Each item's request fields (:func:`~.batch_items.item_fields`), validated before anything is sent."""
+        return item_fields(self.requests, {name: getattr(self, name) for name in SHARED_FIELDS})
 
     def _do_render_template_fields(
         self,
@@ -353,58 +253,10 @@ class VideoGenerationBatchOperator(BaseOperator):
         except InvalidRequestError as exc:
             raise AirflowFailException(f"{exc}. Nothing was sent.") from None
         self._children = [self._child(index, item) for index, item in enumerate(fields)]
-        self._place(context, self._children, grow=grow)
-        return self._children
-
-    def _place(self, context: Context, children: list[_BatchItem], *, grow: bool) -> None:
-        """Give each item the keys (``__item<slot>``) of its own request, wherever it stood in an earlier try.
-
-        The list may come in another order on a retry (an upstream that lists a set, a clear of
-        it), or with requests inserted or removed: keyed by position, every moved item met another
-        request's record and paid again, and a lost create was no longer refused. So a request
-        takes the slot whose unanswered in-flight marker, else whose record, is for the same
-        request (identical requests each take their own); the others their own position if
-        nothing is recorded there, else a new slot. A slot for a request no longer in the list is
-        left as it is (its video is re-used if the request comes back). :data:`SLOTS_KEY` counts
-        the slots ever used; it is raised before any create under a new slot.
-        """
         store = context.get("task_state_store")
-        if store is None or not children:
-            return
-        recorded = store.get(SLOTS_KEY)
-        before = recorded if isinstance(recorded, int) and 0 < recorded <= 100 * MAX_BATCH_SIZE else 0
-        used = max(before, len(children))
-        # per slot: the request of its unanswered in-flight marker, and of its record; none before the
-        # first try (the count is written before any create under a slot: no count, no slot used)
-        known: list[tuple[str | None, str | None]] = [(None, None)] * used
-        for slot in range(used if recorded is not None else 0):
-            view = ItemStore(store, slot)
-            record = stored_record(view)
-            marker = load_model(InFlightMarker, view.get(IN_FLIGHT_KEY))
-            open_marker = marker.fingerprint if marker is not None and not _answered(record, marker) else None
-            known[slot] = (open_marker, record.fingerprint if record is not None else None)
-        prints = [fingerprint(child.build_request()) for child in children]
-        slots: list[int | None] = [None] * len(children)
-        free = list(range(used))
-        for which in (0, 1):  # an open marker first (the guard refuses, or ignores a "prepared" one), then a record
-            for index, print_ in enumerate(prints):
-                if slots[index] is None:
-                    match = next((slot for slot in free if known[slot][which] == print_), None)
-                    if match is not None:
-                        slots[index] = match
-                        free.remove(match)
-        fresh = used
-        for index in range(len(children)):
-            if slots[index] is None:
-                if index in free and known[index] == (None, None):
-                    slots[index] = index
-                    free.remove(index)
-                else:
-                    slots[index], fresh = fresh, fresh + 1
-        if grow and fresh > before:
-            store.set(SLOTS_KEY, fresh, retention=RECORD_RETENTION)
-        for child, placed in zip(children, slots, strict=True):
-            child.batch_slot = placed
+        if store is not None:
+            place(store, self._children, grow=grow)
+        return self._children
 
     # ---- life cycle -----------------------------------------------------------------------------
 
@@ -413,25 +265,16 @@ class VideoGenerationBatchOperator(BaseOperator):
         if not children:
             self.log.info("The batch is empty: nothing to submit")
             return []
-        try_number = getattr(context.get("ti"), "try_number", None)
-        for child in children:  # every price checked before the first create: a refused item sends nothing
-            child._seen_try = try_number
-            child._spend = SpendGuard.check(
-                log=self.log,
-                conn_id=self.videogen_conn_id,
-                request=child.build_request(),
-                context=context,
-                max_credits=self.max_credits,
-                allow_unpriced=self.allow_unpriced,
-            )
-            record = child.submission(context) if child._spend.refusal is not None else None
-            store = child._state_store(context)
-            uncertain = store is not None and store.get(IN_FLIGHT_KEY)  # the guard refuses it with its own words
-            paid_for = record is not None and record.fingerprint == child._spend.fingerprint
-            if child._spend.refusal is not None and not paid_for and not uncertain:
-                # only a video an earlier try paid for may still be collected (re-attach costs nothing)
-                raise AirflowFailException(f"Request {child.batch_index} of the batch: {child._spend.refusal}")
-        self._check_budget(context, children)
+        # every price checked, and the budget's room, before the first create: a refused batch sends nothing
+        price_items(
+            self.log,
+            context,
+            children,
+            conn_id=self.videogen_conn_id,
+            max_credits=self.max_credits,
+            allow_unpriced=self.allow_unpriced,
+        )
+        check_budget(self.log, context, children)
         tasks: list[VideoTask] = []
         for child in children:
             request = child.build_request()
@@ -465,7 +308,9 @@ class VideoGenerationBatchOperator(BaseOperator):
         context["ti"].xcom_push(key=BATCH_IDS_KEY, value=[task.id for task in tasks])
         unsettled = any(child._spend is not None and child._spend.unsettled for child in children)
         if all(task.state.is_terminal for task in tasks):
-            return self._complete(context, [VideoTaskTrigger.event_for(task, self.api) for task in tasks])
+            return complete_items(
+                self, context, self._children, [VideoTaskTrigger.event_for(task, self.api) for task in tasks]
+            )
         trigger = self._trigger(context, children, tasks, end_here=self.deferrable and not unsettled)
         if self.deferrable:
             safety_net = deferral_timeout(trigger.deadline)
@@ -483,7 +328,7 @@ class VideoGenerationBatchOperator(BaseOperator):
             events = asyncio.run(trigger.wait_all(self.hook))
         finally:
             self._polling = None
-        return self._complete(context, events)
+        return complete_items(self, context, children, events)
 
     def execute_complete(self, context: Context, event: Any = None) -> Any:
         """Resume after the trigger fired: each item's event becomes its result, or the batch fails."""
@@ -499,29 +344,7 @@ class VideoGenerationBatchOperator(BaseOperator):
                 f"The trigger reported {len(events)} videos for a batch of {len(children)}: the requests changed "
                 "while it waited; clear the task to re-attach each request to its own video"
             )
-        return self._complete(context, self._in_request_order(context, children, events))
-
-    def _in_request_order(
-        self, context: Context, children: list[_BatchItem], events: list[VideoTaskEvent]
-    ) -> list[VideoTaskEvent]:
-        """Each request's own event: the requests are rendered again here and may come in another order.
-
-        Matched by the remote id each request's record names; by position only without any record
-        (``durable=False`` or no state store). A request with no record of its own (one that
-        replaced another while the trigger waited) has no event here.
-        """
-        records = [child.submission(context) for child in children]
-        if all(record is None for record in records):
-            return events
-        by_id = {event.task_id: event for event in events}
-        ordered = [by_id.get(record.id) if record is not None else None for record in records]
-        missing = [child.batch_index for child, event in zip(children, ordered, strict=True) if event is None]
-        if missing:
-            raise VideoGenError(
-                f"The trigger reported no video for request(s) {missing[:20]} of the batch: the requests changed while "
-                "it waited; clear the task to re-attach each request to its own video"
-            )
-        return [event for event in ordered if event is not None]
+        return complete_items(self, context, children, in_request_order(context, children, events))
 
     def on_kill(self) -> None:
         """``deferrable=False``: told to stop while polling; cancel each video still rendering or say it is billed."""
@@ -532,49 +355,6 @@ class VideoGenerationBatchOperator(BaseOperator):
             if waiter.remote_task_id in trigger.ended:  # a finished video: nothing to cancel, no false alarm
                 continue
             cancel_on_kill(self.hook, self.api, waiter.remote_task_id, enabled=self.cancel_on_kill, log=self.log)
-
-    def _check_budget(self, context: Context, children: list[_BatchItem]) -> None:
-        """Refuse, before the first create, a batch whose new videos do not fit what the budget has left.
-
-        Each create still takes its own reservation (the rule under concurrent spenders); without
-        this, a batch larger than the budget paid for its first videos, then failed at the first
-        one the ledger refused, without retry and without waiting for the ones it paid for, and
-        every clear did the same. A video an earlier try paid for (a record for its request) or a
-        reservation already held for it (nothing sent under it yet) is not counted again.
-        """
-        new = []
-        for child in children:
-            spend = child._spend
-            if spend is None or spend.ledger is None or spend.budget is None:
-                continue
-            record = child.submission(context)
-            if record is not None and record.fingerprint == spend.fingerprint:
-                continue
-            store = child._state_store(context)
-            held = _load(store.get(SPEND_KEY)) if store is not None else None
-            if held is not None and held.state == "reserved" and held.fingerprint == spend.fingerprint:
-                continue
-            new.append(spend)
-        if not new:
-            return
-        budget, ledger = new[0].budget, new[0].ledger
-        if budget is None or ledger is None:  # checked above; kept for mypy
-            return
-        period = budget.period_id()
-        try:
-            doc = ledger.read(budget.key(period))
-        except Exception as exc:  # each reservation is still checked; this is only the early refusal
-            self.log.warning("Could not read the budget's ledger before the batch (%s); each video reserves alone", exc)
-            return
-        needed = sum((spend.estimate.credits or Decimal(0) for spend in new), Decimal(0))
-        room = budget.credits - (doc.held() if doc is not None else Decimal(0))
-        if needed > room:
-            raise AirflowFailException(
-                f"Not submitting the batch: its {len(new)} new video(s) would cost {fmt(needed)} credits, and "
-                f"{budget.describe(period)} has {fmt(max(room, Decimal(0)))} left"
-                + (f" ({doc.summary()})" if doc is not None else "")
-                + ". Nothing was sent: submit fewer videos per batch, or raise the budget."
-            )
 
     # ---- helpers --------------------------------------------------------------------------------
 
@@ -615,61 +395,6 @@ class VideoGenerationBatchOperator(BaseOperator):
                 f"The trigger ended the batch, but request {child.batch_index} has no recorded remote task"
             )
         return VideoTaskTrigger.event_for(self.hook.get_task(self.api, record.id), self.api)
-
-    def _complete(self, context: Context, events: list[VideoTaskEvent]) -> list[Any]:
-        """Every item's result in order, or one failure naming each item that did not succeed.
-
-        Each item settles a reservation its create left unsettled first, and is completed by the
-        single operator's code (links re-read, no-link and partial rules, error XCom).
-        """
-        mark_remote_task(self)
-        results: list[Any] = []
-        failures: list[tuple[int, str, Exception]] = []
-        held: list[str] = []  # reservations left unsettled once the ledger failed one settlement
-        for child, event in zip(self._children, events, strict=True):
-            child._seen_try = getattr(context.get("ti"), "try_number", None)  # resumed: lineage's "reused"
-            child._seen_record = child.submission(context)
-            if event.task is not None:
-                child._seen_task = event.task
-                # settle_left waits about 50 s for a failing ledger: once per batch, not once per video
-                if held:
-                    held.extend(_unsettled(child, context))
-                else:
-                    settle_left(child, context, event.task, child._seen_record)
-                    held.extend(_unsettled(child, context))
-            try:
-                results.append(child._complete(context, event))
-            except Exception as exc:
-                child._seen_error = str(exc)
-                failures.append((child.batch_index, event.task_id, exc))
-        if len(held) > 1:
-            self.log.warning(
-                "The ledger could not settle reservation %s; the other %d unsettled reservations of this batch were "
-                "not tried again (each would hold this worker slot about a minute more): they stay held at their "
-                "estimates until a re-attach settles them (%s)",
-                held[0],
-                len(held) - 1,
-                ", ".join(held[1:21]),
-            )
-        if not failures:
-            return results
-        # Each item keeps the single operator's rule: a retry resubmits every failed item, so one
-        # that must not be retried (a request at fault, a paid video without a link, a task that
-        # cannot be followed) keeps the whole batch from an automatic retry.
-        final = [i for i, _, exc in failures if isinstance(exc, AirflowFailException)]
-        detail = "; ".join(f"request {i} (remote task {rid}): {str(exc)[:300]}" for i, rid, exc in failures)
-        message = (
-            f"{len(failures)} of {len(events)} videos did not succeed: {detail[:3000]}. The other "
-            f"{len(events) - len(failures)} are paid for and kept: "
-            + (
-                f"not retried, since request(s) {final[:20]} failed in a way a retry cannot fix (it would fail the "
-                "same way, or pay again); a clear after fixing them re-uses the finished videos and submits only "
-                "what failed."
-                if final
-                else "a retry re-uses them and submits only what failed."
-            )
-        )
-        raise AirflowFailException(message) if final else VideoGenError(message)
 
     # ---- OpenLineage (optional extra) ----------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Hypothesis draws a history of tries: each a list of requests (repeats allowed, order free, items
 inserted and removed between tries), some of which lose a create's answer. Each try places its
-items (:meth:`VideoGenerationBatchOperator._place`, the real code, on an in-memory store), then
+items (:func:`airflow_provider_videogen.operators.batch_items.place`, the real code, on an in-memory store), then
 applies the submission guard's rule (:func:`~airflow_provider_videogen.operators.reattach.decide`,
 the real rule) to each item in order with every remote task still rendering, writing what the
 guard writes: a record after a create, or an in-flight marker left by a lost answer (the try ends).
