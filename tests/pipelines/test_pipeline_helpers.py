@@ -320,6 +320,17 @@ def test_batch_results_are_tagged_with_their_variant_and_a_failed_batch_leaves_o
         finished_batch_results(ti, "generate_clip_batch", None, kind="clip", prefix="p")
 
 
+def test_the_review_of_a_batch_clip_links_to_the_batch_task_instance_that_made_it() -> None:
+    from airflow_provider_videogen.pipelines.review import review_request
+
+    ti = _TI({("generate_clip_batch", 1): [_result("c2"), _result("c3")]})
+    [_, hen] = finished_batch_results(ti, "generate_clip_batch", plan_batches(FIVE, 2), kind="clip", prefix="p")
+    body = review_request(hen, dag_id="d", run_id="r", base_url="http://a")["body"]
+    assert "(http://a/dags/d/runs/r/tasks/generate_clip_batch/mapped/1/plugin/task-videos)" in body
+    [one] = finished_results(_TI({("generate_clip", 3): _result("c3")}), "generate_clip", FIVE, kind="clip", prefix="p")
+    assert "/tasks/generate_clip/mapped/3/plugin/" in review_request(one, dag_id="d", run_id="r", base_url="")["body"]
+
+
 # ---- the last-frame hand-off ------------------------------------------------------------------
 
 
