@@ -196,13 +196,22 @@ def test_backfill_pays_once_per_video_and_reprocessing_pays_only_what_failed(
 def test_a_backfill_in_batches_pays_once_per_video_and_reprocessing_pays_only_what_failed(
     cluster: AirflowCluster, cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS
 ) -> None:
+    """Two backfills (a re-run of a completed day sends nothing in either mode: the test above and
+    tests/dags/test_videogen_daily.py, whose batch day is re-run one clip per task)."""
     api = cluster.api
     cluster_s3.create_bucket("videogen-archive")  # see the test above (today's scheduled run)
     api.wait_for_dag(DAILY)
     variants = BATCH["variants"]
+    dates = [*BATCH_DATES, BATCH_BROKEN_DATE]
 
-    # 1. Two dates, three clips each, submitted two per task: every clip archived, one create each.
-    _backfill(cluster, BATCH_DATES[0], BATCH_DATES[-1], "none", **BATCH)
+    # 1. Three dates, three clips each, submitted two per task; on the last date the gateway refuses
+    #    variant 1, so its batch (variants 0 and 1) fails and the run fails, with variants 0 and 2 archived.
+    refused = _day_prompts(BATCH_BROKEN_DATE, variants)[1]
+    cluster_simulator.configure(fail_prompts_containing={refused: "content_policy_violation"})
+    try:
+        _backfill(cluster, dates[0], dates[-1], "none", **BATCH)
+    finally:
+        cluster_simulator.configure(fail_prompts_containing={})
     for day in BATCH_DATES:
         run = _runs(cluster, day)
         assert run["state"] == "success", run
@@ -215,21 +224,6 @@ def test_a_backfill_in_batches_pays_once_per_video_and_reprocessing_pays_only_wh
         assert manifest["totals"]["archived"] == variants
         assert f"/{day}/" in manifest["variants"][0]["clip"]["s3_uri"]
         assert _day_creates(cluster_simulator, day, variants) == variants
-
-    # 2. Reprocessed: each day's manifest is complete, nothing is paid again.
-    _backfill(cluster, BATCH_DATES[0], BATCH_DATES[-1], "completed", **BATCH)
-    for day in BATCH_DATES:
-        assert _runs(cluster, day)["state"] == "success"
-        assert _day_creates(cluster_simulator, day, variants) == variants
-
-    # 3. The gateway refuses variant 1: its batch (variants 0 and 1) fails, the run fails, and
-    #    variants 0 and 2 are archived all the same.
-    refused = _day_prompts(BATCH_BROKEN_DATE, variants)[1]
-    cluster_simulator.configure(fail_prompts_containing={refused: "content_policy_violation"})
-    try:
-        _backfill(cluster, BATCH_BROKEN_DATE, BATCH_BROKEN_DATE, "none", **BATCH)
-    finally:
-        cluster_simulator.configure(fail_prompts_containing={})
     run = _runs(cluster, BATCH_BROKEN_DATE)
     assert run["state"] == "failed"
     states = _generation_states(api, DAILY, run["dag_run_id"])
@@ -238,13 +232,19 @@ def test_a_backfill_in_batches_pays_once_per_video_and_reprocessing_pays_only_wh
     listing = cluster_s3.boto3_client().list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
     assert {obj["Key"].rsplit("/", 1)[1] for obj in listing} == {"clip-0.mp4", "clip-2.mp4", "manifest.json"}
     assert _day_creates(cluster_simulator, BATCH_BROKEN_DATE, variants) == variants
+    first = {day: _day_creates(cluster_simulator, day, variants) for day in dates}
 
-    # ...reprocessed: the failed batch re-uses variant 0's video and pays for variant 1 only.
-    _backfill(cluster, BATCH_BROKEN_DATE, BATCH_BROKEN_DATE, "failed", **BATCH)
-    assert _runs(cluster, BATCH_BROKEN_DATE)["state"] == "success"
+    # 2. The failed run reprocessed: its batch re-uses variant 0's video and pays for variant 1 only.
+    _backfill(cluster, dates[0], dates[-1], "failed", **BATCH)
+    assert [_runs(cluster, day)["state"] for day in dates] == ["success"] * len(dates)
     assert len(create_records(cluster_simulator, refused)) == 2
-    assert _day_creates(cluster_simulator, BATCH_BROKEN_DATE, variants) == variants + 1
+    after = {day: _day_creates(cluster_simulator, day, variants) for day in dates}
+    assert after == {**first, BATCH_BROKEN_DATE: variants + 1}, f"creates per date before {first}, after {after}"
+    manifest = _manifest(
+        cluster_s3, str(api.xcom(DAILY, _runs(cluster, BATCH_BROKEN_DATE)["dag_run_id"], "write_manifest"))
+    )
+    assert manifest["problems"] == []
     print(
-        f"\n[backfill in batches of {BATCH['batch_size']}] {len(BATCH_DATES)} dates x {variants} clips, one create "
-        f"each, none on reprocess; {BATCH_BROKEN_DATE}: {variants} then 1 (the refused clip only)"
+        f"\n[backfill in batches of {BATCH['batch_size']}] creates per date {first}, after reprocessing the failed "
+        f"one {after} (the refused clip only)"
     )
