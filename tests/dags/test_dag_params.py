@@ -82,6 +82,15 @@ def test_variants_above_the_limit_are_refused_with_the_limit_not_clamped(dag: An
         template_prompts("a kite", 50)
 
 
+def test_batch_size_defaults_to_one_task_per_clip_and_is_refused_above_the_limit_not_clamped(dag: Any) -> None:
+    from airflow_provider_videogen.operators.batch import MAX_BATCH_SIZE
+
+    spec = schema(dag, "batch_size")
+    assert (dag.params["batch_size"], spec["minimum"]) == (0, 0)
+    assert "maximum" not in spec, "the plan task refuses a batch_size above the limit, with the limit"
+    assert str(MAX_BATCH_SIZE) in dag.params.get_param("batch_size").description
+
+
 def test_the_pipeline_triggers_with_its_defaults_and_keeps_inline_frames() -> None:
     dag = load("videogen_pipeline").dag
     dag.params.validate()  # what the API does with the form's defaults

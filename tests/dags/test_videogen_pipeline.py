@@ -193,6 +193,7 @@ def test_a_run_where_every_clip_fails_still_writes_its_manifest(
         ({"frame_store": "s3://other_conn@videogen-frames/frames"}, "frame_store"),
         ({"s3_prefix": "videogen/../other-team"}, "s3_prefix"),
         ({"s3_bucket": "Not_A_Bucket"}, "s3_bucket"),
+        ({"batch_size": 201}, "batch_size"),  # above MAX_BATCH_SIZE: refused before anything is sent
     ],
 )
 def test_run_parameters_choosing_where_the_worker_writes_are_checked_first(
