@@ -44,6 +44,7 @@ def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
     states = task_states(dagrun)
     assert dagrun.state == "success", states
     assert states.pop(("review_clip", -1), "skipped") == "skipped", states  # review off: no review asked
+    assert states.pop(("generate_clip_batch", -1)) == "skipped", states  # batch_size 0: mapped over nothing
     assert set(states.values()) == {"success"}, states
 
     # ---- what the gateway received ---------------------------------------------------------
@@ -193,7 +194,6 @@ def test_a_run_where_every_clip_fails_still_writes_its_manifest(
         ({"frame_store": "s3://other_conn@videogen-frames/frames"}, "frame_store"),
         ({"s3_prefix": "videogen/../other-team"}, "s3_prefix"),
         ({"s3_bucket": "Not_A_Bucket"}, "s3_bucket"),
-        ({"batch_size": 201}, "batch_size"),  # above MAX_BATCH_SIZE: refused before anything is sent
     ],
 )
 def test_run_parameters_choosing_where_the_worker_writes_are_checked_first(
