@@ -241,8 +241,12 @@ with DAG(
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def reviewed_clips(done_clips: list[dict[str, Any]] | None, params: dict[str, Any], ti: Any = None) -> Any:
         """The clips to remix: every clip without review, the approved ones (prompt as edited) with it."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from airflow_provider_videogen.pipelines.review import decide
 
+        if done_clips is None:  # returning None would fail the remix mapping, and be retried, for nothing
+            raise AirflowFailException("No clips to remix: rendered_clips failed (see its log)")
         if not params["review"] or not done_clips:
             return done_clips
         decided = [decide(e, ti.xcom_pull(task_ids="review_clip", map_indexes=j)) for j, e in enumerate(done_clips)]

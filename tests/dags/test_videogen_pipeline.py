@@ -207,8 +207,8 @@ def test_run_parameters_choosing_where_the_worker_writes_are_checked_first(
     states = task_states(dagrun)
     assert dagrun.state == "failed", states
     assert states[("plan_prompts", -1)] == "failed", states
-    [ti] = [ti for ti in dagrun.get_task_instances() if ti.task_id == "plan_prompts"]
-    assert ti.try_number == 1
+    # Nothing retries either: every task after the failed plan fails (or is skipped) at once.
+    assert {ti.task_id: ti.try_number for ti in dagrun.get_task_instances() if ti.try_number > 1} == {}
     stats = example_env.stats()
     assert stats["generation"]["creates"] == 0
     assert stats["chat"]["calls"] == 0
