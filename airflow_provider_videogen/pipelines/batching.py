@@ -6,7 +6,12 @@ parameter. So each example DAG has both generation tasks, ``generate_clip``
 clip) and ``generate_clip_batch``
 (:class:`~airflow_provider_videogen.operators.batch.VideoGenerationBatchOperator`, one instance
 per batch), and two small tasks hand the plan to one of them and an empty list to the other: a
-mapped task over an empty list is skipped by the scheduler, no worker starts for it.
+mapped task over an empty list is skipped by the scheduler, no worker starts for it. (One task
+cannot do it: a mapped task expands over one task's return value, and a return value cannot be
+empty for one generation task and not for the other. The two cost two short task starts a run.)
+
+The ``videogen_api`` pool counts task instances, so in batch mode one slot submits a whole batch:
+size ``batch_size`` with the gateway's rate limit in mind.
 
 Why a run parameter and not a second DAG: the mode changes how the clips are submitted, not what
 is asked for. The plan, its fingerprint and so the archive keys are the same in both modes, so a
