@@ -22,6 +22,13 @@ Re-running a day never pays twice for what already succeeded:
 A refused clip does not stop the others from being archived (`rendered_clips` passes on each
 clip that rendered, tagged with its variant); the manifest names what is missing and the run fails.
 
+`batch_size` (0 by default: one `generate_clip` task per clip) submits the day's clips N per task
+instead (`generate_clip_batch`, `VideoGenerationBatchOperator`): each batch takes one worker task
+start and is polled by one trigger, which is what a long backfill is short of. Same plan, same keys,
+same manifest: a day archived in one mode is archived in the other. A clip the gateway refuses fails
+its batch; the batch's other clips are still archived (`rendered_clips` asks the gateway for them),
+and clearing the day re-uses them and pays only for the refused one.
+
 `max_credits` caps the day: `plan_day` estimates every clip and fails before the first
 submission when the day would cost more (`python -m airflow_provider_videogen.spend.estimate
 videogen_daily --from ... --to ...` prints what a backfill would cost).
@@ -37,17 +44,19 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 
+from airflow_provider_videogen.operators.batch import VideoGenerationBatchOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
-from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
+from airflow_provider_videogen.pipelines.batching import BATCH_TASK, CLIP_TASK, finished_clips
+from airflow_provider_videogen.pipelines.manifest import archive_kwargs
 from airflow_provider_videogen.pipelines.params import (
     aspect_ratio_param,
+    batch_size_param,
     duration_param,
     model_param,
     poll_interval_param,
     s3_params,
     variants_param,
 )
-from airflow_provider_videogen.pipelines.prompts import generation_kwargs
 from airflow_provider_videogen.transfers.video_to_s3 import VideoToS3Operator
 
 log = logging.getLogger(__name__)
@@ -84,6 +93,7 @@ with DAG(
         "duration": duration_param(4),
         **s3_params("videogen-archive", "videogen-daily", "<s3_prefix>/<campaign>/<YYYY-MM-DD>/<plan id>/"),
         "poll_interval": poll_interval_param(15.0),
+        "batch_size": batch_size_param(),
         "max_credits": Param(
             None,
             type=["number", "null"],
@@ -102,6 +112,7 @@ with DAG(
         from airflow.sdk.exceptions import AirflowFailException
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
+        from airflow_provider_videogen.pipelines.batching import check_batch_size
         from airflow_provider_videogen.pipelines.destinations import archive_prefix, check_destinations
         from airflow_provider_videogen.pipelines.manifest import manifest_key, missing_videos, read_manifest
         from airflow_provider_videogen.pipelines.prompts import (
@@ -117,6 +128,7 @@ with DAG(
         try:
             # conf chooses where the worker writes; the campaign is a key segment of every object
             check_destinations(params, conn_ids=[AWS_CONN_ID], segments=["campaign"])
+            check_batch_size(params["batch_size"])
             plan = plan_variants(
                 template_prompts(params["theme"], count, salt=f"{campaign}/{ds}"),
                 seeds=[derive_seed(campaign, ds, i) for i in range(count)] if model_takes_seed(model) else None,
@@ -148,18 +160,37 @@ with DAG(
 
     plan = plan_day()
 
+    # Both generation tasks are in the DAG; one of them gets the day's clips, the other an empty
+    # list and is skipped (batch_size, see pipelines/batching.py).
+    @task
+    def clip_requests(plan: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """``generate_clip``'s arguments, one per clip; none in batch mode."""
+        from airflow_provider_videogen.pipelines.batching import one_per_task
+
+        return one_per_task(plan, params["batch_size"])
+
+    @task
+    def clip_batches(plan: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """``generate_clip_batch``'s arguments, one per ``batch_size`` clips; none with ``batch_size`` 0."""
+        from airflow_provider_videogen.pipelines.batching import batch_kwargs
+
+        return batch_kwargs(plan, params["batch_size"])
+
     clips = VideoGenerationOperator.partial(
-        task_id="generate_clip", videogen_conn_id=VIDEOGEN_CONN_ID, pool=POOL
-    ).expand_kwargs(plan.map(generation_kwargs))
+        task_id=CLIP_TASK, videogen_conn_id=VIDEOGEN_CONN_ID, pool=POOL
+    ).expand_kwargs(clip_requests(plan))
+    batches = VideoGenerationBatchOperator.partial(
+        task_id=BATCH_TASK, videogen_conn_id=VIDEOGEN_CONN_ID, pool=POOL
+    ).expand_kwargs(clip_batches(plan))
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def rendered_clips(plan: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
+    def rendered_clips(plan: list[dict[str, Any]], params: dict[str, Any], ti: Any = None) -> list[dict[str, Any]]:
         """Each clip that rendered, tagged with its variant (archived as ``clip-<variant>.mp4``)."""
         prefix = ti.xcom_pull(task_ids="plan_day", key="archive_prefix")
-        return finished_results(ti, "generate_clip", plan, kind="clip", prefix=prefix)
+        return finished_clips(ti, plan, params["batch_size"], prefix=prefix, videogen_conn_id=VIDEOGEN_CONN_ID)
 
     done_clips = rendered_clips(plan)
-    clips >> done_clips
+    [clips, batches] >> done_clips
 
     archived = VideoToS3Operator.partial(
         task_id="archive_clip",
@@ -180,6 +211,7 @@ with DAG(
         """Write the day's ``manifest.json``; fail the run, after writing it, if a clip is missing."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+        from airflow_provider_videogen.pipelines.batching import clip_task
         from airflow_provider_videogen.pipelines.manifest import build_manifest, manifest_key, write_manifest
         from airflow_provider_videogen.pipelines.prompts import plan_fingerprint
 
@@ -197,6 +229,7 @@ with DAG(
             plan=plan,
             clips=clips,
             archives=archives or [],  # None when no clip rendered
+            clip_task=clip_task(params["batch_size"]),
         )
         prefix = ti.xcom_pull(task_ids="plan_day", key="archive_prefix")
         uri = write_manifest(manifest, bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)

@@ -5,7 +5,9 @@
    through the gateway's chat API (`use_llm`) or a deterministic template, and validates every
    clip and remix request against the chosen models' limits before anything is submitted.
 2. **generate_clip** renders one clip per prompt (`VideoGenerationOperator`, mapped, deferrable:
-   no worker slot is held while a video renders).
+   no worker slot is held while a video renders). With `batch_size` N > 0, **generate_clip_batch**
+   submits them N per task instead (`VideoGenerationBatchOperator`: one worker task start and one
+   trigger per batch); everything after it is the same.
 3. **last_frame** extracts each clip's last frame; **remix_15s** makes it the first frame of a
    15 s first/last-frame remix (`VideoRemixOperator`, mapped, deferrable).
    With `review` on, **review_clip** first asks a person, per clip (Required Actions: its poster,
@@ -39,12 +41,15 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
 
+from airflow_provider_videogen.operators.batch import VideoGenerationBatchOperator
 from airflow_provider_videogen.operators.remix import VideoRemixOperator
 from airflow_provider_videogen.operators.videogen import VideoGenerationOperator
+from airflow_provider_videogen.pipelines.batching import BATCH_TASK, CLIP_TASK, finished_clips
 from airflow_provider_videogen.pipelines.manifest import archive_kwargs, finished_results
 from airflow_provider_videogen.pipelines.params import (
     INLINE_FRAMES,
     aspect_ratio_param,
+    batch_size_param,
     duration_param,
     model_param,
     poll_interval_param,
@@ -52,7 +57,6 @@ from airflow_provider_videogen.pipelines.params import (
     s3_params,
     variants_param,
 )
-from airflow_provider_videogen.pipelines.prompts import generation_kwargs
 from airflow_provider_videogen.pipelines.review import (
     DEFAULT_DECISION,
     OPTIONS,
@@ -102,6 +106,7 @@ with DAG(
             "frames) or an Object Storage URL every worker can read, e.g. s3://aws_default@bucket/frames",
         ),
         "poll_interval": poll_interval_param(15.0),
+        "batch_size": batch_size_param(),
         "max_credits": Param(
             None,
             type=["number", "null"],
@@ -127,6 +132,7 @@ with DAG(
 
         from airflow_provider_videogen.exceptions import InvalidRequestError
         from airflow_provider_videogen.hooks.videogen import VideoGenHook
+        from airflow_provider_videogen.pipelines.batching import check_batch_size
         from airflow_provider_videogen.pipelines.destinations import check_destinations
         from airflow_provider_videogen.pipelines.prompts import llm_prompts, plan_variants, template_prompts
         from airflow_provider_videogen.spend.plan import annotate, check_run_cap, estimate_plan, prices_or_published
@@ -134,6 +140,7 @@ with DAG(
 
         try:
             check_destinations(params, conn_ids=[AWS_CONN_ID])  # conf chooses where the worker writes
+            check_batch_size(params["batch_size"])
             if params["use_llm"]:
                 hook = VideoGenHook(videogen_conn_id=VIDEOGEN_CONN_ID)
                 prompts = llm_prompts(
@@ -161,18 +168,37 @@ with DAG(
 
     plan = plan_prompts()
 
+    # Both generation tasks are in the DAG; one of them gets the run's clips, the other an empty
+    # list and is skipped (batch_size, see pipelines/batching.py).
+    @task
+    def clip_requests(plan: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """``generate_clip``'s arguments, one per clip; none in batch mode."""
+        from airflow_provider_videogen.pipelines.batching import one_per_task
+
+        return one_per_task(plan, params["batch_size"])
+
+    @task
+    def clip_batches(plan: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """``generate_clip_batch``'s arguments, one per ``batch_size`` clips; none with ``batch_size`` 0."""
+        from airflow_provider_videogen.pipelines.batching import batch_kwargs
+
+        return batch_kwargs(plan, params["batch_size"])
+
     clips = VideoGenerationOperator.partial(
-        task_id="generate_clip", videogen_conn_id=VIDEOGEN_CONN_ID, pool=POOL
-    ).expand_kwargs(plan.map(generation_kwargs))
+        task_id=CLIP_TASK, videogen_conn_id=VIDEOGEN_CONN_ID, pool=POOL
+    ).expand_kwargs(clip_requests(plan))
+    batches = VideoGenerationBatchOperator.partial(
+        task_id=BATCH_TASK, videogen_conn_id=VIDEOGEN_CONN_ID, pool=POOL
+    ).expand_kwargs(clip_batches(plan))
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def rendered_clips(plan: list[dict[str, Any]], ti: Any = None) -> list[dict[str, Any]]:
+    def rendered_clips(plan: list[dict[str, Any]], params: dict[str, Any], ti: Any = None) -> list[dict[str, Any]]:
         """Each clip that rendered, tagged with its variant: one refused prompt must not hold up the others."""
         prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
-        return finished_results(ti, "generate_clip", plan, kind="clip", prefix=prefix)
+        return finished_clips(ti, plan, params["batch_size"], prefix=prefix, videogen_conn_id=VIDEOGEN_CONN_ID)
 
     done_clips = rendered_clips(plan)
-    clips >> done_clips
+    [clips, batches] >> done_clips
 
     def archive(task_id: str, done: Any) -> Any:
         """Stream each finished video to ``<prefix>/<clip|remix>-<variant>.mp4`` before its link expires."""
@@ -215,8 +241,12 @@ with DAG(
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def reviewed_clips(done_clips: list[dict[str, Any]] | None, params: dict[str, Any], ti: Any = None) -> Any:
         """The clips to remix: every clip without review, the approved ones (prompt as edited) with it."""
+        from airflow.sdk.exceptions import AirflowFailException
+
         from airflow_provider_videogen.pipelines.review import decide
 
+        if done_clips is None:  # returning None would fail the remix mapping, and be retried, for nothing
+            raise AirflowFailException("No clips to remix: rendered_clips failed (see its log)")
         if not params["review"] or not done_clips:
             return done_clips
         decided = [decide(e, ti.xcom_pull(task_ids="review_clip", map_indexes=j)) for j, e in enumerate(done_clips)]
@@ -275,6 +305,7 @@ with DAG(
         """Write ``manifest.json`` next to the videos; fail the run, after writing it, if anything is missing."""
         from airflow.sdk.exceptions import AirflowFailException
 
+        from airflow_provider_videogen.pipelines.batching import clip_task
         from airflow_provider_videogen.pipelines.manifest import build_manifest, manifest_key, write_manifest
         from airflow_provider_videogen.pipelines.prompts import plan_fingerprint
 
@@ -292,6 +323,7 @@ with DAG(
             remixes=remixes,
             archives=[*(clip_archives or []), *(remix_archives or [])],  # None when nothing rendered
             reviews=ti.xcom_pull(task_ids="reviewed_clips", key=REVIEWS_KEY) or [],
+            clip_task=clip_task(params["batch_size"]),
         )
         prefix = ti.xcom_pull(task_ids="plan_prompts", key="archive_prefix")
         uri = write_manifest(manifest, bucket=params["s3_bucket"], key=manifest_key(prefix), aws_conn_id=AWS_CONN_ID)

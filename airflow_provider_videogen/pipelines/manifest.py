@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,11 +36,14 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
+    from airflow_provider_videogen.hooks.videogen import VideoGenHook
+
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 Kind = Literal["clip", "remix"]
+T = TypeVar("T")
 
 
 class ManifestError(VideoGenError):
@@ -51,7 +54,7 @@ class ManifestError(VideoGenError):
 
 
 def finished_results(
-    ti: Any, task_id: str, items: Sequence[dict[str, Any]], *, kind: Kind, prefix: str
+    ti: Any, task_id: str, items: Sequence[dict[str, Any]] | None, *, kind: Kind, prefix: str
 ) -> list[dict[str, Any]]:
     """One entry per mapped instance of ``task_id`` that produced a result, tagged with its variant.
 
@@ -60,36 +63,112 @@ def finished_results(
     :param items: planned variants, or entries of an earlier call (both carry ``index``).
     :param kind: ``"clip"`` or ``"remix"``; names the archive key ``<prefix>/<kind>-<index>.<ext>``.
     :param prefix: the run's archive prefix.
-    :return: ``{"index", "kind", "variant", "result", "s3_key"}`` per result, in variant order.
+    :return: ``{"index", "kind", "variant", "result", "s3_key", "task_id", "map_index"}`` per result, in
+        variant order.
     :raises AirflowFailException: ``items`` is ``None``: the planning step failed (a cap, a broken
         limit), so nothing was submitted; failing here, without retries, fails the run.
     """
+    entries = []
+    for map_index, item in enumerate(_planned(items, kind)):
+        entry = _entry(item, ti.xcom_pull(task_ids=task_id, map_indexes=map_index), kind, prefix, task_id, map_index)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def finished_batch_results(
+    ti: Any,
+    task_id: str,
+    batches: Sequence[Sequence[dict[str, Any]]] | None,
+    *,
+    kind: Kind,
+    prefix: str,
+    hook: VideoGenHook | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`finished_results` of a task mapped over batches: instance ``j`` returned the list for ``batches[j]``.
+
+    A batch with a failed video fails as a whole, and its task instance then returns nothing,
+    although its other videos rendered and are paid for. Their links expire 24 h after they
+    rendered, so waiting for a retry to archive them is a risk the one-clip-per-task mode does
+    not take; with ``hook``, the remote ids the batch recorded (XCom ``videogen_task_ids``) are
+    asked at the gateway (a status query each, nothing is submitted) and each one that succeeded
+    with a video is passed on, as the batch would have returned it.
+
+    :param batches: the variants of each batch, in request order (:func:`.batching.plan_batches`).
+    """
+    entries = []
+    for map_index, batch in enumerate(_planned(batches, kind)):
+        results = ti.xcom_pull(task_ids=task_id, map_indexes=map_index)
+        if not isinstance(results, list) or len(results) != len(batch):
+            results = _rendered_of_failed_batch(ti, task_id, map_index, len(batch), hook)
+        for item, result in zip(batch, results, strict=True):
+            entry = _entry(item, result, kind, prefix, task_id, map_index)
+            if entry is not None:
+                entries.append(entry)
+    return entries
+
+
+def _planned(items: Sequence[T] | None, kind: Kind) -> Sequence[T]:
+    """``items``; a missing plan (the planning task failed) fails the collecting task, without retries."""
     if items is None:
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"No plan: the planning task failed, so no {kind} was submitted (see its log)")
-    entries = []
-    for map_index, item in enumerate(items):
-        result = ti.xcom_pull(task_ids=task_id, map_indexes=map_index)
-        variant = item.get("variant", item)
-        if not result:
-            log.warning("Variant %s: no %s from %s[%s]; it is left out", variant["index"], kind, task_id, map_index)
+    return items
+
+
+def _entry(
+    item: dict[str, Any], result: Any, kind: Kind, prefix: str, task_id: str, map_index: int
+) -> dict[str, Any] | None:
+    """One result tagged with its variant (``None``, logged, when there is no result)."""
+    variant = item.get("variant", item)
+    if not result:
+        log.warning("Variant %s: no %s from %s[%s]; it is left out", variant["index"], kind, task_id, map_index)
+        return None
+    # ``{ext}`` is the link's extension, resolved before the task runs (the key shown in
+    # "Rendered Template" is the one written); without links in XCom (xcom_links=False, the
+    # default) it is the gateway's format, MP4, which is also what the archive assumes.
+    ext = "{ext}" if result.get("video_urls") else "mp4"
+    return {
+        "index": variant["index"],
+        "kind": kind,
+        "variant": variant,
+        "result": result,
+        "s3_key": f"{prefix.rstrip('/')}/{kind}-{variant['index']}.{ext}",
+        # where the video was made (the review links to its task instance)
+        "task_id": task_id,
+        "map_index": map_index,
+        **({"review": item["review"]} if "review" in item else {}),  # the clip's review, on its remix
+    }
+
+
+def _rendered_of_failed_batch(
+    ti: Any, task_id: str, map_index: int, size: int, hook: VideoGenHook | None
+) -> list[dict[str, Any] | None]:
+    """The results of the videos that rendered in a batch that failed (``None`` for each other one)."""
+    from airflow_provider_videogen.models import ApiKind, TaskState
+    from airflow_provider_videogen.operators.batch import BATCH_IDS_KEY
+    from airflow_provider_videogen.results import video_result
+
+    none: list[dict[str, Any] | None] = [None] * size
+    ids = ti.xcom_pull(task_ids=task_id, map_indexes=map_index, key=BATCH_IDS_KEY) if hook else None
+    if hook is None or not isinstance(ids, list) or len(ids) != size:
+        return none  # it failed before every video had a remote task: nothing to ask for
+    results = list(none)
+    for position, remote_id in enumerate(ids):
+        try:
+            task = hook.get_task(ApiKind.GENERATION, str(remote_id))
+        except VideoGenError as exc:
+            log.warning("%s[%s]: cannot ask for remote task %s: %s", task_id, map_index, remote_id, exc)
             continue
-        # ``{ext}`` is the link's extension, resolved before the task runs (the key shown in
-        # "Rendered Template" is the one written); without links in XCom (xcom_links=False, the
-        # default) it is the gateway's format, MP4, which is also what the archive assumes.
-        ext = "{ext}" if result.get("video_urls") else "mp4"
-        entries.append(
-            {
-                "index": variant["index"],
-                "kind": kind,
-                "variant": variant,
-                "result": result,
-                "s3_key": f"{prefix.rstrip('/')}/{kind}-{variant['index']}.{ext}",
-                **({"review": item["review"]} if "review" in item else {}),  # the clip's review, on its remix
-            }
-        )
-    return entries
+        if task.state is TaskState.SUCCEEDED and task.video_urls:
+            results[position] = video_result(
+                task, ApiKind.GENERATION, credits_reserved=None, submitted_at=None, xcom_links=False
+            )
+            log.info(
+                "%s[%s] failed, but its request %d rendered (%s): passed on", task_id, map_index, position, remote_id
+            )
+    return results
 
 
 def archive_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +241,8 @@ class Manifest(BaseModel):
     prompt_source: Literal["llm", "template"]
     plan_id: str
     with_remix: bool
+    #: The task that generated the clips: ``generate_clip``, or ``generate_clip_batch`` in batch mode.
+    clip_task: str = "generate_clip"
     variants: list[ManifestVariant]
 
     @property
@@ -184,7 +265,7 @@ class Manifest(BaseModel):
         """What is missing, one line per video, naming the task to look at; empty when complete."""
         lines = []
         for variant in self.variants:
-            wanted: list[tuple[Kind, ArchivedVideo | None, str]] = [("clip", variant.clip, "generate_clip")]
+            wanted: list[tuple[Kind, ArchivedVideo | None, str]] = [("clip", variant.clip, self.clip_task)]
             if self.with_remix and not variant.declined:  # a declined clip is not remixed, on purpose
                 wanted.append(("remix", variant.remix, "remix_15s or last_frame"))
             for kind, video, task in wanted:
@@ -256,6 +337,7 @@ def build_manifest(
     remixes: Sequence[dict[str, Any]] = (),
     archives: Iterable[Any] = (),
     reviews: Iterable[dict[str, Any]] = (),
+    clip_task: str = "generate_clip",
 ) -> Manifest:
     """Join the plan with the finished clips and remixes (by variant index) and the archives (by remote id).
 
@@ -263,6 +345,7 @@ def build_manifest(
     :param archives: ``VideoToS3Operator`` results (lists of lists are flattened).
     :param reviews: review decisions (``{"index", "decision", "by", "at", ...}``, see
         :mod:`.review`); a variant without one had no review.
+    :param clip_task: the task that generated the clips (:func:`.batching.clip_task`), named for a missing one.
     """
     review_of = {int(r["index"]): {k: v for k, v in r.items() if k != "index"} for r in reviews}
     archived: dict[str, dict[str, Any]] = {}
@@ -288,6 +371,7 @@ def build_manifest(
         prompt_source=prompt_source,
         plan_id=plan_id,
         with_remix=any(variant.get("remix") for variant in plan),
+        clip_task=clip_task,
         variants=[
             ManifestVariant(
                 index=variant["index"],

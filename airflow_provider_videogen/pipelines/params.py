@@ -22,6 +22,7 @@ from typing import Any
 from airflow.sdk import Param
 
 from airflow_provider_videogen.models import MODEL_SPECS, REMIX_MODELS, is_first_last_remix_model
+from airflow_provider_videogen.operators.batch import MAX_BATCH_SIZE
 from airflow_provider_videogen.pipelines.prompts import MAX_VARIANTS
 
 #: ``frame_store`` value for last frames passed inline (a ``data:`` URI through XCom).
@@ -126,3 +127,15 @@ def s3_params(bucket: str, prefix: str, layout: str) -> dict[str, Any]:
         ),
         "s3_prefix": Param(prefix, type="string", description=f"key prefix; objects land under {layout}"),
     }
+
+
+def batch_size_param() -> Param:
+    """0: one task per clip (the default); N: clips submitted N per task. No ``maximum``: the plan refuses above it."""
+    return Param(
+        0,
+        type="integer",
+        minimum=0,
+        description="0: one generation task per clip; N (1 to "
+        f"{MAX_BATCH_SIZE}): the clips are submitted N per task by one batch task each (VideoGenerationBatchOperator: "
+        "fewer worker task starts; a clip that fails fails its batch, whose retry pays only for that clip)",
+    )

@@ -61,7 +61,9 @@ def review_request(entry: dict[str, Any], *, dag_id: str, run_id: str, base_url:
     remix_estimate = ((variant.get("estimate") or {}).get("remix") or {}).get("credits")
     run = f"{quote(dag_id, safe='')}/{quote(run_id, safe='')}"
     poster = f"{base_url}/videos/poster/{run}/{quote(str(result['id']), safe='')}"
-    player = f"{base_url}/dags/{run.replace('/', '/runs/', 1)}/tasks/generate_clip/mapped/{index}/plugin/{TASK_ROUTE}"
+    # the task instance that made the clip: generate_clip[<variant>], or its batch's generate_clip_batch[<j>]
+    made_by = f"{quote(str(entry.get('task_id', 'generate_clip')), safe='')}/mapped/{entry.get('map_index', index)}"
+    player = f"{base_url}/dags/{run.replace('/', '/runs/', 1)}/tasks/{made_by}/plugin/{TASK_ROUTE}"
     estimate = "not priced" if remix_estimate is None else f"{remix_estimate:g} credits (estimate)"
     body = "\n".join(
         [

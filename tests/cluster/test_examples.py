@@ -7,6 +7,10 @@
   and sends zero creates (each day's manifest is complete). A fourth date with one variant
   refused by the gateway fails; reprocessed with ``--reprocess-behavior failed``, it sends one
   create, for that variant only: the ones that succeeded are re-used, not paid again.
+* Both again in batch mode (``batch_size``, issue 23): the pipeline's clips submitted by one
+  ``generate_clip_batch`` task; the backfill's three clips a day by two batch tasks (2 + 1), a
+  refused clip failing its batch while the batch's other clip is still archived, and the
+  reprocess paying for the refused clip only (the batch re-uses the ones that rendered).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,7 +26,7 @@ import pytest
 from airflow_provider_videogen.pipelines.prompts import template_prompts
 from airflow_provider_videogen.testing.airflow_components import find_airflow_binary
 from tests.cluster.conftest import BUCKET
-from tests.cluster.helpers import create_records, wait_for_end
+from tests.cluster.helpers import all_task_instances, create_records, wait_for_end
 
 if TYPE_CHECKING:
     from airflow_provider_videogen.simulator import SimulatorServer
@@ -37,6 +42,10 @@ CAMPAIGN = "harbour-diaries"
 THEME = "a small fishing harbour waking up"
 DATES = ["2026-03-01", "2026-03-02", "2026-03-03"]
 BROKEN_DATE = "2026-03-04"
+#: The batch-mode backfill: its own dates, three clips a day, two per batch task.
+BATCH = {"variants": 3, "batch_size": 2}
+BATCH_DATES = ["2026-03-05", "2026-03-06"]
+BATCH_BROKEN_DATE = "2026-03-07"
 
 
 def _manifest(s3: SeaweedFS, uri: str) -> dict[str, Any]:
@@ -45,16 +54,24 @@ def _manifest(s3: SeaweedFS, uri: str) -> dict[str, Any]:
     return dict(json.loads(body))
 
 
+@pytest.mark.parametrize("batch_size", [0, 2], ids=["one-clip-per-task", "in-batches"])
 def test_example_pipeline_runs_on_the_cluster_and_archives_to_s3(
-    cluster: AirflowCluster, cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS
+    cluster: AirflowCluster, cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS, batch_size: int
 ) -> None:
     api = cluster.api
     before = cluster_simulator.stats()
     api.wait_for_dag(PIPELINE)
     conf = {"variants": VARIANTS, "use_llm": True, "s3_bucket": BUCKET, "poll_interval": 1, "duration": 4}
-    run_id = api.trigger(PIPELINE, conf=conf)
+    run_id = api.trigger(PIPELINE, conf={**conf, "batch_size": batch_size})
     run, tis = wait_for_end(api, PIPELINE, run_id, timeout=300)
     assert run["state"] == "success", sorted((ti["task_id"], ti["map_index"], ti["state"]) for ti in tis)
+    generated = _generation_states(api, PIPELINE, run_id)
+    if batch_size:  # one batch task for both clips; generate_clip mapped over nothing
+        assert generated == {("generate_clip", -1): "skipped", ("generate_clip_batch", 0): "success"}
+    else:
+        assert generated == {
+            ("generate_clip", 0): "success", ("generate_clip", 1): "success", ("generate_clip_batch", -1): "skipped"
+        }  # fmt: skip
 
     uri = api.xcom(PIPELINE, run_id, "write_manifest")
     manifest = _manifest(cluster_s3, str(uri))
@@ -64,18 +81,26 @@ def test_example_pipeline_runs_on_the_cluster_and_archives_to_s3(
     generation = after["generation"]["creates"] - before["generation"]["creates"]
     remix = after["remix"]["creates"] - before["remix"]["creates"]
     assert (generation, remix) == (VARIANTS, VARIANTS)
-    print(f"\n[pipeline] {uri}: {manifest['totals']}; creates: {generation} generation + {remix} remix")
+    print(f"\n[pipeline, batch_size {batch_size}] {uri}: {manifest['totals']}; creates: {generation} + {remix} remix")
 
 
-def _day_prompts(day: str) -> list[str]:
-    return template_prompts(THEME, VARIANTS, salt=f"{CAMPAIGN}/{day}")
+def _generation_states(api: Any, dag_id: str, run_id: str) -> dict[tuple[str, int], str]:
+    return {
+        (ti["task_id"], ti["map_index"]): ti["state"]
+        for ti in all_task_instances(api, dag_id, run_id)
+        if ti["task_id"] in ("generate_clip", "generate_clip_batch")
+    }
 
 
-def _day_creates(simulator: SimulatorServer, day: str) -> int:
-    return sum(len(create_records(simulator, prompt)) for prompt in _day_prompts(day))
+def _day_prompts(day: str, variants: int = VARIANTS) -> list[str]:
+    return template_prompts(THEME, variants, salt=f"{CAMPAIGN}/{day}")
 
 
-def _backfill(cluster: AirflowCluster, start: str, end: str, reprocess: str) -> None:
+def _day_creates(simulator: SimulatorServer, day: str, variants: int = VARIANTS) -> int:
+    return sum(len(create_records(simulator, prompt)) for prompt in _day_prompts(day, variants))
+
+
+def _backfill(cluster: AirflowCluster, start: str, end: str, reprocess: str, **params: Any) -> None:
     """``airflow backfill create`` as an operator types it, then wait for its runs to end.
 
     The scheduler marks a backfill complete on a fixed 30 s timer, and a DAG takes one backfill
@@ -83,7 +108,9 @@ def _backfill(cluster: AirflowCluster, start: str, end: str, reprocess: str) -> 
     /backfills/{id}/cancel``, which only fails runs still queued: there are none) instead of
     waiting for the timer.
     """
-    conf = {"s3_bucket": BUCKET, "variants": VARIANTS, "poll_interval": 1, "campaign": CAMPAIGN, "theme": THEME}
+    conf = {
+        "s3_bucket": BUCKET, "variants": VARIANTS, "poll_interval": 1, "campaign": CAMPAIGN, "theme": THEME, **params
+    }  # fmt: skip
     command = [
         find_airflow_binary(), "backfill", "create", "--dag-id", DAILY, "--from-date", start, "--to-date", end,
         "--reprocess-behavior", reprocess, "--dag-run-conf", json.dumps(conf),
@@ -93,7 +120,8 @@ def _backfill(cluster: AirflowCluster, start: str, end: str, reprocess: str) -> 
     backfill = max(
         cluster.api.get("/backfills", params={"dag_id": DAILY, "limit": 100})["backfills"], key=lambda b: b["id"]
     )
-    days = [d for d in [*DATES, BROKEN_DATE] if start <= d <= end]
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    days = [str(first + timedelta(days=n)) for n in range((last - first).days + 1)]
     deadline = time.monotonic() + 300
     while True:
         states = {day: _runs(cluster, day)["state"] for day in days}
@@ -162,4 +190,61 @@ def test_backfill_pays_once_per_video_and_reprocessing_pays_only_what_failed(
     print(
         f"\n[backfill] creates per date after the first backfill {first}, after 'completed' reprocess {again}; "
         f"{BROKEN_DATE}: {VARIANTS} then 1 (the refused variant only)"
+    )
+
+
+def test_a_backfill_in_batches_pays_once_per_video_and_reprocessing_pays_only_what_failed(
+    cluster: AirflowCluster, cluster_simulator: SimulatorServer, cluster_s3: SeaweedFS
+) -> None:
+    """Two backfills (a re-run of a completed day sends nothing in either mode: the test above and
+    tests/dags/test_videogen_daily.py, whose batch day is re-run one clip per task)."""
+    api = cluster.api
+    cluster_s3.create_bucket("videogen-archive")  # see the test above (today's scheduled run)
+    api.wait_for_dag(DAILY)
+    variants = BATCH["variants"]
+    dates = [*BATCH_DATES, BATCH_BROKEN_DATE]
+
+    # 1. Three dates, three clips each, submitted two per task; on the last date the gateway refuses
+    #    variant 1, so its batch (variants 0 and 1) fails and the run fails, with variants 0 and 2 archived.
+    refused = _day_prompts(BATCH_BROKEN_DATE, variants)[1]
+    cluster_simulator.configure(fail_prompts_containing={refused: "content_policy_violation"})
+    try:
+        _backfill(cluster, dates[0], dates[-1], "none", **BATCH)
+    finally:
+        cluster_simulator.configure(fail_prompts_containing={})
+    for day in BATCH_DATES:
+        run = _runs(cluster, day)
+        assert run["state"] == "success", run
+        assert _generation_states(api, DAILY, run["dag_run_id"]) == {
+            ("generate_clip", -1): "skipped", ("generate_clip_batch", 0): "success",
+            ("generate_clip_batch", 1): "success",
+        }  # fmt: skip
+        manifest = _manifest(cluster_s3, str(api.xcom(DAILY, run["dag_run_id"], "write_manifest")))
+        assert (manifest["clip_task"], manifest["problems"]) == ("generate_clip_batch", [])
+        assert manifest["totals"]["archived"] == variants
+        assert f"/{day}/" in manifest["variants"][0]["clip"]["s3_uri"]
+        assert _day_creates(cluster_simulator, day, variants) == variants
+    run = _runs(cluster, BATCH_BROKEN_DATE)
+    assert run["state"] == "failed"
+    states = _generation_states(api, DAILY, run["dag_run_id"])
+    assert (states[("generate_clip_batch", 0)], states[("generate_clip_batch", 1)]) == ("failed", "success")
+    prefix = str(api.xcom(DAILY, run["dag_run_id"], "plan_day", key="archive_prefix"))
+    listing = cluster_s3.boto3_client().list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]
+    assert {obj["Key"].rsplit("/", 1)[1] for obj in listing} == {"clip-0.mp4", "clip-2.mp4", "manifest.json"}
+    assert _day_creates(cluster_simulator, BATCH_BROKEN_DATE, variants) == variants
+    first = {day: _day_creates(cluster_simulator, day, variants) for day in dates}
+
+    # 2. The failed run reprocessed: its batch re-uses variant 0's video and pays for variant 1 only.
+    _backfill(cluster, dates[0], dates[-1], "failed", **BATCH)
+    assert [_runs(cluster, day)["state"] for day in dates] == ["success"] * len(dates)
+    assert len(create_records(cluster_simulator, refused)) == 2
+    after = {day: _day_creates(cluster_simulator, day, variants) for day in dates}
+    assert after == {**first, BATCH_BROKEN_DATE: variants + 1}, f"creates per date before {first}, after {after}"
+    manifest = _manifest(
+        cluster_s3, str(api.xcom(DAILY, _runs(cluster, BATCH_BROKEN_DATE)["dag_run_id"], "write_manifest"))
+    )
+    assert manifest["problems"] == []
+    print(
+        f"\n[backfill in batches of {BATCH['batch_size']}] creates per date {first}, after reprocessing the failed "
+        f"one {after} (the refused clip only)"
     )

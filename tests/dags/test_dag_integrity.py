@@ -140,8 +140,8 @@ def test_gateway_tasks_run_in_the_pool_and_the_rest_do_not(dags: dict[str, Any])
     for dag_id, dag in dags.items():
         pooled = {task.task_id for task in dag.tasks if task.pool == "videogen_api"}
         expected = {
-            "videogen_pipeline": {"generate_clip", "remix_15s"},
-            "videogen_daily": {"generate_clip"},
+            "videogen_pipeline": {"generate_clip", "generate_clip_batch", "remix_15s"},
+            "videogen_daily": {"generate_clip", "generate_clip_batch"},
             "videogen_taskflow": {"clip", "story"},
         }[dag_id]
         assert pooled == expected, dag_id

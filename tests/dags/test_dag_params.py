@@ -8,6 +8,7 @@ turns an ``enum`` into a drop-down labelled by ``values_display``.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,30 @@ def test_variants_above_the_limit_are_refused_with_the_limit_not_clamped(dag: An
     assert str(MAX_VARIANTS) in dag.params.get_param("variants").description
     with pytest.raises(InvalidRequestError, match=rf"variants=50; allowed: 1 to {MAX_VARIANTS}"):
         template_prompts("a kite", 50)
+
+
+def test_batch_size_defaults_to_one_task_per_clip_and_is_refused_above_the_limit_not_clamped(dag: Any) -> None:
+    from airflow_provider_videogen.operators.batch import MAX_BATCH_SIZE
+
+    spec = schema(dag, "batch_size")
+    assert (dag.params["batch_size"], spec["minimum"]) == (0, 0)
+    assert "maximum" not in spec, "the plan task refuses a batch_size above the limit, with the limit"
+    assert str(MAX_BATCH_SIZE) in dag.params.get_param("batch_size").description
+    # The planning task refuses more, naming the param and the range, before it reads or sends anything.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_provider_videogen.spend.backfill import _RecordingTI
+
+    plan_task = next(t for t in dag.tasks if t.task_id in ("plan_day", "plan_prompts"))
+    ti = _RecordingTI(dag_id=dag.dag_id, task_id=plan_task.task_id, run_id="r")
+    params = {**dag.params, "batch_size": MAX_BATCH_SIZE + 1}
+    context = {"params": params, "ds": "2026-03-01", "ti": ti, "run_id": "r"}
+    kwargs = {k: v for k, v in context.items() if k in inspect.signature(plan_task.python_callable).parameters}
+    with pytest.raises(
+        AirflowFailException, match=rf"batch_size={MAX_BATCH_SIZE + 1}; allowed: 0 .* to {MAX_BATCH_SIZE}"
+    ):
+        plan_task.python_callable(**kwargs)
+    assert ti.pushed == {}
 
 
 def test_the_pipeline_triggers_with_its_defaults_and_keeps_inline_frames() -> None:

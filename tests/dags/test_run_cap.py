@@ -24,6 +24,7 @@ def test_a_day_over_max_credits_fails_in_plan_day_with_zero_creates(
     assert dagrun.state == "failed"
     states = task_states(dagrun)
     assert states[("plan_day", -1)] == "failed", states
+    assert {ti.task_id: ti.try_number for ti in dagrun.get_task_instances() if ti.try_number > 1} == {}, states
     assert example_env.stats()["generation"]["creates"] == 0
     text = log_text()
     assert "2 clip(s): 69.12 credits ($0.96), more than max_credits=50" in text

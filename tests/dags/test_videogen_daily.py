@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_videogen.pipelines.prompts import derive_seed, plan_fingerprint, plan_variants, template_prompts
-from tests.dags.helpers import task_states
+from tests.dags.helpers import task_states, xcom
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -167,3 +167,91 @@ def test_a_campaign_the_archive_would_refuse_fails_the_plan_before_anything_is_p
     assert plan_ti.try_number == 1
     assert example_env.stats()["generation"]["creates"] == 0
     assert objects(s3_client, s3_bucket) == {}
+
+
+# ---- batch mode (issue 23): the clips submitted batch_size per task ------------------------------
+
+
+def _clip_states(dagrun: Any) -> dict[tuple[str, int], str]:
+    return {k: v for k, v in task_states(dagrun).items() if k[0] in ("generate_clip", "generate_clip_batch")}
+
+
+def test_a_day_in_batches_is_archived_under_the_same_keys_and_a_per_clip_rerun_sends_nothing(
+    run_dag: Any, example_env: Any, s3_bucket: str, s3_client: S3Client
+) -> None:
+    """Three clips, two per batch: two batch tasks (2 + 1), three creates, the day's usual keys and
+    manifest. The mode does not change the plan, so the same day run one clip per task is archived."""
+    day = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    conf = {"s3_bucket": s3_bucket, "variants": 3, "poll_interval": 0.2, "batch_size": 2}
+    dagrun = run_dag("videogen_daily", logical_date=day, run_conf=conf)
+
+    assert dagrun.state == "success", task_states(dagrun)
+    assert _clip_states(dagrun) == {
+        ("generate_clip", -1): "skipped",  # an empty mapping: no worker started for it
+        ("generate_clip_batch", 0): "success",
+        ("generate_clip_batch", 1): "success",
+    }
+    assert [len(xcom(dagrun, "generate_clip_batch", map_index=j)) for j in (0, 1)] == [2, 1]
+    ds = day.date().isoformat()
+    plan = plan_variants(
+        template_prompts(THEME, 3, salt=f"{CAMPAIGN}/{ds}"),
+        seeds=[derive_seed(CAMPAIGN, ds, i) for i in range(3)],
+        model=MODEL,
+        aspect_ratio="9:16",
+        duration=4,
+        poll_interval=0.2,
+    )
+    prefix = f"videogen-daily/{CAMPAIGN}/{ds}/{plan_fingerprint(plan)}"
+    assert set(objects(s3_client, s3_bucket)) == {f"{prefix}/clip-{i}.mp4" for i in range(3)} | {
+        f"{prefix}/manifest.json"
+    }
+    manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=f"{prefix}/manifest.json")["Body"].read())
+    assert manifest["clip_task"] == "generate_clip_batch"
+    assert manifest["problems"] == []
+    sent = {r["task_id"]: r["body"] for r in example_env.stats()["generation_requests"]}
+    for i, variant in enumerate(manifest["variants"]):  # each clip is its own variant's request
+        assert sent[variant["clip"]["remote_id"]]["prompt"] == plan[i]["prompt"] == variant["prompt"]
+        assert sent[variant["clip"]["remote_id"]]["seed"] == plan[i]["seed"]
+        head = s3_client.head_object(Bucket=s3_bucket, Key=f"{prefix}/clip-{i}.mp4")
+        assert (head["Metadata"]["variant"], head["Metadata"]["sha256"]) == (str(i), variant["clip"]["sha256"])
+    assert example_env.stats()["generation"]["creates"] == 3
+
+    rerun = run_dag("videogen_daily", logical_date=day, run_conf={**conf, "batch_size": 0})
+    assert rerun.state == "success"
+    assert task_states(rerun)[("write_manifest", -1)] == "skipped"
+    assert example_env.stats()["generation"]["creates"] == 3
+
+
+def test_a_refused_clip_fails_its_batch_but_the_others_are_archived_and_a_clear_pays_only_for_it(
+    run_dag: Any, example_env: Any, s3_bucket: str, s3_client: S3Client, clear_instead_of_recreate: None
+) -> None:
+    """The gateway refuses one clip of a batch of two: the batch task fails (no retry: a content policy
+    refusal), yet the clip that rendered is archived before its link expires, and the manifest names
+    the missing one and the batch task. Cleared, the batch re-uses the rendered clip: one create."""
+    day = datetime(2026, 6, 2, tzinfo=timezone.utc)
+    conf = {"s3_bucket": s3_bucket, "variants": 2, "poll_interval": 0.2, "batch_size": 2}
+    refused = template_prompts(THEME, 2, salt=f"{CAMPAIGN}/{day.date().isoformat()}")[1]
+    example_env.configure(fail_prompts_containing={refused: "content_policy_violation"})
+    failed = run_dag("videogen_daily", logical_date=day, run_conf=conf)
+
+    assert failed.state == "failed"
+    assert _clip_states(failed)[("generate_clip_batch", 0)] == "failed"
+    keys = set(objects(s3_client, s3_bucket))
+    [manifest_key] = [key for key in keys if key.endswith("/manifest.json")]
+    prefix = manifest_key.rsplit("/", 1)[0]
+    assert keys == {manifest_key, f"{prefix}/clip-0.mp4"}
+    manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=manifest_key)["Body"].read())
+    assert manifest["problems"] == ["variant 1: no clip (see generate_clip_batch)"]
+    assert example_env.stats()["generation"]["creates"] == 2
+
+    example_env.configure(fail_prompts_containing={})
+    again = run_dag("videogen_daily", logical_date=day, run_conf=conf)
+
+    assert again.run_id == failed.run_id
+    assert again.state == "success", task_states(again)
+    bodies = [r["body"]["prompt"] for r in example_env.stats()["generation_requests"]]
+    assert len(bodies) == 3
+    assert bodies.count(refused) == 2
+    manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=manifest_key)["Body"].read())
+    assert manifest["problems"] == []
+    assert set(objects(s3_client, s3_bucket)) == keys | {f"{prefix}/clip-1.mp4"}

@@ -44,6 +44,7 @@ def test_pipeline_archives_every_clip_and_remix_with_a_manifest(
     states = task_states(dagrun)
     assert dagrun.state == "success", states
     assert states.pop(("review_clip", -1), "skipped") == "skipped", states  # review off: no review asked
+    assert states.pop(("generate_clip_batch", -1)) == "skipped", states  # batch_size 0: mapped over nothing
     assert set(states.values()) == {"success"}, states
 
     # ---- what the gateway received ---------------------------------------------------------
@@ -206,9 +207,37 @@ def test_run_parameters_choosing_where_the_worker_writes_are_checked_first(
     states = task_states(dagrun)
     assert dagrun.state == "failed", states
     assert states[("plan_prompts", -1)] == "failed", states
-    [ti] = [ti for ti in dagrun.get_task_instances() if ti.task_id == "plan_prompts"]
-    assert ti.try_number == 1
+    # Nothing retries either: every task after the failed plan fails (or is skipped) at once.
+    assert {ti.task_id: ti.try_number for ti in dagrun.get_task_instances() if ti.try_number > 1} == {}
     stats = example_env.stats()
     assert stats["generation"]["creates"] == 0
     assert stats["chat"]["calls"] == 0
     assert "Contents" not in s3_client.list_objects_v2(Bucket=s3_bucket)
+
+
+def test_pipeline_in_batches_remixes_and_archives_every_clip(
+    run_dag: Any, example_env: Any, s3_bucket: str, s3_client: S3Client
+) -> None:
+    """``batch_size`` 2: both clips from one ``generate_clip_batch`` task; remixes, archive and manifest as usual."""
+    conf = {"brief": BRIEF, "variants": 2, "s3_bucket": s3_bucket, "poll_interval": 0.2, "batch_size": 2}
+    dagrun = run_dag("videogen_pipeline", run_conf=conf)
+
+    states = task_states(dagrun)
+    assert dagrun.state == "success", states
+    assert (states[("generate_clip", -1)], states[("generate_clip_batch", 0)]) == ("skipped", "success")
+    assert {k: v for k, v in states.items() if k[0] == "remix_15s"} == {
+        ("remix_15s", 0): "success",
+        ("remix_15s", 1): "success",
+    }
+    stats = example_env.stats()
+    assert (stats["generation"]["creates"], stats["remix"]["creates"]) == (2, 2)
+    keys = {obj["Key"] for obj in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    [manifest_key] = [key for key in keys if key.endswith("/manifest.json")]
+    prefix = manifest_key.rsplit("/", 1)[0]
+    assert keys == {manifest_key} | {f"{prefix}/{kind}-{i}.mp4" for kind in ("clip", "remix") for i in range(2)}
+    manifest = json.loads(s3_client.get_object(Bucket=s3_bucket, Key=manifest_key)["Body"].read())
+    assert (manifest["clip_task"], manifest["problems"]) == ("generate_clip_batch", [])
+    sent = {r["task_id"]: r["body"]["prompt"] for r in stats["generation_requests"]}
+    for variant in manifest["variants"]:  # each clip joined to its own variant (and its remix to that clip)
+        assert sent[variant["clip"]["remote_id"]] == variant["prompt"]
+        assert variant["remix"]["prompt"].endswith(variant["prompt"])

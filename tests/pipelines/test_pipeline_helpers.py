@@ -8,15 +8,24 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_videogen.exceptions import VideoGenError
+from airflow_provider_videogen.exceptions import InvalidRequestError, VideoGenError
 from airflow_provider_videogen.models import SEED_RANGE
 from airflow_provider_videogen.pipelines import chain
+from airflow_provider_videogen.pipelines.batching import (
+    batch_kwargs,
+    check_batch_size,
+    clip_task,
+    one_per_task,
+    plan_batches,
+)
 from airflow_provider_videogen.pipelines.manifest import (
     Manifest,
     ManifestError,
     archive_kwargs,
     build_manifest,
+    finished_batch_results,
     finished_results,
 )
 from airflow_provider_videogen.pipelines.prompts import (
@@ -159,10 +168,15 @@ def test_plan_fingerprint_ignores_poll_interval_only() -> None:
 
 
 class _TI:
-    def __init__(self, results: dict[tuple[str, int], Any]) -> None:
-        self.results = results
+    """What the collecting functions use of a task instance: ``xcom_pull`` by task and map index."""
 
-    def xcom_pull(self, *, task_ids: str, map_indexes: int) -> Any:
+    def __init__(self, results: dict[tuple[str, int], Any], others: dict[tuple[str, int, str], Any] | None = None):
+        self.results = results
+        self.others = others or {}
+
+    def xcom_pull(self, *, task_ids: str, map_indexes: int, key: str = "return_value") -> Any:
+        if key != "return_value":
+            return self.others.get((task_ids, map_indexes, key))
         return self.results.get((task_ids, map_indexes))
 
 
@@ -237,6 +251,84 @@ def test_results_that_do_not_belong_to_the_plan_are_refused() -> None:
     # One of the provider's errors (``except VideoGenError`` catches it), not a bad argument value.
     assert isinstance(info.value, VideoGenError)
     assert not isinstance(info.value, ValueError)
+
+
+# ---- batch mode ------------------------------------------------------------------------------
+
+FIVE = plan_variants(
+    ["A kite.", "A boat.", "A fox.", "A hen.", "An owl."],
+    model="veo-3.1-fast-generate-preview",
+    duration=4,
+    seeds=[1, 2, 3, 4, 5],
+    poll_interval=2.0,
+)
+
+
+def test_batch_size_zero_is_one_task_per_clip_and_n_hands_every_clip_to_the_batches() -> None:
+    assert one_per_task(FIVE, 0) == [generation_kwargs(v) for v in FIVE]
+    assert batch_kwargs(FIVE, 0) == []
+    assert one_per_task(FIVE, 2) == []
+    assert [[v["index"] for v in batch] for batch in plan_batches(FIVE, 2)] == [[0, 1], [2, 3], [4]]
+    batches = batch_kwargs(FIVE, 2)
+    assert [len(b["requests"]) for b in batches] == [2, 2, 1]
+    owl = {"model": "veo-3.1-fast-generate-preview", "prompt": "An owl.", "duration": 4, "seed": 5}
+    assert batches[2] == {"requests": [owl], "poll_interval": 2.0}  # the poll interval is the operator's
+    assert batch_kwargs(FIVE, 200) == [{"requests": [b for a in batches for b in a["requests"]], "poll_interval": 2.0}]
+    assert one_per_task([], 0) == batch_kwargs([], 3) == []  # a day already archived: both tasks skipped
+    assert (clip_task(0), clip_task(3)) == ("generate_clip", "generate_clip_batch")
+
+
+def test_a_batch_s_arguments_are_what_the_batch_operator_takes() -> None:
+    """The arguments pass the operator's own checks (it validates a literal batch when it is built)."""
+    from airflow_provider_videogen.operators.batch import VideoGenerationBatchOperator
+
+    operator = VideoGenerationBatchOperator(task_id="generate_clip_batch", **batch_kwargs(FIVE, 3)[0])
+    assert [item["prompt"] for item in operator.item_fields()] == ["A kite.", "A boat.", "A fox."]
+    assert operator.poll_interval == 2.0
+
+
+@pytest.mark.parametrize("value", [-1, 201, True, "2", 2.0, None])
+def test_a_bad_batch_size_is_refused_naming_it_and_the_range(value: Any) -> None:
+    with pytest.raises(InvalidRequestError, match=r"batch_size=.*allowed: 0 .* or 1 to 200"):
+        check_batch_size(value)
+
+
+def test_batch_results_are_tagged_with_their_variant_and_a_failed_batch_leaves_out_its_clips() -> None:
+    batches = plan_batches(FIVE, 2)
+    ti = _TI(
+        {
+            ("generate_clip_batch", 0): [_result("c0"), _result("c1")],
+            ("generate_clip_batch", 2): [_result("c4")],  # batch 1 failed: no result
+        },
+        {("generate_clip_batch", 1, "videogen_task_ids"): ["c2", "c3"]},
+    )
+    clips = finished_batch_results(ti, "generate_clip_batch", batches, kind="clip", prefix="p")
+    assert [(c["index"], c["result"]["id"], c["s3_key"], c["map_index"]) for c in clips] == [
+        (0, "c0", "p/clip-0.{ext}", 0), (1, "c1", "p/clip-1.{ext}", 0), (4, "c4", "p/clip-4.{ext}", 2),
+    ]  # fmt: skip
+    assert {c["task_id"] for c in clips} == {"generate_clip_batch"}
+    assert clips[2]["variant"] == FIVE[4]
+    manifest = build_manifest(
+        dag_id="d", run_id="r", logical_date=None, brief="b", prompt_source="template", plan_id="x", plan=FIVE,
+        clips=clips, clip_task="generate_clip_batch",
+    )  # fmt: skip
+    assert [line for line in manifest.problems() if "no clip" in line] == [
+        "variant 2: no clip (see generate_clip_batch)",
+        "variant 3: no clip (see generate_clip_batch)",
+    ]
+    with pytest.raises(AirflowFailException, match="No plan"):
+        finished_batch_results(ti, "generate_clip_batch", None, kind="clip", prefix="p")
+
+
+def test_the_review_of_a_batch_clip_links_to_the_batch_task_instance_that_made_it() -> None:
+    from airflow_provider_videogen.pipelines.review import review_request
+
+    ti = _TI({("generate_clip_batch", 1): [_result("c2"), _result("c3")]})
+    [_, hen] = finished_batch_results(ti, "generate_clip_batch", plan_batches(FIVE, 2), kind="clip", prefix="p")
+    body = review_request(hen, dag_id="d", run_id="r", base_url="http://a")["body"]
+    assert "(http://a/dags/d/runs/r/tasks/generate_clip_batch/mapped/1/plugin/task-videos)" in body
+    [one] = finished_results(_TI({("generate_clip", 3): _result("c3")}), "generate_clip", FIVE, kind="clip", prefix="p")
+    assert "/tasks/generate_clip/mapped/3/plugin/" in review_request(one, dag_id="d", run_id="r", base_url="")["body"]
 
 
 # ---- the last-frame hand-off ------------------------------------------------------------------
