@@ -50,7 +50,7 @@ def test_a_failed_item_fails_the_batch_and_the_retry_pays_only_for_it(
     simulator: SimulatorServer, videogen_conn: str
 ) -> None:
     store = Store()
-    requests = ["[sim:render=0.5] keeps", "[sim:render=0.5] breaks once"]
+    requests = ["[sim:render=0.2] keeps", "[sim:render=0.2] breaks once"]
     simulator.configure(fail_prompts_containing={"breaks once": "service_error"})
     trigger = execute(store, 1, requests)
     with pytest.raises(VideoGenError, match=r"1 of 2 videos did not succeed: request 1 .*a retry re-uses them") as exc:
@@ -88,7 +88,7 @@ def test_a_lost_create_answer_refuses_that_item_and_re_attaches_the_ones_before(
 
 def test_a_restarted_triggerer_continues_the_same_videos(simulator: SimulatorServer, videogen_conn: str) -> None:
     store = Store()
-    requests = [f"[sim:render=1] restart {i}" for i in range(3)]
+    requests = [f"[sim:render=0.3] restart {i}" for i in range(3)]
     trigger = execute(store, 1, requests)
     results = resume(store, 1, requests, trigger)  # polled by a trigger rebuilt from its serialized row
     assert [r["id"] for r in results] == [item["remote_task_id"] for item in trigger.items]
