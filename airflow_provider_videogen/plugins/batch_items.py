@@ -76,9 +76,9 @@ def batch_items(row: TaskRow) -> list[BatchItem]:
     items = []
     for index in range(count):
         record = records.get(index) or {}
-        if ids:
-            remote_id = ids[index] if index < len(ids) else None
-        else:
+        if index < len(ids):
+            remote_id = ids[index]
+        else:  # a batch that stopped part-way lists the ids it paid for: the rest from their records
             remote_id = str(record["id"]) if record.get("id") else None
         if remote_id is None or record.get("id") != remote_id:
             record = {}  # an earlier submission of this item: not the video this card shows
@@ -86,7 +86,7 @@ def batch_items(row: TaskRow) -> list[BatchItem]:
         if remote_id is None or result.get("id") != remote_id:
             result = {}
         state, error = _state_and_error(row.state, remote_id, recorded_error)
-        if not ids and _unanswered(markers.get(index), records.get(index)):
+        if remote_id is None and _unanswered(markers.get(index), records.get(index)):
             state, error = (
                 "uncertain",
                 (

@@ -65,8 +65,8 @@ def test_a_batch_stopped_by_a_lost_create_answer_shows_what_it_paid_for(
     requests = ["[sim:render=30] paid for", "[sim:create_status=502] answer lost", "never sent"]
     dagrun = run_dag(DAG_ID, run_conf={"requests": requests})
     assert dagrun.state == "failed"
-    assert xcom(dagrun, key=BATCH_IDS_KEY) is None  # pushed once every item is submitted
     paid, lost, unsent = load_run(DAG_ID, dagrun.run_id).cards()
+    assert xcom(dagrun, key=BATCH_IDS_KEY) == [paid.remote_id]  # the items paid before the stop stay in view
     assert paid.remote_id in simulator.stats()["tasks"]
     assert (paid.item, paid.state, paid.prompt) == (0, "unknown", requests[0])
     assert paid.credits_reserved
