@@ -76,10 +76,9 @@ def batch_items(row: TaskRow) -> list[BatchItem]:
     items = []
     for index in range(count):
         record = records.get(index) or {}
-        if index < len(ids):
-            remote_id = ids[index]
-        else:  # a batch that stopped part-way lists the ids it paid for: the rest from their records
-            remote_id = str(record["id"]) if record.get("id") else None
+        # a batch that stopped part-way lists the ids it paid for: the rest come from their records
+        recorded_id = str(record["id"]) if record.get("id") else None
+        remote_id = ids[index] if index < len(ids) else recorded_id
         if remote_id is None or record.get("id") != remote_id:
             record = {}  # an earlier submission of this item: not the video this card shows
         result = results[index] if index < len(results) and isinstance(results[index], dict) else {}
