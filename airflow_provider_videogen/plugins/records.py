@@ -40,6 +40,8 @@ from airflow_provider_videogen.plugins.batch_items import BatchItem, batch_items
 VIDEO_OPERATORS = frozenset({"VideoGenerationOperator", "VideoRemixOperator", "VideoTaskSensor"})
 #: Operators whose task instance makes a list of videos (one card per item).
 BATCH_OPERATORS = frozenset({"VideoGenerationBatchOperator"})
+#: Task-instance states of a task that never ran: no card unless it recorded a video.
+NEVER_RAN = frozenset({"skipped", "removed"})
 #: Task-instance states in which a video may still appear.
 UNFINISHED = frozenset({"scheduled", "queued", "running", "deferred", "up_for_retry", "restarting", "none", ""})
 
@@ -250,6 +252,8 @@ class RunRecords:
 
 
 def _is_video(row: TaskRow) -> bool:
+    if row.state in NEVER_RAN and not row.xcoms.get(REMOTE_TASK_ID_KEY) and not row.xcoms.get(BATCH_IDS_KEY):
+        return False  # e.g. the example DAGs' generation task of the mode not chosen (mapped over [])
     return bool(row.xcoms.get(REMOTE_TASK_ID_KEY)) or row.operator in VIDEO_OPERATORS or _is_batch(row)
 
 

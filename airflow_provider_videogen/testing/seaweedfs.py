@@ -208,9 +208,18 @@ class SeaweedFS:
             config=Config(**settings),
         )
 
-    def create_bucket(self, name: str) -> str:
-        """Create ``name`` (3-63 chars, S3 naming rules) and return it."""
-        self.boto3_client().create_bucket(Bucket=name)
+    def create_bucket(self, name: str, *, exist_ok: bool = False) -> str:
+        """Create ``name`` (3-63 chars, S3 naming rules) and return it.
+
+        ``exist_ok``: a bucket this server already has is fine (tests that share one server, such
+        as the cluster's, in any order).
+        """
+        client = self.boto3_client()
+        try:
+            client.create_bucket(Bucket=name)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            if not exist_ok:
+                raise
         return name
 
     def delete_bucket(self, name: str) -> None:

@@ -146,7 +146,7 @@ def test_backfill_pays_once_per_video_and_reprocessing_pays_only_what_failed(
     api = cluster.api
     # Unpausing a daily DAG makes the scheduler start today's run too; it runs with its default
     # bucket, which is there, and with other dates' prompts (not counted below).
-    cluster_s3.create_bucket("videogen-archive")
+    cluster_s3.create_bucket("videogen-archive", exist_ok=True)
     api.wait_for_dag(DAILY)
 
     # 1. Three dates: three runs succeed, each archived under its own date's keys.
@@ -199,7 +199,7 @@ def test_a_backfill_in_batches_pays_once_per_video_and_reprocessing_pays_only_wh
     """Two backfills (a re-run of a completed day sends nothing in either mode: the test above and
     tests/dags/test_videogen_daily.py, whose batch day is re-run one clip per task)."""
     api = cluster.api
-    cluster_s3.create_bucket("videogen-archive")  # see the test above (today's scheduled run)
+    cluster_s3.create_bucket("videogen-archive", exist_ok=True)  # see the test above (today's scheduled run)
     api.wait_for_dag(DAILY)
     variants = BATCH["variants"]
     dates = [*BATCH_DATES, BATCH_BROKEN_DATE]

@@ -139,6 +139,16 @@ def test_a_batch_not_started_yet_has_one_waiting_card() -> None:
     assert (card.remote_id, card.state, card.item, card.map_index) == (None, "waiting", None, 3)
 
 
+def test_a_generation_task_that_never_ran_has_no_card() -> None:
+    """The example DAGs' generation task of the mode not chosen is mapped over [] and skipped (7 cards for 6)."""
+    rows = [
+        TaskRow("generate_clip_batch", -1, "skipped", OPERATOR),
+        TaskRow("generate_clip", -1, "skipped", "VideoGenerationOperator"),
+        TaskRow("generate_clip", 0, "removed", "VideoGenerationOperator"),
+    ]
+    assert RunRecords("d", "r", rows).cards() == []
+
+
 def test_a_long_batch_truncated_by_airflow_keeps_the_prompts_of_its_complete_items() -> None:
     """Airflow stores ``requests`` longer than ``[core] max_templated_field_length`` as truncated text."""
     from airflow.serialization.helpers import serialize_template_field
